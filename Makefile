@@ -1,0 +1,76 @@
+# One-command entry points. Everything runs inside .venv, created on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+MANAGE := $(PY) manage.py
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+ORDERS ?= 20000
+
+.PHONY: help install demo demo-data test test-lib test-shop lint fmt check-migrations messages bench bench-quick dist clean
+
+help:
+	@echo "make demo    - install, migrate, seed demo data, compute recommendations, serve http://$(HOST):$(PORT)/"
+	@echo "make test    - install the test extras and run the whole suite"
+	@echo "make lint    - ruff and makemigrations --check"
+	@echo "make bench   - run the benchmarks (writes benchmarks/RESULTS.md)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependency list changes.
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[redis,postgres,beat]" "dj-database-url>=2.1"
+	touch $@
+
+install: $(VENV)/.installed-test
+
+demo-data: $(VENV)/.installed-demo
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo --orders $(ORDERS) --if-empty
+	$(MANAGE) crosssell_recompute
+	$(MANAGE) demo_admin
+
+demo: demo-data
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --ds=example_shop.settings example_shop/tests $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
+
+fmt: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+messages: $(VENV)/.installed-test
+	cd django_crosssell && ../$(PY) -m django makemessages -l ja --no-obsolete && ../$(PY) -m django compilemessages
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/affinity.py
+	$(PY) benchmarks/widgets.py
+	$(PY) benchmarks/bundles.py
+	$(PY) benchmarks/api.py
+
+bench-quick: $(VENV)/.installed-test
+	$(PY) benchmarks/affinity.py --quick
+	$(PY) benchmarks/widgets.py --quick
+	$(PY) benchmarks/bundles.py --quick
+	$(PY) benchmarks/api.py --quick
+
+dist: $(VENV)/.installed-test
+	rm -rf dist && $(PY) -m build
+
+clean:
+	rm -rf dist build *.egg-info .pytest_cache example_shop.sqlite3 .tox

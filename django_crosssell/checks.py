@@ -1,0 +1,1 @@
+"""System checks: a misconfigured host sees ``crosssell.E0xx`` at ``manage.py check``."""

@@ -1,0 +1,173 @@
+"""Settings for django-crosssell.
+
+Two settings are read from the host project:
+
+* ``CROSSSELL_PRODUCT_MODEL`` (top level, like ``AUTH_USER_MODEL``) because migrations and
+  foreign keys need it before any app code runs.
+* ``CROSSSELL``, one dict holding every behaviour setting. Missing keys fall back to
+  :data:`DEFAULTS`; ``ORDER_LINE_FIELDS`` is merged key by key so a host only names the
+  paths that differ from the defaults.
+
+Values are read lazily and cached on the :data:`app_settings` object; the cache is dropped
+on Django's ``setting_changed`` signal so ``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.db import models
+from django.dispatch import receiver
+
+PRODUCT_MODEL_SETTING = "CROSSSELL_PRODUCT_MODEL"
+
+#: Logical names of the order-line columns the affinity engine and the
+#: "exclude what the customer already bought" filter read, mapped to ORM paths
+#: relative to ``ORDER_LINE_MODEL``.
+DEFAULT_ORDER_LINE_FIELDS: dict[str, str | None] = {
+    "order": "order_id",
+    "product": "product_id",
+    "quantity": "quantity",
+    "placed_at": "order__placed_at",
+    "customer": "order__customer_id",
+    "unit_price": "unit_price",
+}
+
+#: Every key the ``CROSSSELL`` dict understands, with its default.
+DEFAULTS: dict[str, Any] = {
+    # --- Reading the host's orders -------------------------------------------------------
+    # "app_label.ModelName" of the host's order line; None disables computed affinity.
+    "ORDER_LINE_MODEL": None,
+    # ORM paths from the order line to each logical column (merged with the defaults).
+    # "customer" and "unit_price" may be None when the host has no such column.
+    "ORDER_LINE_FIELDS": DEFAULT_ORDER_LINE_FIELDS,
+    # Lookups an order line must match to count, e.g. {"order__status": "paid"}.
+    "ORDER_FILTER": {},
+    # Dotted path to a callable replacing the whole order-line source (see sources.py).
+    "ORDER_SOURCE": None,
+    # Rows fetched per round trip when streaming order lines.
+    "CHUNK_SIZE": 20_000,
+    # --- The host's catalogue ------------------------------------------------------------
+    # Lookups a product must match to be recommended, e.g. {"is_active": True, "stock__gt": 0}.
+    "AVAILABLE_PRODUCTS_FILTER": {},
+    "PRICE_FIELD": "price",
+    # Optional: field of the product used for same-category fallbacks.
+    "CATEGORY_FIELD": None,
+    # Optional: image field shown on product cards.
+    "IMAGE_FIELD": None,
+    # Dotted path to ``callable(amount) -> str`` used by widgets to show prices.
+    "PRICE_FORMATTER": "django_crosssell.formatting.format_price",
+    # --- Widgets and the recommendation service -----------------------------------------
+    "DEFAULT_LIMIT": 4,
+    "MAX_LIMIT": 20,
+    # Fill empty slots with bestsellers ("bestsellers") or not at all (None).
+    "FALLBACK": "bestsellers",
+    # Hide products the logged-in customer already bought (off for consumables).
+    "EXCLUDE_PURCHASED": False,
+    # Only suggest the next tier up when it costs at most this many times the current price.
+    "UPGRADE_MAX_PRICE_RATIO": 1.5,
+    # --- Cache ---------------------------------------------------------------------------
+    "CACHE_ALIAS": "default",
+    "CACHE_TIMEOUT": 60 * 60,
+    # --- Affinity engine -----------------------------------------------------------------
+    "MIN_CO_COUNT": 2,
+    "TOP_K": 20,
+    "LOOKBACK_DAYS": 365,
+    # Recent orders weigh more when set (days); None weighs every order the same.
+    "HALF_LIFE_DAYS": None,
+    # Ranking metric for computed partners; see affinity.METRICS.
+    "METRIC": "confidence",
+    # Completed affinity runs kept (the current one included).
+    "KEEP_RUNS": 3,
+    # --- Bundles -------------------------------------------------------------------------
+    # Digits after the decimal point of the shop's currency (0 for yen).
+    "CURRENCY_DECIMALS": 0,
+    # A rounding mode name from the ``decimal`` module.
+    "ROUNDING": "ROUND_HALF_UP",
+    # --- REST API ------------------------------------------------------------------------
+    # Dotted path to the serializer class used for products in API responses.
+    "PRODUCT_SERIALIZER": None,
+    "API_MAX_CART_LINES": 50,
+    "API_MAX_QUANTITY": 999,
+    "API_THROTTLE_RATES": {"crosssell_anon": "120/min", "crosssell_user": "600/min"},
+}
+
+#: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).
+METRIC_CHOICES = ("score", "co_count", "support", "confidence", "lift", "cosine", "jaccard")
+
+
+class CrossSellSettings:
+    """Attribute access to the ``CROSSSELL`` dict with defaults, cached until reloaded."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None) -> None:
+        self.defaults = defaults or DEFAULTS
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, "CROSSSELL", None)
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"Invalid django-crosssell setting: {name!r}")
+        value = self.user_settings.get(name, self.defaults[name])
+        if name == "ORDER_LINE_FIELDS":
+            value = {**DEFAULT_ORDER_LINE_FIELDS, **(value or {})}
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+
+
+app_settings = CrossSellSettings()
+
+
+@receiver(setting_changed)
+def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CROSSSELL", PRODUCT_MODEL_SETTING):
+        app_settings.reload()
+
+
+def get_product_model_label() -> str:
+    label = getattr(django_settings, PRODUCT_MODEL_SETTING, None)
+    if not label:
+        raise ImproperlyConfigured(
+            f"{PRODUCT_MODEL_SETTING} must name the shop's product model, e.g. 'shop.Product'."
+        )
+    return label
+
+
+def get_product_model() -> type[models.Model]:
+    """Return the host's product model, like ``get_user_model()`` does for users."""
+    label = get_product_model_label()
+    try:
+        return apps.get_model(label, require_ready=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"{PRODUCT_MODEL_SETTING} must be of the form 'app_label.ModelName', not {label!r}."
+        ) from exc
+    except LookupError as exc:
+        raise ImproperlyConfigured(
+            f"{PRODUCT_MODEL_SETTING} refers to model {label!r} that has not been installed."
+        ) from exc
+
+
+def get_order_line_model() -> type[models.Model] | None:
+    label = app_settings.ORDER_LINE_MODEL
+    if not label:
+        return None
+    try:
+        return apps.get_model(label, require_ready=False)
+    except (ValueError, LookupError) as exc:
+        raise ImproperlyConfigured(
+            f"CROSSSELL['ORDER_LINE_MODEL'] refers to {label!r}, which is not an installed model."
+        ) from exc

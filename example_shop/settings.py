@@ -1,0 +1,102 @@
+"""Settings of the example shop (the demo). Services come from the environment:
+``DATABASE_URL``, ``REDIS_URL`` and ``CELERY_BROKER_URL``; unset, the shop runs on SQLite,
+local-memory cache and eager Celery."""
+
+import os
+from pathlib import Path
+
+from example_shop import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-shop-not-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "django_crosssell",
+    "example_shop.shop",
+]
+try:  # Optional: schedules editable in the admin when django-celery-beat is installed.
+    import django_celery_beat  # noqa: F401
+
+    INSTALLED_APPS.append("django_celery_beat")
+except ImportError:  # pragma: no cover
+    pass
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_shop.urls"
+WSGI_APPLICATION = "example_shop.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "example_shop.shop.context_processors.cart",
+            ],
+        },
+    },
+]
+
+DATABASES = env.databases(BASE_DIR / "example_shop.sqlite3")
+CACHES = env.caches()
+globals().update(env.celery())
+CELERY_TIMEZONE = "Asia/Tokyo"
+
+AUTH_PASSWORD_VALIDATORS = []
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", "日本語"), ("en", "English")]
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- django-crosssell -------------------------------------------------------------------
+CROSSSELL_PRODUCT_MODEL = "shop.Product"
+CROSSSELL = {
+    "ORDER_LINE_MODEL": "shop.OrderLine",
+    "ORDER_FILTER": {"order__status": "paid"},
+    "AVAILABLE_PRODUCTS_FILTER": {"is_active": True, "stock__gt": 0},
+    "CATEGORY_FIELD": "category",
+    "PRICE_FORMATTER": "example_shop.shop.formatting.yen",
+    "CURRENCY_DECIMALS": 0,
+}
+
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {"TITLE": "django-crosssell example shop API", "VERSION": "0.1.0"}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_crosssell": {"handlers": ["console"], "level": "INFO"}},
+}

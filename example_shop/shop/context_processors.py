@@ -1,0 +1,4 @@
+def cart(request):
+    from .cart import Cart
+
+    return {"cart": Cart(request)}

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "shop"
+
+urlpatterns = [
+    path("", views.product_list, name="product_list"),
+]

@@ -1,0 +1,5 @@
+from django.http import HttpResponse
+
+
+def product_list(request):
+    return HttpResponse("shop")

@@ -1,0 +1,13 @@
+import pytest
+from django.core.cache import caches
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches():
+    """Each test starts with empty caches, whichever backend CACHES points at."""
+    for cache in caches.all():
+        try:
+            cache.clear()
+        except Exception:  # noqa: BLE001 - a dead cache is some tests' subject
+            pass
+    yield
