@@ -190,12 +190,13 @@ class AffinityRun(models.Model):
     """One recompute of co-purchase affinity; readers only ever see the current run."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
         RUNNING = "running", _("running")
         SUCCEEDED = "succeeded", _("succeeded")
         FAILED = "failed", _("failed")
 
     status = models.CharField(
-        _("status"), max_length=20, choices=Status.choices, default=Status.RUNNING
+        _("status"), max_length=20, choices=Status.choices, default=Status.QUEUED
     )
     is_current = models.BooleanField(_("current"), default=False)
     started_at = models.DateTimeField(_("started at"), default=timezone.now)

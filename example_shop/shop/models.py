@@ -96,3 +96,18 @@ class OrderLine(models.Model):
     @property
     def line_total(self) -> int:
         return self.quantity * self.unit_price
+
+
+class OrderDiscount(models.Model):
+    """A bundle discount applied at checkout, kept so order history shows what was paid."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="discounts")
+    name = models.CharField("割引名", max_length=200)
+    rule_slug = models.SlugField("ルール", max_length=200, blank=True)
+    amount = models.PositiveIntegerField("割引額（円）")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "注文の割引"
+
+    def __str__(self) -> str:
+        return f"{self.name} -¥{self.amount:,}"
