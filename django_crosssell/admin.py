@@ -33,6 +33,17 @@ class ProductLookupMixin:
 
     product_fields: tuple[str, ...] = ("product",)
 
+    def check(self, **kwargs: Any) -> list:
+        # With CROSSSELL_PRODUCT_MODEL missing or wrong the product foreign keys never
+        # resolve and Django's admin checks would crash on them with a traceback;
+        # crosssell.E001/E002 already say what is wrong.
+        if any(
+            isinstance(self.model._meta.get_field(name).remote_field.model, str)
+            for name in self.product_fields
+        ):
+            return []
+        return super().check(**kwargs)
+
     def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
         if product_admin_search_fields(self.admin_site):
             return [*super().get_autocomplete_fields(request), *self.product_fields]
@@ -205,4 +216,3 @@ class ProductAffinityAdmin(ReadOnlyAdmin):
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         return [f"source__{f.lstrip('^=@')}" for f in product_admin_search_fields(self.admin_site)]
-
