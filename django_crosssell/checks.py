@@ -91,7 +91,8 @@ def _check_lookups(model: type[models.Model], name: str, value: Any) -> list[che
     if not isinstance(value, dict):
         return [
             _error(
-                f"CROSSSELL['{name}'] must be a dict of queryset lookups, not {type(value).__name__}.",
+                f"CROSSSELL['{name}'] must be a dict of queryset lookups, "
+                f"not {type(value).__name__}.",
                 'Write for example {"is_active": True, "stock__gt": 0}.',
                 "E006",
             )
