@@ -210,7 +210,8 @@ def _manage_check(extra_settings: str, tmp_path) -> subprocess.CompletedProcess:
         ("CROSSSELL_PRODUCT_MODEL = 'testapp.Nope'\n", "crosssell.E002"),
         ("CROSSSELL = {'ORDER_LINE_MODEL': 'testapp.Nope'}\n", "crosssell.E004"),
         (
-            "CROSSSELL = {'ORDER_LINE_MODEL': 'testapp.OrderLine', 'ORDER_LINE_FIELDS': {'order': 'nope'}}\n",
+            "CROSSSELL = {'ORDER_LINE_MODEL': 'testapp.OrderLine',"
+            " 'ORDER_LINE_FIELDS': {'order': 'nope'}}\n",
             "crosssell.E005",
         ),
         ("CROSSSELL = {'METRIC': 'lfit'}\n", "crosssell.E009"),
