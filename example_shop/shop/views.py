@@ -1,5 +1,257 @@
-from django.http import HttpResponse
+"""Storefront views of the example shop: catalogue, session cart, checkout and order history.
+
+Cart changes are POST-only with CSRF and answer with a redirect and a message (never a 500
+on bad input), so reloading a page never repeats an action.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, F, Prefetch, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from .cart import Cart, get_cart
+from .forms import AddToCartForm, UpdateQuantityForm
+from .models import Category, Order, OrderDiscount, OrderLine, Product
+
+LAST_ORDER_KEY = "shop_last_order"
+ORDERS_PER_PAGE = 20
 
 
-def product_list(request):
-    return HttpResponse("shop")
+def _categories_with_products() -> list[Category]:
+    return list(
+        Category.objects.annotate(
+            active_count=Count("products", filter=Q(products__is_active=True))
+        ).filter(active_count__gt=0)
+    )
+
+
+def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """All active products grouped by category, or one category's products."""
+    categories = _categories_with_products()
+    products = Product.objects.filter(is_active=True).order_by(
+        "category__position", "category__name", "category_id", "name", "pk"
+    )
+    current = None
+    if slug is not None:
+        current = get_object_or_404(Category, slug=slug)
+        products = products.filter(category=current)
+    by_id = {category.pk: category for category in categories}
+    if current is not None:
+        by_id.setdefault(current.pk, current)
+    sections = [
+        (by_id[category_id], list(items))
+        for category_id, items in groupby(products, key=lambda product: product.category_id)
+    ]
+    return render(
+        request,
+        "shop/product_list.html",
+        {"categories": categories, "current_category": current, "sections": sections},
+    )
+
+
+def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    product = get_object_or_404(
+        Product.objects.select_related("category"), slug=slug, is_active=True
+    )
+    return render(
+        request,
+        "shop/product_detail.html",
+        {"product": product, "form": AddToCartForm(), "category": product.category},
+    )
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    """Redirect to ``next`` when it points at this site (widgets post from any page)."""
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
+
+
+def _form_errors(request: HttpRequest, form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+
+
+def _stock_error(request: HttpRequest, product: Product) -> None:
+    if product.stock == 0:
+        messages.error(request, f"「{product.name}」は在庫切れです。")
+    else:
+        messages.error(request, f"「{product.name}」の在庫が足りません（残り{product.stock}点）。")
+
+
+@require_POST
+def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
+    product = get_object_or_404(Product, pk=product_id, is_active=True)
+    form = AddToCartForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return _back(request, product.get_absolute_url())
+    cart = get_cart(request)
+    quantity = form.cleaned_data["quantity"]
+    if cart.quantity_of(product) + quantity > product.stock:
+        _stock_error(request, product)
+        return _back(request, product.get_absolute_url())
+    cart.add(product, quantity)
+    messages.success(request, f"「{product.name}」をカートに追加しました。")
+    return _back(request, reverse("shop:cart"))
+
+
+@require_POST
+def cart_update(request: HttpRequest, product_id: int) -> HttpResponse:
+    product = get_object_or_404(Product, pk=product_id)
+    form = UpdateQuantityForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("shop:cart")
+    cart = get_cart(request)
+    quantity = form.cleaned_data["quantity"]
+    if quantity == 0:
+        cart.remove(product)
+        messages.success(request, f"「{product.name}」をカートから削除しました。")
+    elif not product.is_active:
+        cart.remove(product)
+        messages.error(request, f"「{product.name}」は販売を終了しました。")
+    elif quantity > product.stock:
+        _stock_error(request, product)
+    else:
+        cart.set(product, quantity)
+        messages.success(request, f"「{product.name}」の数量を{quantity}に変更しました。")
+    return redirect("shop:cart")
+
+
+@require_POST
+def cart_remove(request: HttpRequest, product_id: int) -> HttpResponse:
+    product = get_object_or_404(Product, pk=product_id)
+    get_cart(request).remove(product)
+    messages.success(request, f"「{product.name}」をカートから削除しました。")
+    return _back(request, reverse("shop:cart"))
+
+
+def cart_detail(request: HttpRequest) -> HttpResponse:
+    cart = get_cart(request)
+    rows = [
+        (
+            line,
+            UpdateQuantityForm(
+                initial={"quantity": line.quantity}, auto_id=f"id_%s_{line.product.pk}"
+            ),
+        )
+        for line in cart.lines
+    ]
+    return render(request, "shop/cart.html", {"rows": rows})
+
+
+class OutOfStock(Exception):
+    def __init__(self, product: Product) -> None:
+        super().__init__(product.name)
+        self.product = product
+
+
+def place_order(cart: Cart, customer) -> Order:
+    """Turn the cart into a paid order, taking the units out of stock atomically.
+
+    The stock decrement is a conditional UPDATE, so two customers buying the last unit at
+    the same time cannot both succeed; any shortfall rolls the whole order back.
+    """
+    lines = cart.lines
+    with transaction.atomic():
+        for line in lines:
+            updated = Product.objects.filter(
+                pk=line.product.pk, is_active=True, stock__gte=line.quantity
+            ).update(stock=F("stock") - line.quantity)
+            if not updated:
+                line.product.refresh_from_db(fields=["stock", "is_active"])
+                raise OutOfStock(line.product)
+        order = Order.objects.create(
+            customer=customer,
+            status=Order.Status.PAID,
+            subtotal=cart.subtotal,
+            discount=cart.discount,
+            total=cart.total,
+        )
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product=line.product,
+                product_name=line.product.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for line in lines
+        )
+        OrderDiscount.objects.bulk_create(
+            OrderDiscount(
+                order=order, name=applied.name, rule_slug=applied.rule_slug, amount=applied.amount
+            )
+            for applied in cart.applied_discounts
+            if applied.amount > 0
+        )
+    return order
+
+
+def checkout(request: HttpRequest) -> HttpResponse:
+    """GET shows the confirmation; POST places the order (no payment in the demo)."""
+    cart = get_cart(request)
+    if not cart.lines:
+        messages.error(request, "カートが空のため、注文できません。")
+        return redirect("shop:cart")
+    if request.method == "POST":
+        customer = request.user if request.user.is_authenticated else None
+        try:
+            order = place_order(cart, customer)
+        except OutOfStock as exc:
+            _stock_error(request, exc.product)
+            return redirect("shop:cart")
+        cart.clear()
+        request.session[LAST_ORDER_KEY] = order.pk
+        return redirect("shop:checkout_complete")
+    return render(request, "shop/checkout.html", {})
+
+
+def checkout_complete(request: HttpRequest) -> HttpResponse:
+    """Thank-you page; only the session that placed the order can see it (guests too)."""
+    order_id = request.session.get(LAST_ORDER_KEY)
+    order = (
+        Order.objects.prefetch_related("lines", "discounts").filter(pk=order_id).first()
+        if isinstance(order_id, int)
+        else None
+    )
+    if order is None:
+        return redirect("shop:product_list")
+    return render(request, "shop/checkout_complete.html", {"order": order})
+
+
+@login_required
+def order_list(request: HttpRequest) -> HttpResponse:
+    orders = Order.objects.filter(customer=request.user).annotate(
+        line_count=Count("lines"), unit_count=Sum("lines__quantity")
+    )
+    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "shop/order_list.html", {"page": page, "orders": page.object_list})
+
+
+@login_required
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = get_object_or_404(
+        Order.objects.prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("product").order_by("pk")),
+            Prefetch("discounts", queryset=OrderDiscount.objects.order_by("pk")),
+        ),
+        pk=pk,
+        customer=request.user,
+    )
+    return render(request, "shop/order_detail.html", {"order": order})

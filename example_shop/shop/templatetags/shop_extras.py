@@ -1,0 +1,17 @@
+"""``{% load shop_extras %}``: presentation helpers of the example shop's templates."""
+
+from __future__ import annotations
+
+from django import template
+
+from example_shop.shop.formatting import yen as _yen
+
+register = template.Library()
+
+
+@register.filter
+def yen(amount: int | float | None) -> str:
+    """Prices through the same formatter the crosssell widgets use, so both read alike."""
+    if amount in (None, ""):
+        return ""
+    return _yen(amount)
