@@ -44,7 +44,7 @@ product = (
 assert product is not None, "no product with computed recommendations after the recompute"
 expect("/", product.name)
 expect(product.get_absolute_url(), product.name, "こちらもおすすめ")
-client.post("/cart/add/", {"product": product.pk, "quantity": 1})
+client.post(f"/cart/add/{product.pk}/", {"quantity": 1})
 expect("/cart/", product.name, "よく一緒に購入されている商品")
 
 if failures:
