@@ -9,3 +9,6 @@ class CrossSellConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .signals import connect as connect_cache_invalidation
+
+        connect_cache_invalidation()

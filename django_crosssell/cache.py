@@ -8,15 +8,20 @@ read beyond fetching the version, and needs no key scanning (which Redis and mem
 cannot do cheaply).
 
 The cache is an optimisation only: every function here swallows cache errors so a dead
-cache server degrades to database reads instead of breaking a page.
+cache server degrades to database reads instead of breaking a page. After a failure the cache
+is skipped for :data:`RETRY_AFTER` seconds (per process): a dead Redis otherwise costs every
+widget on every page its connect timeout and retries, which is slower than the database.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.core.cache import BaseCache, caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from .conf import app_settings
 
@@ -24,20 +29,47 @@ logger = logging.getLogger("django_crosssell")
 
 VERSION_KEY = "crosssell:version"
 _MISSING = object()
+#: Seconds to leave the cache alone after it failed.
+RETRY_AFTER = 10.0
+_down_until = 0.0
 
 
 def get_cache() -> BaseCache:
     return caches[app_settings.CACHE_ALIAS]
 
 
+def is_down() -> bool:
+    return time.monotonic() < _down_until
+
+
+def _mark_down() -> None:
+    global _down_until
+    _down_until = time.monotonic() + RETRY_AFTER
+
+
+def reset() -> None:
+    """Forget a recorded outage (tests, or after the cache settings changed)."""
+    global _down_until
+    _down_until = 0.0
+
+
+@receiver(setting_changed)
+def _reset_on_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CACHES", "CROSSSELL"):
+        reset()
+
+
 def current_version() -> int:
+    if is_down():
+        return 0
     try:
         version = get_cache().get(VERSION_KEY)
         if version is None:
             version = 1
             get_cache().add(VERSION_KEY, version, timeout=None)
         return int(version)
-    except Exception as exc:  # noqa: BLE001 - any cache failure degrades to no cache
+    except Exception as exc:
+        _mark_down()
         logger.warning("django-crosssell: cache unavailable (%s); reading the database", exc)
         return 0
 
@@ -48,33 +80,40 @@ def make_key(*parts: Any, version: int | None = None) -> str:
 
 
 def invalidate() -> None:
-    """Make every cached recommendation stale (call after any change that affects them)."""
-    cache = get_cache()
+    """Make every cached recommendation stale (call after any change that affects them).
+
+    Tried even while the cache is marked down: a lost invalidation would leave stale
+    widgets behind once the cache returns.
+    """
     try:
+        cache = get_cache()
         try:
             cache.incr(VERSION_KEY)
         except ValueError:  # key missing (evicted or never set)
             cache.set(VERSION_KEY, 2, timeout=None)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
+        _mark_down()
         logger.warning("django-crosssell: could not invalidate the cache (%s)", exc)
 
 
 def get(key: str, default: Any = None) -> Any:
-    if key.startswith("crosssell:v0:"):  # the cache was down when the key was made
+    if key.startswith("crosssell:v0:") or is_down():  # the cache was down when the key was made
         return default
     try:
         return get_cache().get(key, default)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
+        _mark_down()
         logger.warning("django-crosssell: cache read failed (%s)", exc)
         return default
 
 
-def set(key: str, value: Any, timeout: int | None = None) -> None:  # noqa: A001
-    if key.startswith("crosssell:v0:"):
+def set(key: str, value: Any, timeout: int | None = None) -> None:
+    if key.startswith("crosssell:v0:") or is_down():
         return
     try:
         get_cache().set(
             key, value, timeout=app_settings.CACHE_TIMEOUT if timeout is None else timeout
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
+        _mark_down()
         logger.warning("django-crosssell: cache write failed (%s)", exc)
