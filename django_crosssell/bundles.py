@@ -1,0 +1,891 @@
+"""Bundle evaluation: which bundle discounts a cart earns, and what one more item would unlock.
+
+The storefront, the REST API and the example shop's checkout all call :func:`evaluate`, so the
+amount a customer sees on the cart page is the amount checkout charges.
+
+How a cart is evaluated
+-----------------------
+1. The rules are read in **one query**: the items of every current rule that lists at least
+   one product of the cart (found through the index on ``BundleItem.product``), joined with
+   their rule and product (the product's price is needed for nudges).
+2. Cart lines are pooled into *slots*, one per (product, unit price), sorted canonically, so
+   the result never depends on the order of the lines.
+3. Every rule is expanded into *patterns*: the ways one application of the rule can take units
+   from the slots, each with its exact discount (percent, amount off or fixed bundle price,
+   rounded to the currency's exponent, never more than the units' price).
+4. Non-combinable rules compete for units (each unit in at most one of their bundles). Rules
+   that share no product are independent, so the rules are split into connected components and
+   each component is solved exactly by a depth-first branch and bound over rule applications:
+   a greedy solution (always take the largest single discount) is the first incumbent, patterns
+   are tried largest discount first, and a branch is cut when its discount so far plus an upper
+   bound (every remaining unit at the best per-unit discount any remaining pattern gives it)
+   cannot beat the incumbent. Rules are visited in priority order and "apply" is tried before
+   "skip", so among equal totals the first assignment found (the one favouring higher-priority
+   rules) wins: deterministic tie-breaking without a second pass.
+5. Combinable rules may additionally apply to units already in a bundle. Each is solved on the
+   whole cart on its own, and its discount is capped by what the covered lines have left after
+   the discounts before it, so the lines (and the total) never go below zero.
+6. Nudges: for rules that are nearly met (at most :data:`NUDGE_MAX_MISSING` units short of one
+   more application), the cheapest units to add are found and the cart is re-solved with them
+   to report the saving they would really unlock, competition included.
+
+The search is exact unless a rule has more than :data:`MAX_PATTERNS` ways to fill one bundle or
+a component needs more than :data:`MAX_NODES` search nodes (neither happens with realistic
+carts); then the best assignment found so far is used, which is never worse than the greedy
+one, and :attr:`BundleEvaluation.exact` is ``False``.
+"""
+
+from __future__ import annotations
+
+import decimal
+import itertools
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db.models import Model
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext
+
+from .conf import app_settings, get_product_model
+from .models import BundleItem, BundleRule
+
+logger = logging.getLogger("django_crosssell")
+
+#: A rule whose one application can be filled in more ways than this is searched over its
+#: first (most expensive) fillings only.
+MAX_PATTERNS = 256
+#: Search nodes per component before the best assignment found so far is accepted.
+MAX_NODES = 20_000
+#: A rule is "nearly met" when one more application needs at most this many more units.
+NUDGE_MAX_MISSING = 2
+#: Nudges returned per cart, best first.
+MAX_NUDGES = 3
+
+Kind = BundleRule.Kind
+DiscountType = BundleRule.DiscountType
+ZERO = Decimal(0)
+
+
+# --- public data types -------------------------------------------------------------------------
+
+
+class CartLine(NamedTuple):
+    """One line of the host's cart; ``product`` is a product instance or its primary key."""
+
+    product: Any
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass
+class AppliedBundle:
+    """A rule applied ``times`` times, the units it covers per product and its discount."""
+
+    rule: BundleRule
+    times: int
+    units: dict[Any, int]
+    discount: Decimal
+    #: Regular price of the covered units.
+    covered_subtotal: Decimal
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+
+@dataclass
+class MissingItem:
+    product: Model
+    quantity: int
+
+
+@dataclass
+class Nudge:
+    """Units that would unlock (one more application of) a rule, and what that would save."""
+
+    rule: BundleRule
+    missing: list[MissingItem]
+    saving: Decimal
+
+    @property
+    def units(self) -> int:
+        return sum(item.quantity for item in self.missing)
+
+    @property
+    def message(self) -> str:
+        """For example "Add 1 more to get 10% off" (あと1点で10%オフ), translated when read."""
+        return nudge_message(self)
+
+
+@dataclass
+class BundleEvaluation:
+    applied: list[AppliedBundle] = field(default_factory=list)
+    total_discount: Decimal = ZERO
+    subtotal: Decimal = ZERO
+    total: Decimal = ZERO
+    nudges: list[Nudge] = field(default_factory=list)
+    #: False when a search limit was hit (see the module docstring).
+    exact: bool = True
+
+
+@dataclass
+class BundleOffer:
+    """A current rule that includes a product, priced at the items' current prices."""
+
+    rule: BundleRule
+    product: Model
+    #: The other products of a set (empty for mix-and-match and multi-buy).
+    partners: list[Model]
+    #: Units of the rule needed for one application (N, or the set's total quantity).
+    units: int
+    regular_total: Decimal
+    saving: Decimal
+
+    @property
+    def bundle_total(self) -> Decimal:
+        return self.regular_total - self.saving
+
+    @property
+    def message(self) -> str:
+        return offer_message(self)
+
+
+# --- money -------------------------------------------------------------------------------------
+
+
+def quantum() -> Decimal:
+    return Decimal(1).scaleb(-int(app_settings.CURRENCY_DECIMALS))
+
+
+def rounding_mode() -> str:
+    mode = app_settings.ROUNDING
+    if not isinstance(mode, str) or not mode.startswith("ROUND_") or not hasattr(decimal, mode):
+        raise ImproperlyConfigured(
+            f"CROSSSELL['ROUNDING'] must name a rounding mode of the decimal module, not {mode!r}."
+        )
+    return getattr(decimal, mode)
+
+
+def round_money(amount: Decimal) -> Decimal:
+    return amount.quantize(quantum(), rounding=rounding_mode())
+
+
+def format_money(amount: Decimal) -> str:
+    return str(import_string(app_settings.PRICE_FORMATTER)(amount))
+
+
+def format_percent(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(str(value))
+    return Decimal(value)
+
+
+def application_discount(rule: BundleRule, base: Decimal) -> Decimal:
+    """Discount of one application whose units cost ``base`` at regular prices.
+
+    Rounded to the currency, never negative and never more than ``base`` (rounded down to the
+    currency, so a cheap set with an odd price cannot be "discounted" past zero).
+    """
+    if base <= 0:
+        return ZERO
+    value = Decimal(rule.value)
+    if rule.discount_type == DiscountType.PERCENT:
+        discount = round_money(base * value / 100)
+    elif rule.discount_type == DiscountType.AMOUNT:
+        discount = round_money(value)
+    else:
+        discount = round_money(base - value)
+    ceiling = base.quantize(quantum(), rounding=decimal.ROUND_DOWN)
+    return max(ZERO, min(discount, ceiling))
+
+
+# --- reading rules (the one query) -------------------------------------------------------------
+
+
+@dataclass
+class _Rule:
+    rule: BundleRule
+    items: list[tuple[Any, int]]  # (product key, quantity), in pk order of the items
+    products: dict[Any, Model]
+
+    @property
+    def needed(self) -> int:
+        if self.rule.kind == Kind.FIXED_SET:
+            return sum(qty for _, qty in self.items)
+        return int(self.rule.min_quantity or 0)
+
+    @property
+    def order_key(self) -> tuple:
+        return (-self.rule.priority, self.rule.slug, str(self.rule.pk))
+
+
+def _product_key(product: Any) -> Any:
+    """The primary key of a product instance or key, in its Python type (UUIDs for UUID keys)."""
+    pk_field = get_product_model()._meta.pk
+    value = product.pk if isinstance(product, Model) else product
+    try:
+        return pk_field.to_python(value)
+    except ValidationError as exc:
+        raise ValueError(f"{value!r} is not a valid product key") from exc
+
+
+def product_price(product: Model) -> Decimal | None:
+    """The product's current price (``CROSSSELL['PRICE_FIELD']``) as a Decimal."""
+    value = getattr(product, app_settings.PRICE_FIELD, None)
+    return None if value is None else _to_decimal(value)
+
+
+def fetch_rules(product_keys: Iterable[Any], at: datetime | None = None) -> list[_Rule]:
+    """Current rules listing any of the products, with all their items: one query."""
+    keys = list(dict.fromkeys(product_keys))
+    if not keys:
+        return []
+    matching = (
+        BundleRule.objects.current(at).filter(items__product__in=keys).values("pk").distinct()
+    )
+    rows = (
+        BundleItem.objects.filter(rule__in=matching)
+        .select_related("rule", "product")
+        .order_by("rule_id", "pk")
+    )
+    rules: dict[Any, _Rule] = {}
+    for item in rows:
+        spec = rules.get(item.rule_id)
+        if spec is None:
+            spec = rules[item.rule_id] = _Rule(rule=item.rule, items=[], products={})
+        spec.items.append((item.product_id, item.quantity))
+        spec.products[item.product_id] = item.product
+    return sorted(rules.values(), key=lambda spec: spec.order_key)
+
+
+# --- the cart as slots, rules as patterns ------------------------------------------------------
+
+
+@dataclass
+class _Cart:
+    keys: list[Any]  # product key per slot
+    prices: list[Decimal]  # unit price per slot
+    quantities: list[int]
+    by_product: dict[Any, list[int]]  # product key -> slot indices, most expensive first
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[Any]) -> _Cart:
+        pooled: dict[tuple[Any, Decimal], int] = {}
+        for line in lines:
+            product, quantity, unit_price = line
+            if isinstance(quantity, bool) or int(quantity) != quantity or quantity < 0:
+                raise ValueError(f"quantity must be a non-negative integer, not {quantity!r}")
+            price = _to_decimal(unit_price)
+            if not price.is_finite() or price < 0:
+                raise ValueError(f"unit price must be a non-negative amount, not {unit_price!r}")
+            if quantity == 0:
+                continue
+            slot = (_product_key(product), price)
+            pooled[slot] = pooled.get(slot, 0) + int(quantity)
+        ordered = sorted(pooled.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+        cart = cls(keys=[], prices=[], quantities=[], by_product={})
+        for (key, price), quantity in ordered:
+            cart.by_product.setdefault(key, []).append(len(cart.keys))
+            cart.keys.append(key)
+            cart.prices.append(price)
+            cart.quantities.append(quantity)
+        for slots in cart.by_product.values():
+            slots.sort(key=lambda s: -cart.prices[s])
+        return cart
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((p * q for p, q in zip(self.prices, self.quantities, strict=True)), ZERO)
+
+    def with_added(self, additions: dict[Any, tuple[int, Decimal]]) -> _Cart:
+        lines = [(k, q, p) for k, q, p in zip(self.keys, self.quantities, self.prices, strict=True)]
+        lines += [(key, qty, price) for key, (qty, price) in additions.items()]
+        return _Cart.from_lines(lines)
+
+
+@dataclass
+class _Pattern:
+    units: tuple[tuple[int, int], ...]  # (slot, count)
+    base: Decimal
+    discount: Decimal
+    rate: float  # discount per unit, for the bound
+
+
+def _fillings(slots: Sequence[int], caps: Sequence[int], n: int, limit: int) -> list[list]:
+    """Ways to take ``n`` units from ``slots`` (at most ``caps`` each), earlier slots first."""
+    result: list[list] = []
+    acc: list[tuple[int, int]] = []
+    suffix = [*list(itertools.accumulate(reversed(caps)))[::-1], 0]
+
+    def rec(i: int, left: int) -> None:
+        if len(result) >= limit:
+            return
+        if left == 0:
+            result.append(list(acc))
+            return
+        if i == len(slots) or suffix[i] < left:
+            return
+        for take in range(min(left, caps[i]), -1, -1):
+            if take:
+                acc.append((slots[i], take))
+            rec(i + 1, left - take)
+            if take:
+                acc.pop()
+
+    rec(0, n)
+    return result
+
+
+def _patterns(spec: _Rule, cart: _Cart) -> tuple[list[_Pattern], bool]:
+    """Every way one application of the rule can be filled from the cart, best first."""
+    rule = spec.rule
+    fills: list[list[tuple[int, int]]] = []
+    complete = True
+    if rule.kind == Kind.FIXED_SET:
+        if len(spec.items) < 1:
+            return [], True
+        per_item = []
+        for key, qty in spec.items:
+            slots = cart.by_product.get(key, [])
+            options = _fillings(slots, [cart.quantities[s] for s in slots], qty, MAX_PATTERNS)
+            if not options:
+                return [], True
+            per_item.append(options)
+        for combo in itertools.islice(itertools.product(*per_item), MAX_PATTERNS + 1):
+            fills.append([unit for part in combo for unit in part])
+    else:
+        n = int(rule.min_quantity or 0)
+        if n < 1:
+            return [], True
+        if rule.kind == Kind.MULTI_BUY:
+            groups = [cart.by_product.get(key, []) for key, _ in spec.items]
+        else:
+            listed = [s for key, _ in spec.items for s in cart.by_product.get(key, [])]
+            groups = [sorted(listed, key=lambda s: (-cart.prices[s], s))]
+        for slots in groups:
+            fills += _fillings(slots, [cart.quantities[s] for s in slots], n, MAX_PATTERNS + 1)
+    if len(fills) > MAX_PATTERNS:
+        complete = False
+        fills = fills[:MAX_PATTERNS]
+    patterns = []
+    for fill in fills:
+        units = tuple(sorted(fill))
+        base = sum((cart.prices[s] * c for s, c in units), ZERO)
+        discount = application_discount(rule, base)
+        if discount > 0:
+            size = sum(c for _, c in units)
+            patterns.append(_Pattern(units, base, discount, float(discount) / size))
+    patterns.sort(key=lambda p: (-p.discount, p.units))
+    return patterns, complete
+
+
+# --- the search --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Problem:
+    specs: list[_Rule]
+    patterns: list[list[_Pattern]]
+    caps: list[int]
+
+
+def _cap(spec: _Rule) -> int:
+    return int(spec.rule.max_applications) if spec.rule.max_applications else 10**9
+
+
+def _components(problem: _Problem, allowed: set[int] | None = None) -> list[list[int]]:
+    """Groups of rules that share slots (rules in different groups never compete)."""
+    parent = list(range(len(problem.specs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[int, int] = {}
+    for i, patterns in enumerate(problem.patterns):
+        if allowed is not None and i not in allowed:
+            continue
+        for pattern in patterns:
+            for slot, _ in pattern.units:
+                if slot in owner:
+                    parent[find(i)] = find(owner[slot])
+                else:
+                    owner[slot] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(problem.specs)):
+        if problem.patterns[i] and (allowed is None or i in allowed):
+            groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+class _Search:
+    """Exact branch and bound for one component; see the module docstring."""
+
+    def __init__(self, problem: _Problem, members: list[int], quantities: list[int]) -> None:
+        self.members = members
+        self.patterns = [problem.patterns[i] for i in members]
+        self.caps = [problem.caps[i] for i in members]
+        slots = sorted({s for ps in self.patterns for p in ps for s, _ in p.units})
+        self.slots = slots
+        self.state = [quantities[s] for s in slots]
+        local = {s: i for i, s in enumerate(slots)}
+        self.units = [
+            [tuple((local[s], c) for s, c in p.units) for p in ps] for ps in self.patterns
+        ]
+        # rate[i][pos]: best discount per unit any pattern of rules i.. gives that slot.
+        n = len(members)
+        self.rate = [[0.0] * len(slots) for _ in range(n + 1)]
+        for i in range(n - 1, -1, -1):
+            row = list(self.rate[i + 1])
+            for pattern, units in zip(self.patterns[i], self.units[i], strict=True):
+                for pos, _ in units:
+                    row[pos] = max(row[pos], pattern.rate)
+            self.rate[i] = row
+        self.nodes = 0
+        self.exhausted = False
+        self.best_value = ZERO
+        self.best_float = 0.0
+        self.best_path: list[tuple[int, int]] = []
+        self.best_is_seed = True
+
+    def bound(self, i: int) -> float:
+        rate = self.rate[i]
+        total = sum(q * r for q, r in zip(self.state, rate, strict=True) if q)
+        return total * (1 + 1e-9) + 1e-6
+
+    def fits(self, units: tuple[tuple[int, int], ...]) -> bool:
+        state = self.state
+        return all(state[pos] >= c for pos, c in units)
+
+    def take(self, units: tuple[tuple[int, int], ...], sign: int) -> None:
+        for pos, c in units:
+            self.state[pos] -= sign * c
+
+    def greedy(self) -> None:
+        """The first incumbent: repeatedly take the largest single discount that fits."""
+        used = [0] * len(self.members)
+        path: list[tuple[int, int]] = []
+        value = ZERO
+        while True:
+            choice = None
+            for i, patterns in enumerate(self.patterns):
+                if used[i] >= self.caps[i]:
+                    continue
+                for k, pattern in enumerate(patterns):
+                    if self.fits(self.units[i][k]):
+                        if choice is None or pattern.discount > choice[2]:
+                            choice = (i, k, pattern.discount)
+                        break  # patterns are sorted best first
+            if choice is None:
+                break
+            i, k, discount = choice
+            self.take(self.units[i][k], 1)
+            used[i] += 1
+            path.append((i, k))
+            value += discount
+        for i, k in path:
+            self.take(self.units[i][k], -1)
+        self.best_value, self.best_float = value, float(value)
+        self.best_path = sorted(path)
+        self.best_is_seed = True
+
+    def run(self) -> list[tuple[int, int]]:
+        self.greedy()
+        self._dfs(0, 0, 0, ZERO, [])
+        return self.best_path
+
+    def _cut(self, value_float: float, i: int) -> bool:
+        ceiling = value_float + self.bound(i)
+        if self.best_is_seed:  # a DFS tie must still replace the seed (priority order)
+            return ceiling < self.best_float
+        return ceiling <= self.best_float
+
+    def _dfs(self, i: int, j: int, used: int, value: Decimal, path: list) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.exhausted = True
+            return
+        if i == len(self.members):
+            if value > self.best_value or (value == self.best_value and self.best_is_seed):
+                self.best_value, self.best_float = value, float(value)
+                self.best_path = list(path)
+                self.best_is_seed = False
+            return
+        if used < self.caps[i]:
+            patterns, units = self.patterns[i], self.units[i]
+            for k in range(j, len(patterns)):
+                if not self.fits(units[k]):
+                    continue
+                new_value = value + patterns[k].discount
+                self.take(units[k], 1)
+                if not self._cut(float(new_value), i):
+                    path.append((i, k))
+                    self._dfs(i, k, used + 1, new_value, path)
+                    path.pop()
+                self.take(units[k], -1)
+                if self.exhausted:
+                    return
+        if not self._cut(float(value), i + 1):
+            self._dfs(i + 1, 0, 0, value, path)
+
+
+@dataclass
+class _Solution:
+    applications: list[tuple[int, _Pattern]]  # (rule index in problem, pattern)
+    exact: bool
+
+
+def _solve(
+    problem: _Problem, quantities: list[int], only: Iterable[int] | None = None
+) -> _Solution:
+    """Best assignment of non-combinable rules; ``only`` restricts it to some rules."""
+    allowed = None if only is None else set(only)
+    applications: list[tuple[int, _Pattern]] = []
+    exact = True
+    for members in _components(problem, allowed):
+        search = _Search(problem, members, quantities)
+        for local_rule, k in search.run():
+            rule_index = members[local_rule]
+            applications.append((rule_index, problem.patterns[rule_index][k]))
+        exact = exact and not search.exhausted
+    return _Solution(applications, exact)
+
+
+def _build(specs: list[_Rule], cart: _Cart) -> tuple[_Problem, bool]:
+    patterns, complete = [], True
+    for spec in specs:
+        found, ok = _patterns(spec, cart)
+        patterns.append(found)
+        complete = complete and ok
+    return _Problem(specs, patterns, [_cap(spec) for spec in specs]), complete
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def _group(
+    problem: _Problem, cart: _Cart, chosen: list[tuple[int, _Pattern, Decimal]]
+) -> list[AppliedBundle]:
+    by_rule: dict[int, AppliedBundle] = {}
+    for index, pattern, discount in chosen:
+        spec = problem.specs[index]
+        applied = by_rule.get(index)
+        if applied is None:
+            applied = by_rule[index] = AppliedBundle(spec.rule, 0, {}, ZERO, ZERO)
+        applied.times += 1
+        applied.discount += discount
+        applied.covered_subtotal += pattern.base
+        for slot, count in pattern.units:
+            key = cart.keys[slot]
+            applied.units[key] = applied.units.get(key, 0) + count
+    return sorted(
+        by_rule.values(),
+        key=lambda a: (-a.discount, -a.rule.priority, a.rule.slug),
+    )
+
+
+def _assign(problem: _Problem, cart: _Cart) -> tuple[list[tuple[int, _Pattern, Decimal]], bool]:
+    """Non-combinable rules first, then each combinable rule within what the lines have left."""
+    rules = problem.specs
+    plain = [i for i, spec in enumerate(rules) if not spec.rule.combinable]
+    solution = _solve(problem, list(cart.quantities), plain)
+    headroom = [p * q for p, q in zip(cart.prices, cart.quantities, strict=True)]
+    chosen: list[tuple[int, _Pattern, Decimal]] = []
+
+    def charge(pattern: _Pattern, discount: Decimal) -> Decimal:
+        # Attribute the discount to the covered slots, most valuable first, within headroom.
+        room = {s: min(headroom[s], cart.prices[s] * c) for s, c in pattern.units}
+        granted = min(discount, sum(room.values(), ZERO))
+        left = granted
+        for slot in sorted(room, key=lambda s: (-room[s], s)):
+            share = min(left, room[slot])
+            headroom[slot] -= share
+            left -= share
+        return granted
+
+    for index, pattern in sorted(solution.applications, key=lambda a: a[0]):
+        chosen.append((index, pattern, charge(pattern, pattern.discount)))
+    exact = solution.exact
+    for index, spec in enumerate(rules):
+        if not spec.rule.combinable or not problem.patterns[index]:
+            continue
+        extra = _solve(problem, list(cart.quantities), [index])
+        exact = exact and extra.exact
+        for _, pattern in extra.applications:
+            granted = charge(pattern, pattern.discount)
+            if granted > 0:
+                chosen.append((index, pattern, granted))
+    return chosen, exact
+
+
+def _nudge_candidates(
+    problem: _Problem, cart: _Cart, chosen: list[tuple[int, _Pattern, Decimal]]
+) -> list[tuple[int, dict[Any, int]]]:
+    """Rules one or two units short of one more application, with the units to add."""
+    used_plain = [0] * len(cart.keys)
+    times: dict[int, int] = {}
+    for index, pattern, _ in chosen:
+        times[index] = times.get(index, 0) + 1
+        if not problem.specs[index].rule.combinable:
+            for slot, count in pattern.units:
+                used_plain[slot] += count
+    found = []
+    for index, spec in enumerate(problem.specs):
+        rule = spec.rule
+        if times.get(index, 0) >= _cap(spec):
+            continue
+        available: dict[Any, int] = {}
+        for slot, key in enumerate(cart.keys):
+            free = cart.quantities[slot] - (0 if rule.combinable else used_plain[slot])
+            available[key] = available.get(key, 0) + free
+        missing: dict[Any, int] = {}
+        if rule.kind == Kind.FIXED_SET:
+            for key, qty in spec.items:
+                short = qty - available.get(key, 0)
+                if short > 0:
+                    missing[key] = short
+            if len(missing) == len(spec.items):
+                continue  # nothing of the set is left in the cart: not "nearly" met
+        elif rule.kind == Kind.MULTI_BUY:
+            n = spec.needed
+            best = None
+            for key, _ in spec.items:
+                have = available.get(key, 0)
+                if have <= 0:
+                    continue
+                short = n - have % n if have % n else n
+                price = product_price(spec.products[key]) or ZERO
+                candidate = (short, -price, str(key), key)
+                if best is None or candidate < best:
+                    best = candidate
+            if best is None:
+                continue
+            missing[best[3]] = best[0]
+        else:
+            n = spec.needed
+            have = sum(available.get(key, 0) for key, _ in spec.items)
+            if have <= 0:
+                continue
+            short = n - have % n if have % n else n
+            priced = [
+                (product_price(spec.products[key]), str(key), key)
+                for key, _ in spec.items
+                if product_price(spec.products[key]) is not None
+            ]
+            if not priced:
+                continue
+            missing[min(priced)[2]] = short  # the cheapest way in: the cheapest listed product
+        if missing and sum(missing.values()) <= NUDGE_MAX_MISSING:
+            if any(product_price(spec.products[key]) is None for key in missing):
+                continue
+            found.append((index, missing))
+    return found
+
+
+def _nudges(
+    specs: list[_Rule],
+    cart: _Cart,
+    problem: _Problem,
+    chosen: list[tuple[int, _Pattern, Decimal]],
+) -> list[Nudge]:
+    current = sum((d for _, _, d in chosen), ZERO)
+    nudges = []
+    for index, missing in _nudge_candidates(problem, cart, chosen):
+        spec = specs[index]
+        additions = {
+            key: (qty, product_price(spec.products[key]) or ZERO) for key, qty in missing.items()
+        }
+        bigger = cart.with_added(additions)
+        new_problem, _ = _build(specs, bigger)
+        new_chosen, _ = _assign(new_problem, bigger)
+        before = sum(1 for i, _, _ in chosen if i == index)
+        if sum(1 for i, _, _ in new_chosen if i == index) <= before:
+            continue  # the added units would go to a better bundle instead
+        saving = sum((d for _, _, d in new_chosen), ZERO) - current
+        if saving <= 0:
+            continue
+        items = [
+            MissingItem(spec.products[key], qty) for key, qty in sorted(missing.items(), key=str)
+        ]
+        nudges.append(Nudge(spec.rule, items, saving))
+    nudges.sort(key=lambda n: (n.units, -n.saving, -n.rule.priority, n.rule.slug))
+    return nudges[:MAX_NUDGES]
+
+
+def evaluate(lines: Iterable[Any], at: datetime | None = None) -> BundleEvaluation:
+    """Bundle discounts a cart earns, and what would unlock more.
+
+    ``lines`` are :class:`CartLine` or ``(product, quantity, unit_price)`` tuples, where the
+    product is an instance or a primary key. Reads the rules with one query (none for an empty
+    cart). Raises ``ValueError`` for a negative quantity or price.
+    """
+    cart = _Cart.from_lines(lines)
+    subtotal = cart.subtotal
+    if not cart.keys:
+        return BundleEvaluation(subtotal=subtotal, total=subtotal)
+    specs = fetch_rules(cart.by_product, at)
+    if not specs:
+        return BundleEvaluation(subtotal=subtotal, total=subtotal)
+    problem, complete = _build(specs, cart)
+    chosen, exact = _assign(problem, cart)
+    applied = _group(problem, cart, chosen)
+    total_discount = min(sum((a.discount for a in applied), ZERO), subtotal)
+    return BundleEvaluation(
+        applied=applied,
+        total_discount=total_discount,
+        subtotal=subtotal,
+        total=max(ZERO, subtotal - total_discount),
+        nudges=_nudges(specs, cart, problem, chosen),
+        exact=exact and complete,
+    )
+
+
+# --- product page offers -------------------------------------------------------------------------
+
+
+def _offer(spec: _Rule, product_key: Any) -> BundleOffer | None:
+    rule = spec.rule
+    product = spec.products[product_key]
+    price = product_price(product)
+    if price is None:
+        return None
+    if rule.kind == Kind.FIXED_SET:
+        prices = [product_price(spec.products[key]) for key, _ in spec.items]
+        if any(p is None for p in prices):
+            return None
+        regular = sum((p * qty for p, (_, qty) in zip(prices, spec.items, strict=True)), ZERO)
+        partners = [spec.products[key] for key, _ in spec.items if key != product_key]
+    else:
+        regular = price * spec.needed
+        partners = []
+    saving = application_discount(rule, regular)
+    if saving <= 0:
+        return None
+    return BundleOffer(rule, product, partners, spec.needed, regular, saving)
+
+
+def offers_for_product(product: Any, at: datetime | None = None) -> list[BundleOffer]:
+    """Current rules that include the product, each with the saving at current prices.
+
+    The saving is one application: the whole set, or N units of this product for
+    mix-and-match and multi-buy. One query.
+    """
+    key = _product_key(product)
+    offers = []
+    for spec in fetch_rules([key], at):
+        if key in spec.products:
+            offer = _offer(spec, key)
+            if offer is not None:
+                offers.append(offer)
+    offers.sort(key=lambda o: (-o.rule.priority, -o.saving, o.rule.slug))
+    return offers
+
+
+def preview(rule: BundleRule) -> BundleOffer | None:
+    """One application of ``rule`` at its items' current prices (for the admin)."""
+    items = list(rule.items.select_related("product").order_by("pk"))
+    if not items:
+        return None
+    spec = _Rule(
+        rule=rule,
+        items=[(item.product_id, item.quantity) for item in items],
+        products={item.product_id: item.product for item in items},
+    )
+    if rule.kind == Kind.FIXED_SET:
+        return _offer(spec, items[0].product_id)
+    # Mix-and-match and multi-buy: the cheapest listed product, the least a customer saves.
+    priced = [i for i in items if product_price(i.product) is not None]
+    if not priced:
+        return None
+    cheapest = min(priced, key=lambda i: (product_price(i.product), str(i.product_id)))
+    return _offer(spec, cheapest.product_id)
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+def _names(products: Iterable[Model]) -> str:
+    return gettext(", ").join(str(p) for p in products)
+
+
+def _what(rule: BundleRule) -> dict[str, str]:
+    value = Decimal(rule.value)
+    return {
+        "percent": format_percent(value),
+        "amount": format_money(round_money(value)),
+        "price": format_money(round_money(value)),
+    }
+
+
+def nudge_message(nudge: Nudge) -> str:
+    rule = nudge.rule
+    params = {**_what(rule), "count": nudge.units, "saving": format_money(nudge.saving)}
+    if rule.kind == Kind.FIXED_SET:
+        params["products"] = _names(item.product for item in nudge.missing)
+        templates = {
+            DiscountType.PERCENT: gettext("Add %(products)s to get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Add %(products)s to save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("Add %(products)s to get the set price %(price)s"),
+        }
+    else:
+        templates = {
+            DiscountType.PERCENT: gettext("Add %(count)d more to get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Add %(count)d more to save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext(
+                "Add %(count)d more to get the bundle price %(price)s"
+            ),
+        }
+    return str(templates[rule.discount_type]) % params
+
+
+def offer_message(offer: BundleOffer) -> str:
+    rule = offer.rule
+    params = {**_what(rule), "count": offer.units, "products": _names(offer.partners)}
+    if rule.kind == Kind.FIXED_SET:
+        templates = {
+            DiscountType.PERCENT: gettext("Buy with %(products)s and get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Buy with %(products)s and save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("Buy with %(products)s for %(price)s in total"),
+        }
+    elif rule.kind == Kind.MULTI_BUY:
+        templates = {
+            DiscountType.PERCENT: gettext("Buy %(count)d and get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Buy %(count)d and save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("%(count)d for %(price)s"),
+        }
+    else:
+        templates = {
+            DiscountType.PERCENT: gettext("Any %(count)d eligible items: %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Any %(count)d eligible items: save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("Any %(count)d eligible items for %(price)s"),
+        }
+    return str(templates[rule.discount_type]) % params
+
+
+__all__ = [
+    "AppliedBundle",
+    "BundleEvaluation",
+    "BundleOffer",
+    "CartLine",
+    "MissingItem",
+    "Nudge",
+    "application_discount",
+    "evaluate",
+    "offers_for_product",
+    "preview",
+    "round_money",
+]
