@@ -79,8 +79,10 @@ DEFAULTS: dict[str, Any] = {
     "LOOKBACK_DAYS": 365,
     # Recent orders weigh more when set (days); None weighs every order the same.
     "HALF_LIFE_DAYS": None,
-    # Ranking metric for computed partners; see affinity.METRICS.
-    "METRIC": "confidence",
+    # Ranking metric for computed partners; see affinity.METRICS. Cosine was chosen by
+    # leave-one-out evaluation on Groceries (best hit rate@10, far more catalogue coverage
+    # than confidence or co_count); see the README's "Affinity engine" section.
+    "METRIC": "cosine",
     # Completed affinity runs kept (the current one included).
     "KEEP_RUNS": 3,
     # --- Bundles -------------------------------------------------------------------------
@@ -97,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).
-METRIC_CHOICES = ("score", "co_count", "support", "confidence", "lift", "cosine", "jaccard")
+METRIC_CHOICES = ("cosine", "confidence", "co_count", "support", "lift", "jaccard")
 
 
 class CrossSellSettings:

@@ -1,0 +1,85 @@
+"""``manage.py crosssell_recompute``: the same recompute the Celery task runs, in the shell."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_crosssell.affinity import METRICS
+from django_crosssell.recompute import RecomputeLocked, RecomputeParameterError, run_recompute
+
+
+class Command(BaseCommand):
+    help = (
+        "Recompute co-purchase affinity from the shop's orders and make it current. "
+        "Options left out come from the CROSSSELL settings."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--min-co-count", type=int, help="Orders a pair needs (>= 1).")
+        parser.add_argument("--top-k", type=int, help="Partners kept per product (>= 1).")
+        parser.add_argument(
+            "--lookback-days", type=float, help="Only orders this recent (0: every order)."
+        )
+        parser.add_argument(
+            "--half-life-days", type=float, help="Weigh recent orders more (0: no decay)."
+        )
+        parser.add_argument("--metric", choices=METRICS, help="Ranking metric.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Read and compute, write nothing."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verbosity = options["verbosity"]
+        started = time.monotonic()
+        last = {"stage": None, "at": 0.0}
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            # One line per stage change and at most one every two seconds within a stage,
+            # so a ten-minute run shows it is alive without flooding a cron mail.
+            now = time.monotonic()
+            if verbosity < 1 or stage == "done":
+                return
+            if stage == last["stage"] and now - last["at"] < 2 and done != total:
+                return
+            last.update(stage=stage, at=now)
+            labels = {"read": "reading order lines", "pairs": "products", "write": "pairs"}
+            of = f" / {total:,}" if total else ""
+            self.stdout.write(
+                f"  [{now - started:7.1f}s] {labels.get(stage, stage)}: {done:,}{of}"
+            )
+
+        try:
+            run = run_recompute(
+                min_co_count=options["min_co_count"],
+                top_k=options["top_k"],
+                lookback_days=options["lookback_days"],
+                half_life_days=options["half_life_days"],
+                metric=options["metric"],
+                dry_run=options["dry_run"],
+                progress=progress,
+            )
+        except RecomputeParameterError as exc:
+            raise CommandError(str(exc)) from exc
+        except RecomputeLocked as exc:
+            # Not an error for a scheduler: the running recompute produces the same data.
+            self.stderr.write(self.style.WARNING(f"{exc} Nothing was done."))
+            return
+        except Exception as exc:
+            raise CommandError(
+                f"The recompute failed; the previous recommendations stay in use. {exc}"
+            ) from exc
+        elapsed = time.monotonic() - started
+        params = run.parameters
+        what = "Dry run (nothing written)" if options["dry_run"] else f"Affinity run #{run.pk}"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{what}: {run.orders_read:,} orders, {run.lines_read:,} lines, "
+                f"{run.products:,} products, {run.pairs_written:,} pairs in {elapsed:.1f}s "
+                f"(metric={params.get('metric')}, min_co_count={params.get('min_co_count')}, "
+                f"top_k={params.get('top_k')}, lookback_days={params.get('lookback_days')}, "
+                f"half_life_days={params.get('half_life_days')})."
+            )
+        )
