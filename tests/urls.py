@@ -1,7 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("shop/", include("tests.testapp.urls")),
+    path("api/crosssell/", include("django_crosssell.api.urls")),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(
+            custom_settings={"SERVE_INCLUDE_SCHEMA": False, "COMPONENT_SPLIT_REQUEST": True}
+        ),
+        name="api-schema",
+    ),
 ]

@@ -1,0 +1,201 @@
+"""Serializer fields for the host's product, whose model and key type we only learn at run time.
+
+The test host uses UUID keys and the example shop integers, so product ids are validated
+with the product model's own primary key field: a malformed id becomes a field error (or a
+404 in a URL) instead of a database error. The schema extensions at the bottom tell
+drf-spectacular the real key type and where the host's product serializer lives, because
+neither is known when this module is imported.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
+from rest_framework import serializers
+
+from ..conf import app_settings, get_product_model
+
+
+def parse_product_pk(value: Any) -> Any:
+    """Return ``value`` as a valid product key or raise Django's ``ValidationError``.
+
+    ``pk.clean`` runs the key's own ``to_python`` plus, for integers, the database's range
+    validators, so an out-of-range number never reaches a query. Booleans and fractional
+    numbers are refused first because ``int(True)`` and ``int(1.5)`` would silently succeed.
+    """
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise DjangoValidationError(_("Not a valid product id."), code="invalid")
+    if isinstance(value, float):
+        value = int(value)
+    pk_field = get_product_model()._meta.pk
+    try:
+        return pk_field.clean(value, None)
+    except DjangoValidationError as exc:
+        raise DjangoValidationError(_("Not a valid product id."), code="invalid") from exc
+
+
+def product_pk_schema() -> dict[str, Any]:
+    """OpenAPI schema of the host's product key (integer, UUID or string)."""
+    pk_field = get_product_model()._meta.pk
+    if isinstance(pk_field, models.UUIDField):
+        return build_basic_type(OpenApiTypes.UUID)
+    if isinstance(pk_field, models.BigIntegerField | models.BigAutoField):
+        return {**build_basic_type(OpenApiTypes.INT64), "minimum": 1}
+    if isinstance(pk_field, models.IntegerField | models.AutoField):
+        return {**build_basic_type(OpenApiTypes.INT), "minimum": 1}
+    return build_basic_type(OpenApiTypes.STR)
+
+
+class ProductIdField(serializers.Field):
+    """A product key, checked for shape only (existence is checked in bulk by the caller)."""
+
+    default_error_messages = {"invalid": _("Not a valid product id.")}
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return parse_product_pk(data)
+        except DjangoValidationError:
+            self.fail("invalid")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ProductRelatedField(serializers.PrimaryKeyRelatedField):
+    """Foreign key to the host's product for the curation endpoints.
+
+    The queryset is resolved per call, not at import, because the product model is a
+    setting.
+    """
+
+    default_error_messages = {
+        "does_not_exist": _("No product with id {pk_value}."),
+        "invalid": _("Not a valid product id."),
+    }
+
+    def get_queryset(self) -> models.QuerySet:
+        return get_product_model()._default_manager.all()
+
+    def to_internal_value(self, data: Any) -> models.Model:
+        try:
+            pk = parse_product_pk(data)
+        except DjangoValidationError:
+            self.fail("invalid")
+        try:
+            return self.get_queryset().get(pk=pk)
+        except get_product_model().DoesNotExist:
+            self.fail("does_not_exist", pk_value=pk)
+
+    def to_representation(self, value: Any) -> Any:
+        return value.pk
+
+
+def _price_of(product: models.Model) -> Any:
+    return getattr(product, app_settings.PRICE_FIELD, None)
+
+
+def format_amount(value: Any) -> str | None:
+    """Amounts travel as decimal strings: exact, and JSON numbers are floats in JavaScript."""
+    if value is None:
+        return None
+    return str(value)
+
+
+class ProductSerializer(serializers.Serializer):
+    """The default product representation: id, name (``str(product)``), price and URL.
+
+    Replace it with ``CROSSSELL["PRODUCT_SERIALIZER"] = "myshop.api.ProductSerializer"``
+    to add images, stock or anything else the storefront needs.
+    """
+
+    id = ProductIdField(source="pk", read_only=True)
+    name = serializers.CharField(source="__str__", read_only=True)
+    price = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    def get_price(self, product: models.Model) -> str | None:
+        return format_amount(_price_of(product))
+
+    def get_url(self, product: models.Model) -> str | None:
+        get_absolute_url = getattr(product, "get_absolute_url", None)
+        if get_absolute_url is None:
+            return None
+        url = get_absolute_url()
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+
+@cache
+def _import_serializer(path: str) -> type[serializers.BaseSerializer]:
+    return import_string(path)
+
+
+def get_product_serializer_class() -> type[serializers.BaseSerializer]:
+    """The host's product serializer (``CROSSSELL["PRODUCT_SERIALIZER"]``) or the default."""
+    path = app_settings.PRODUCT_SERIALIZER
+    return _import_serializer(path) if path else ProductSerializer
+
+
+class ProductRepresentationField(serializers.Field):
+    """A product rendered with the host's serializer, wherever a response embeds one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: models.Model) -> Any:
+        serializer_class = get_product_serializer_class()
+        return serializer_class(value, context=self.context).data
+
+
+class ModelChoiceField(serializers.ChoiceField):
+    """A model field's choices, documented as one named enum per model and field.
+
+    Relations and bundle rules both have a ``kind`` with different choices; naming the
+    enums ``ProductRelationKindEnum`` and ``BundleRuleKindEnum`` avoids drf-spectacular's
+    hashed names (and its warning) without asking the host for ``ENUM_NAME_OVERRIDES``.
+    """
+
+
+# --- OpenAPI ------------------------------------------------------------------------------
+
+
+class ProductIdFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = ProductIdField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return product_pk_schema()
+
+
+class ProductRelatedFieldExtension(ProductIdFieldExtension):
+    target_class = ProductRelatedField
+
+
+class ProductRepresentationFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = ProductRepresentationField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return auto_schema.resolve_serializer(get_product_serializer_class(), direction).ref
+
+
+class ModelChoiceFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = ModelChoiceField
+
+    def get_name(self) -> str | None:
+        model = getattr(getattr(self.target.parent, "Meta", None), "model", None)
+        if model is None:
+            return None
+        field = "".join(part.title() for part in self.target.source.split("_"))
+        return f"{model.__name__}{field}Enum"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)

@@ -1,0 +1,609 @@
+"""Serializers of the REST API.
+
+Curation serializers validate through the models' own ``full_clean`` (field validators,
+``clean()``, unique and check constraints) so the API refuses exactly what the admin refuses,
+with the same messages, as field errors. The remaining serializers describe request bodies
+and the service layer's result dataclasses.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from ..affinity import METRICS
+from ..conf import app_settings, get_product_model
+from ..models import (
+    AffinityRun,
+    BundleItem,
+    BundleRule,
+    ProductAffinity,
+    ProductRelation,
+    TierLadder,
+    TierStep,
+)
+from .fields import (
+    ModelChoiceField,
+    ProductIdField,
+    ProductRelatedField,
+    ProductRepresentationField,
+    format_amount,
+)
+
+# --- Model validation ---------------------------------------------------------------------
+
+
+def drf_errors(exc: DjangoValidationError) -> dict[str, Any] | list[str]:
+    """Django's validation error as DRF's error structure (``__all__`` → non_field_errors)."""
+    if not hasattr(exc, "error_dict"):
+        return {api_settings.NON_FIELD_ERRORS_KEY: list(exc.messages)}
+    return {
+        (api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field): messages
+        for field, messages in exc.message_dict.items()
+    }
+
+
+def model_clean(instance: models.Model, **kwargs: Any) -> None:
+    """``full_clean`` raising DRF's ``ValidationError`` so the view answers 400."""
+    try:
+        instance.full_clean(**kwargs)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(drf_errors(exc)) from exc
+
+
+def build_instance(
+    model: type[models.Model], instance: models.Model | None, attrs: dict[str, Any]
+) -> models.Model:
+    """The object as it would be saved: a copy of ``instance`` (or a new one) with ``attrs``."""
+    candidate = copy.copy(instance) if instance is not None else model()
+    for name, value in attrs.items():
+        setattr(candidate, name, value)
+    return candidate
+
+
+def integrity_error_as_validation(exc: IntegrityError) -> serializers.ValidationError:
+    """A constraint hit by a concurrent write after validation passed: still a 400, not 500."""
+    return serializers.ValidationError(
+        {
+            api_settings.NON_FIELD_ERRORS_KEY: [
+                _("The change conflicts with data saved meanwhile; reload and retry.")
+            ]
+        }
+    )
+
+
+class ModelCleanSerializer(serializers.ModelSerializer):
+    """A ModelSerializer that defers all validation of the row to ``Model.full_clean``."""
+
+    nested_fields: tuple[str, ...] = ()
+    serializer_choice_field = ModelChoiceField
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        own = {k: v for k, v in attrs.items() if k not in self.nested_fields}
+        model_clean(build_instance(self.Meta.model, self.instance, own))
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> models.Model:
+        try:
+            with transaction.atomic():
+                return super().create(validated_data)
+        except IntegrityError as exc:
+            raise integrity_error_as_validation(exc) from exc
+
+    def update(self, instance: models.Model, validated_data: dict[str, Any]) -> models.Model:
+        try:
+            with transaction.atomic():
+                return super().update(instance, validated_data)
+        except IntegrityError as exc:
+            raise integrity_error_as_validation(exc) from exc
+
+
+# --- Curation -----------------------------------------------------------------------------
+
+
+class ProductRelationSerializer(ModelCleanSerializer):
+    source = ProductRelatedField(help_text=_("Id of the product the link is shown on."))
+    target = ProductRelatedField(help_text=_("Id of the recommended product."))
+    is_current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProductRelation
+        fields = [
+            "id",
+            "source",
+            "target",
+            "kind",
+            "position",
+            "note",
+            "is_active",
+            "starts_at",
+            "ends_at",
+            "is_current",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        # Model.full_clean checks the unique constraint with the admin's message.
+        validators: list[Any] = []
+
+    def get_is_current(self, relation: ProductRelation) -> bool:
+        """Active and inside the campaign window right now."""
+        return relation.is_current()
+
+
+class NestedRowsSerializer(ModelCleanSerializer):
+    """A parent row with a list of child rows written in one request (ladder steps, items).
+
+    Children are validated with ``full_clean`` too, minus the constraints that involve the
+    parent, which may not exist yet; those (unique per parent) are checked across the
+    submitted list with the constraints' own messages. On update, a submitted list replaces
+    the parent's children; an omitted one leaves them alone.
+    """
+
+    child_field: str = ""
+    child_model: type[models.Model]
+    child_parent: str = ""
+    #: field name -> constraint name, for "unique per parent" checks across the list.
+    child_unique: dict[str, str] = {}
+
+    @property
+    def nested_fields(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.child_field,)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        rows = attrs.get(self.child_field)
+        if rows is not None:
+            self.validate_children(rows)
+        return attrs
+
+    def validate_children(self, rows: Sequence[dict[str, Any]]) -> None:
+        errors: list[dict[str, Any]] = [{} for _row in rows]
+        for index, row in enumerate(rows):
+            child = self.child_model(**row)
+            try:
+                child.full_clean(
+                    exclude=[self.child_parent], validate_unique=False, validate_constraints=False
+                )
+            except DjangoValidationError as exc:
+                errors[index] = drf_errors(exc)
+        messages = {
+            constraint.name: constraint.violation_error_message
+            for constraint in self.child_model._meta.constraints
+        }
+        for field, constraint_name in self.child_unique.items():
+            seen: set[Any] = set()
+            for index, row in enumerate(rows):
+                value = row.get(field)
+                value = getattr(value, "pk", value)
+                if value in seen:
+                    errors[index].setdefault(field, []).append(str(messages[constraint_name]))
+                seen.add(value)
+        if any(errors):
+            raise serializers.ValidationError({self.child_field: errors})
+
+    def _write_children(self, parent: models.Model, rows: Iterable[dict[str, Any]]) -> None:
+        manager = getattr(parent, self.child_field)
+        manager.all().delete()
+        self.child_model._default_manager.bulk_create(
+            [self.child_model(**{self.child_parent: parent}, **row) for row in rows]
+        )
+
+    def create(self, validated_data: dict[str, Any]) -> models.Model:
+        rows = validated_data.pop(self.child_field, [])
+        try:
+            with transaction.atomic():
+                parent = self.Meta.model._default_manager.create(**validated_data)
+                self._write_children(parent, rows)
+        except IntegrityError as exc:
+            raise integrity_error_as_validation(exc) from exc
+        return parent
+
+    def update(self, instance: models.Model, validated_data: dict[str, Any]) -> models.Model:
+        rows = validated_data.pop(self.child_field, None)
+        try:
+            with transaction.atomic():
+                for name, value in validated_data.items():
+                    setattr(instance, name, value)
+                instance.save()
+                if rows is not None:
+                    self._write_children(instance, rows)
+        except IntegrityError as exc:
+            raise integrity_error_as_validation(exc) from exc
+        return instance
+
+
+class TierStepSerializer(serializers.ModelSerializer):
+    product = ProductRelatedField()
+
+    class Meta:
+        model = TierStep
+        fields = ["id", "rank", "product", "label", "pitch"]
+        read_only_fields = ["id"]
+        validators: list[Any] = []
+
+
+class TierLadderSerializer(NestedRowsSerializer):
+    steps = TierStepSerializer(
+        many=True,
+        required=False,
+        help_text=_("The ladder's steps; sending them replaces the existing steps."),
+    )
+
+    child_field = "steps"
+    child_model = TierStep
+    child_parent = "ladder"
+    child_unique = {
+        "rank": "crosssell_tierstep_rank_unique",
+        "product": "crosssell_tierstep_product_unique",
+    }
+
+    class Meta:
+        model = TierLadder
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "is_active",
+            "description",
+            "steps",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"slug": {"validators": []}}
+        validators: list[Any] = []
+
+
+class BundleItemSerializer(serializers.ModelSerializer):
+    product = ProductRelatedField()
+
+    class Meta:
+        model = BundleItem
+        fields = ["id", "product", "quantity"]
+        read_only_fields = ["id"]
+        validators: list[Any] = []
+
+
+class BundleRuleSerializer(NestedRowsSerializer):
+    items = BundleItemSerializer(
+        many=True,
+        required=False,
+        help_text=_("The rule's products; sending them replaces the existing items."),
+    )
+    is_current = serializers.SerializerMethodField()
+
+    child_field = "items"
+    child_model = BundleItem
+    child_parent = "rule"
+    child_unique = {"product": "crosssell_bundleitem_unique"}
+
+    class Meta:
+        model = BundleRule
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "kind",
+            "priority",
+            "discount_type",
+            "value",
+            "min_quantity",
+            "max_applications",
+            "combinable",
+            "pitch",
+            "is_active",
+            "starts_at",
+            "ends_at",
+            "is_current",
+            "items",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"slug": {"validators": []}}
+        validators: list[Any] = []
+
+    def get_is_current(self, rule: BundleRule) -> bool:
+        """Active and inside the campaign window right now."""
+        return rule.is_current()
+
+
+# --- Affinity and runs --------------------------------------------------------------------
+
+
+class AffinityRunSerializer(serializers.ModelSerializer):
+    serializer_choice_field = ModelChoiceField
+
+    class Meta:
+        model = AffinityRun
+        fields = [
+            "id",
+            "status",
+            "is_current",
+            "started_at",
+            "finished_at",
+            "orders_read",
+            "lines_read",
+            "products",
+            "pairs_written",
+            "parameters",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class ProductAffinitySerializer(serializers.ModelSerializer):
+    product = ProductRepresentationField(source="target")
+
+    class Meta:
+        model = ProductAffinity
+        fields = ["product", "co_count", "support", "confidence", "lift", "score"]
+        read_only_fields = fields
+
+
+class ProductAffinityListSerializer(serializers.Serializer):
+    run = AffinityRunSerializer(allow_null=True, help_text=_("The current run, if any."))
+    results = ProductAffinitySerializer(many=True)
+
+
+# --- Recommendations ----------------------------------------------------------------------
+
+
+class RecommendationQuerySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=ProductRelation.Kind.choices,
+        required=False,
+        help_text=_("Only this kind of curated link; computed partners count as cross-sells."),
+    )
+    limit = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text=_("How many products at most (default DEFAULT_LIMIT, capped at MAX_LIMIT)."),
+    )
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, app_settings.MAX_LIMIT)
+
+
+class RecommendationSerializer(serializers.Serializer):
+    product = ProductRepresentationField()
+    score = serializers.FloatField(help_text=_("On the scale of the source; higher first."))
+    source = serializers.CharField(
+        help_text="curated, bought_together, fallback, upgrade or downgrade."
+    )
+    reason = serializers.CharField(help_text=_("A short text saying why it is shown."))
+    position = serializers.IntegerField(min_value=1)
+
+
+class CartRecommendationRequestSerializer(serializers.Serializer):
+    """Product ids of the cart; the server looks the products up (unknown ids are errors)."""
+
+    limit = serializers.IntegerField(min_value=1, required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["product_ids"] = serializers.ListField(
+            child=ProductIdField(),
+            allow_empty=True,
+            max_length=app_settings.API_MAX_CART_LINES,
+            help_text=_("Ids of the products in the cart (at most API_MAX_CART_LINES)."),
+        )
+        return fields
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, app_settings.MAX_LIMIT)
+
+    def validate_product_ids(self, ids: list[Any]) -> list[Any]:
+        """The distinct ids, in cart order; unknown ids are errors at their index."""
+        unique = list(dict.fromkeys(ids))
+        found = set(
+            get_product_model()._default_manager.filter(pk__in=unique).values_list("pk", flat=True)
+        )
+        missing = {
+            index: [_("No product with id %(pk)s.") % {"pk": pk}]
+            for index, pk in enumerate(ids)
+            if pk not in found
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return unique
+
+
+class TierOfferSerializer(serializers.Serializer):
+    product = ProductRepresentationField()
+    direction = serializers.ChoiceField(choices=["upgrade", "downgrade"])
+    label = serializers.CharField()
+    pitch = serializers.CharField()
+    rank = serializers.IntegerField()
+    ladder = serializers.CharField(help_text=_("The ladder's name."))
+    ladder_slug = serializers.CharField()
+    price = serializers.SerializerMethodField()
+    current_price = serializers.SerializerMethodField()
+    price_difference = serializers.SerializerMethodField(
+        help_text=_("What the upgrade costs more or the downgrade saves (never negative).")
+    )
+    reason = serializers.CharField()
+
+    def get_price(self, offer: Any) -> str | None:
+        return format_amount(offer.price)
+
+    def get_current_price(self, offer: Any) -> str | None:
+        return format_amount(offer.current_price)
+
+    def get_price_difference(self, offer: Any) -> str | None:
+        return format_amount(offer.price_difference)
+
+
+class TierOffersSerializer(serializers.Serializer):
+    upgrade = TierOfferSerializer(allow_null=True, help_text=_("The next tier up, if any."))
+    downgrade = TierOfferSerializer(allow_null=True, help_text=_("The next tier down, if any."))
+
+
+# --- Bundles ------------------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "1200.00"})
+class AmountField(serializers.Field):
+    """A read-only money amount as a decimal string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str | None:
+        return format_amount(value)
+
+
+class CartLineSerializer(serializers.Serializer):
+    product = ProductIdField(help_text=_("Product id."))
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["quantity"] = serializers.IntegerField(
+            min_value=1,
+            max_value=app_settings.API_MAX_QUANTITY,
+            help_text=_("Units of the product (1 to API_MAX_QUANTITY)."),
+        )
+        return fields
+
+
+class BundleEvaluateRequestSerializer(serializers.Serializer):
+    """Cart lines without prices: the server prices them from the products."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["lines"] = serializers.ListField(
+            child=CartLineSerializer(),
+            allow_empty=True,
+            max_length=app_settings.API_MAX_CART_LINES,
+            help_text=_("One line per product (at most API_MAX_CART_LINES)."),
+        )
+        return fields
+
+    def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from ..bundles import product_price
+
+        found = get_product_model()._default_manager.in_bulk({line["product"] for line in lines})
+        errors: dict[int, dict[str, list[str]]] = {}
+        seen: set[Any] = set()
+        for index, line in enumerate(lines):
+            pk = line["product"]
+            product = found.get(pk)
+            if product is None:
+                errors[index] = {"product": [_("No product with id %(pk)s.") % {"pk": pk}]}
+            elif pk in seen:
+                errors[index] = {"product": [_("This product is already in another line.")]}
+            elif product_price(product) is None:
+                errors[index] = {"product": [_("This product has no price.")]}
+            else:
+                line["product"] = product
+            seen.add(pk)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return lines
+
+    def cart_lines(self) -> list[Any]:
+        """Lines for ``bundles.evaluate``, priced with ``PRICE_FIELD`` on the server."""
+        from ..bundles import CartLine, product_price
+
+        return [
+            CartLine(line["product"], line["quantity"], product_price(line["product"]))
+            for line in self.validated_data["lines"]
+        ]
+
+
+class BundleRuleSummarySerializer(serializers.ModelSerializer):
+    serializer_choice_field = ModelChoiceField
+
+    class Meta:
+        model = BundleRule
+        fields = ["id", "slug", "name", "kind", "discount_type", "value", "pitch"]
+        read_only_fields = fields
+
+
+class BundleUnitsSerializer(serializers.Serializer):
+    product = ProductIdField(help_text=_("Product id."))
+    quantity = serializers.IntegerField()
+
+
+class AppliedBundleSerializer(serializers.Serializer):
+    rule = BundleRuleSummarySerializer()
+    times = serializers.IntegerField(help_text=_("How many times the rule applies."))
+    units = serializers.SerializerMethodField()
+    discount = AmountField()
+    covered_subtotal = AmountField(help_text=_("Regular price of the covered units."))
+
+    @extend_schema_field(BundleUnitsSerializer(many=True))
+    def get_units(self, applied: Any) -> list[dict[str, Any]]:
+        """Units covered per product (a list: product keys may be UUIDs, not JSON keys)."""
+        return [{"product": key, "quantity": qty} for key, qty in applied.units.items()]
+
+
+class MissingItemSerializer(serializers.Serializer):
+    product = ProductRepresentationField()
+    quantity = serializers.IntegerField()
+
+
+class NudgeSerializer(serializers.Serializer):
+    rule = BundleRuleSummarySerializer()
+    missing = MissingItemSerializer(many=True, help_text=_("Units to add."))
+    units = serializers.IntegerField(help_text=_("How many units to add in all."))
+    saving = AmountField(help_text=_("What adding them would save."))
+    message = serializers.CharField(help_text=_("For example: Add 1 more to get 10% off."))
+
+
+class BundleEvaluationSerializer(serializers.Serializer):
+    subtotal = AmountField()
+    total_discount = AmountField()
+    total = AmountField()
+    applied = AppliedBundleSerializer(many=True)
+    nudges = NudgeSerializer(many=True)
+    exact = serializers.BooleanField(
+        help_text=_("False when a search limit was hit (the discount is still valid).")
+    )
+
+
+class BundleOfferSerializer(serializers.Serializer):
+    rule = BundleRuleSummarySerializer()
+    product = ProductRepresentationField()
+    partners = serializers.ListField(
+        child=ProductRepresentationField(), help_text=_("The other products of a set.")
+    )
+    units = serializers.IntegerField(help_text=_("Units needed for one application."))
+    regular_total = AmountField()
+    saving = AmountField()
+    bundle_total = AmountField()
+    message = serializers.CharField()
+
+
+# --- Recompute ----------------------------------------------------------------------------
+
+
+class RecomputeRequestSerializer(serializers.Serializer):
+    """Optional overrides of the affinity settings for this one run (omitted: the settings)."""
+
+    min_co_count = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False, help_text=_("Orders a pair needs.")
+    )
+    top_k = serializers.IntegerField(
+        min_value=1, max_value=10_000, required=False, help_text=_("Partners kept per product.")
+    )
+    lookback_days = serializers.FloatField(
+        min_value=0, max_value=36_500, required=False, help_text=_("0 reads every order.")
+    )
+    half_life_days = serializers.FloatField(
+        min_value=0, max_value=36_500, required=False, help_text=_("0 weighs orders equally.")
+    )
+    metric = serializers.ChoiceField(
+        choices=METRICS, required=False, help_text=_("Ranking metric of the partners.")
+    )

@@ -1,0 +1,423 @@
+"""Views of the REST API.
+
+Public views validate the request, look the product up with the host's key type (a
+malformed id is a 404, never a database error) and hand over to the service layer; they
+hold no recommendation or discount logic of their own. Staff views are plain model CRUD
+validated by the models themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from ..conf import get_product_model
+from ..models import (
+    AffinityRun,
+    BundleItem,
+    BundleRule,
+    ProductAffinity,
+    ProductRelation,
+    TierLadder,
+    TierStep,
+)
+from . import schema
+from . import serializers as s
+from .fields import parse_product_pk
+from .permissions import IsStaffWithModelPermission
+from .throttling import CrossSellAnonThrottle, CrossSellUserThrottle
+
+TAG_PUBLIC = "storefront"
+TAG_CURATION = "curation"
+TAG_ANALYTICS = "affinity"
+
+
+class CrossSellAPIMixin:
+    """Throttles and JSON-only bodies for every view of the app, independent of the host's
+    ``REST_FRAMEWORK`` defaults (authentication and renderers stay the host's)."""
+
+    throttle_classes = [CrossSellAnonThrottle, CrossSellUserThrottle]
+    parser_classes = [JSONParser]
+
+
+class StaffPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def _product_queryset() -> QuerySet:
+    return get_product_model()._default_manager.all()
+
+
+class ProductView(CrossSellAPIMixin, generics.GenericAPIView):
+    """Base of the ``products/{product_id}/...`` views.
+
+    ``get_queryset`` returns the host's products so drf-spectacular documents the path
+    parameter with the product key's real type (integer or UUID).
+    """
+
+    lookup_url_kwarg = "product_id"
+    lookup_field = "pk"
+
+    def get_queryset(self) -> QuerySet:
+        return _product_queryset()
+
+    def get_product(self) -> models.Model:
+        try:
+            pk = parse_product_pk(self.kwargs[self.lookup_url_kwarg])
+        except DjangoValidationError as exc:
+            raise NotFound(_("No product with this id.")) from exc
+        try:
+            return self.get_queryset().get(pk=pk)
+        except get_product_model().DoesNotExist as exc:
+            raise NotFound(_("No product with this id.")) from exc
+
+
+# --- Storefront (public) ------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=[TAG_PUBLIC],
+    summary="Recommendations for a product page",
+    parameters=[s.RecommendationQuerySerializer],
+    responses={
+        200: s.RecommendationSerializer(many=True),
+        **schema.errors(400, 404, *schema.COMMON),
+    },
+)
+class ProductRecommendationsView(ProductView):
+    """Curated links first, then products bought together, then bestsellers if configured:
+    the same list the ``{% crosssell_for %}`` tag renders."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.RecommendationSerializer
+
+    def get(self, request: Request, product_id: str) -> Response:
+        from .. import recommend
+
+        product = self.get_product()
+        query = s.RecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        results = recommend.recommend_for_product(
+            product,
+            kind=query.validated_data.get("kind"),
+            limit=query.validated_data.get("limit"),
+            user=user,
+        )
+        data = s.RecommendationSerializer(results, many=True, context={"request": request}).data
+        return Response(data)
+
+
+@extend_schema(
+    tags=[TAG_PUBLIC],
+    summary="Next tier up and down",
+    responses={200: s.TierOffersSerializer, **schema.errors(404, *schema.COMMON)},
+)
+class ProductUpgradesView(ProductView):
+    """The neighbouring models on the product's tier ladder (``null`` where there is none)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.TierOffersSerializer
+
+    def get(self, request: Request, product_id: str) -> Response:
+        from .. import recommend
+
+        product = self.get_product()
+        offers = recommend.tier_offers(product)
+        data = s.TierOffersSerializer(offers, context={"request": request}).data
+        return Response(data)
+
+
+@extend_schema(
+    tags=[TAG_PUBLIC],
+    summary="Recommendations for a cart",
+    request=s.CartRecommendationRequestSerializer,
+    responses={
+        200: s.RecommendationSerializer(many=True),
+        **schema.errors(400, 415, *schema.COMMON),
+    },
+)
+class CartRecommendationsView(CrossSellAPIMixin, generics.GenericAPIView):
+    """Products that go with the whole cart (cart items themselves are left out)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.CartRecommendationRequestSerializer
+
+    def post(self, request: Request) -> Response:
+        from .. import recommend
+
+        body = s.CartRecommendationRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        results = recommend.recommend_for_cart(
+            body.validated_data["product_ids"],
+            limit=body.validated_data.get("limit"),
+            user=user,
+        )
+        data = s.RecommendationSerializer(results, many=True, context={"request": request}).data
+        return Response(data)
+
+
+@extend_schema(
+    tags=[TAG_PUBLIC],
+    summary="Price a cart with bundle discounts",
+    request=s.BundleEvaluateRequestSerializer,
+    responses={200: s.BundleEvaluationSerializer, **schema.errors(400, 415, *schema.COMMON)},
+)
+class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
+    """Which bundle discounts a cart earns. Unit prices are read from the products on the
+    server (``PRICE_FIELD``); a client cannot send its own."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.BundleEvaluateRequestSerializer
+
+    def post(self, request: Request) -> Response:
+        from .. import bundles
+
+        body = s.BundleEvaluateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        evaluation = bundles.evaluate(body.cart_lines())
+        data = s.BundleEvaluationSerializer(evaluation, context={"request": request}).data
+        return Response(data)
+
+
+@extend_schema(
+    tags=[TAG_PUBLIC],
+    summary="Bundle offers",
+    parameters=[
+        OpenApiParameter(
+            "product",
+            type=OpenApiTypes.STR,
+            required=True,
+            description="Product id: the offers (current rules) that include this product.",
+        )
+    ],
+    responses={200: s.BundleOfferSerializer(many=True), **schema.errors(400, *schema.COMMON)},
+)
+class BundleOffersView(CrossSellAPIMixin, generics.GenericAPIView):
+    """Bundle rules running now that a product takes part in, with the saving at current
+    prices (what the product page's bundle widget shows)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.BundleOfferSerializer
+
+    def get(self, request: Request) -> Response:
+        from .. import bundles
+
+        raw = request.query_params.get("product")
+        if raw is None:
+            raise serializers.ValidationError({"product": [_("This parameter is required.")]})
+        try:
+            pk = parse_product_pk(raw)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"product": list(exc.messages)}) from exc
+        product = _product_queryset().filter(pk=pk).first()
+        if product is None:
+            raise serializers.ValidationError(
+                {"product": [_("No product with id %(pk)s.") % {"pk": pk}]}
+            )
+        offers = bundles.offers_for_product(product)
+        data = s.BundleOfferSerializer(offers, many=True, context={"request": request}).data
+        return Response(data)
+
+
+# --- Staff: affinity and recompute ----------------------------------------------------------
+
+
+@extend_schema(
+    tags=[TAG_ANALYTICS],
+    summary="Computed partners of a product (current run)",
+    responses={200: s.ProductAffinityListSerializer, **schema.errors(404, *schema.COMMON)},
+)
+class ProductAffinityView(ProductView):
+    """Rows of the current affinity run for the product, best score first, with metrics."""
+
+    permission_classes = [IsStaffWithModelPermission]
+    permission_model = ProductAffinity
+    serializer_class = s.ProductAffinityListSerializer
+
+    def get(self, request: Request, product_id: str) -> Response:
+        product = self.get_product()
+        run = AffinityRun.objects.filter(is_current=True).first()
+        rows = (
+            ProductAffinity.objects.filter(run=run, source=product)
+            .select_related("target")
+            .order_by("-score", "target")
+            if run is not None
+            else ProductAffinity.objects.none()
+        )
+        data = s.ProductAffinityListSerializer(
+            {"run": run, "results": rows}, context={"request": request}
+        ).data
+        return Response(data)
+
+
+@extend_schema(
+    tags=[TAG_ANALYTICS],
+    summary="Start a recompute",
+    request=s.RecomputeRequestSerializer,
+    responses={
+        202: OpenApiResponse(
+            s.AffinityRunSerializer, description="Queued; poll `runs/{id}/` for its status."
+        ),
+        **schema.errors(400, 415, *schema.COMMON),
+    },
+)
+class RecomputeView(CrossSellAPIMixin, generics.GenericAPIView):
+    """Queue a recompute of co-purchase affinity on the Celery worker."""
+
+    permission_classes = [IsStaffWithModelPermission]
+    permission_model = AffinityRun
+    permission_action = "add"
+    serializer_class = s.RecomputeRequestSerializer
+
+    def get_queryset(self) -> QuerySet:
+        return AffinityRun.objects.all()
+
+    def post(self, request: Request) -> Response:
+        from ..recompute import RecomputeParameterError, enqueue_recompute
+
+        body = s.RecomputeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            run = enqueue_recompute(**body.validated_data)
+        except RecomputeParameterError as exc:
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}
+            ) from exc
+        run.refresh_from_db()
+        data = s.AffinityRunSerializer(run, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Affinity runs", responses={200: s.AffinityRunSerializer(many=True)}
+    ),
+    retrieve=extend_schema(summary="One affinity run"),
+)
+@extend_schema(tags=[TAG_ANALYTICS], responses={200: s.AffinityRunSerializer})
+class AffinityRunViewSet(CrossSellAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Recompute runs, newest first: status, counts, parameters and the error if it failed."""
+
+    queryset = AffinityRun.objects.all()
+    serializer_class = s.AffinityRunSerializer
+    permission_classes = [IsStaffWithModelPermission]
+    pagination_class = StaffPagination
+
+
+# --- Staff: curation ----------------------------------------------------------------------
+
+
+def _staff_crud_schema(noun: str, serializer: type[serializers.Serializer], **list_extra: Any):
+    """The same documentation (summaries, error responses) for every curation viewset."""
+    read = schema.errors(404, *schema.COMMON)
+    create = schema.errors(400, 415, *schema.COMMON)
+    write = schema.errors(400, 404, 415, *schema.COMMON)
+    return extend_schema_view(
+        list=extend_schema(
+            summary=f"List {noun}s",
+            responses={200: serializer(many=True), **schema.errors(400, 404, *schema.COMMON)},
+            **list_extra,
+        ),
+        create=extend_schema(summary=f"Create a {noun}", responses={201: serializer, **create}),
+        retrieve=extend_schema(summary=f"One {noun}", responses={200: serializer, **read}),
+        update=extend_schema(summary=f"Replace a {noun}", responses={200: serializer, **write}),
+        partial_update=extend_schema(
+            summary=f"Change a {noun}", responses={200: serializer, **write}
+        ),
+        destroy=extend_schema(summary=f"Delete a {noun}", responses={204: None, **read}),
+    )
+
+
+class CurationViewSet(CrossSellAPIMixin, viewsets.ModelViewSet):
+    """Staff CRUD. Cached recommendations go stale through the app's model signals
+    (``django_crosssell.signals``), exactly as for admin edits."""
+
+    permission_classes = [IsStaffWithModelPermission]
+    pagination_class = StaffPagination
+
+
+@_staff_crud_schema(
+    "product relation",
+    s.ProductRelationSerializer,
+    parameters=[
+        OpenApiParameter(
+            "source", OpenApiTypes.STR, description="Only links from this product id."
+        ),
+        OpenApiParameter("kind", OpenApiTypes.STR, enum=ProductRelation.Kind.values),
+    ],
+)
+@extend_schema(tags=[TAG_CURATION])
+class ProductRelationViewSet(CurationViewSet):
+    """Curated links; they rank above computed affinity."""
+
+    serializer_class = s.ProductRelationSerializer
+    queryset = ProductRelation.objects.all()
+
+    def get_queryset(self) -> QuerySet:
+        queryset = ProductRelation.objects.select_related("source", "target")
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        if "source" in params:
+            try:
+                pk = parse_product_pk(params["source"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"source": list(exc.messages)}) from exc
+            queryset = queryset.filter(source_id=pk)
+        if "kind" in params:
+            kind = params["kind"]
+            if kind not in ProductRelation.Kind.values:
+                raise serializers.ValidationError(
+                    {"kind": [_("Choose one of: %s.") % ", ".join(ProductRelation.Kind.values)]}
+                )
+            queryset = queryset.filter(kind=kind)
+        return queryset
+
+
+@_staff_crud_schema("tier ladder", s.TierLadderSerializer)
+@extend_schema(tags=[TAG_CURATION])
+class TierLadderViewSet(CurationViewSet):
+    """Ladders with their steps, written together."""
+
+    serializer_class = s.TierLadderSerializer
+    queryset = TierLadder.objects.all()
+
+    def get_queryset(self) -> QuerySet:
+        steps = TierStep.objects.select_related("product").order_by("rank")
+        return TierLadder.objects.prefetch_related(Prefetch("steps", queryset=steps))
+
+
+@_staff_crud_schema("bundle rule", s.BundleRuleSerializer)
+@extend_schema(tags=[TAG_CURATION])
+class BundleRuleViewSet(CurationViewSet):
+    """Bundle rules with their items, written together."""
+
+    serializer_class = s.BundleRuleSerializer
+    queryset = BundleRule.objects.all()
+
+    def get_queryset(self) -> QuerySet:
+        items = BundleItem.objects.select_related("product").order_by("pk")
+        return BundleRule.objects.prefetch_related(Prefetch("items", queryset=items))
