@@ -14,11 +14,22 @@ from django.contrib.admin import widgets
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
+from . import bundles
 from .conf import get_product_model
-from .models import AffinityRun, ProductAffinity, ProductRelation, TierLadder, TierStep
+from .forms import BundleItemFormSet
+from .models import (
+    AffinityRun,
+    BundleItem,
+    BundleRule,
+    ProductAffinity,
+    ProductRelation,
+    TierLadder,
+    TierStep,
+)
 
 
 def product_admin_search_fields(admin_site: admin.AdminSite) -> list[str]:
@@ -216,3 +227,120 @@ class ProductAffinityAdmin(ReadOnlyAdmin):
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         return [f"source__{f.lstrip('^=@')}" for f in product_admin_search_fields(self.admin_site)]
+
+
+# --- bundle rules ----------------------------------------------------------------------------
+
+
+class BundleItemInline(ProductLookupMixin, admin.TabularInline):
+    model = BundleItem
+    formset = BundleItemFormSet
+    fields = ["product", "quantity"]
+    extra = 2
+    min_num = 1
+
+
+@admin.register(BundleRule)
+class BundleRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "kind",
+        "discount_type",
+        "value",
+        "priority",
+        "combinable",
+        "is_active",
+        "starts_at",
+        "ends_at",
+        "is_current_now",
+    ]
+    list_filter = ["is_active", CurrentFilter, "kind", "discount_type", "combinable"]
+    search_fields = ["name", "slug", "pitch"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["preview"]
+    inlines = [BundleItemInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_active", "kind", "pitch"]}),
+        (
+            _("Discount"),
+            {
+                "fields": [
+                    "discount_type",
+                    "value",
+                    "min_quantity",
+                    "max_applications",
+                    "combinable",
+                    "priority",
+                ]
+            },
+        ),
+        (_("Campaign window"), {"fields": ["starts_at", "ends_at"]}),
+        (_("Preview at current prices"), {"fields": ["preview"]}),
+    ]
+    actions = ["duplicate_for_new_campaign"]
+
+    @admin.display(boolean=True, description=_("current"))
+    def is_current_now(self, obj: BundleRule) -> bool:
+        return obj.is_current()
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj: BundleRule) -> str:
+        """One bundle at the items' current prices, so staff see what a customer saves."""
+        if obj.pk is None:
+            return _("Save the rule to see a preview.")
+        offer = bundles.preview(obj)
+        if offer is None:
+            return _("No saving at the current prices (or no priced items yet).")
+        return format_html(
+            '<dl class="crosssell-preview"><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>'
+            "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+            _("Units in one bundle"),
+            offer.units,
+            _("Regular total"),
+            bundles.format_money(offer.regular_total),
+            _("Discount"),
+            bundles.format_money(offer.saving),
+            _("Bundle total"),
+            bundles.format_money(offer.bundle_total),
+        )
+
+    @admin.action(description=_("Duplicate for a new campaign (inactive, no dates)"))
+    def duplicate_for_new_campaign(self, request: HttpRequest, queryset: QuerySet) -> None:
+        copies = 0
+        with transaction.atomic():
+            for rule in queryset.prefetch_related("items"):
+                items = list(rule.items.all())
+                rule.pk = rule.id = None
+                rule._state.adding = True
+                rule.slug = _free_slug(rule.slug)
+                rule.name = (gettext("%(name)s (copy)") % {"name": rule.name})[:200]
+                rule.is_active = False
+                rule.starts_at = rule.ends_at = None
+                rule.save()
+                BundleItem.objects.bulk_create(
+                    BundleItem(rule=rule, product_id=item.product_id, quantity=item.quantity)
+                    for item in items
+                )
+                copies += 1
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d rule duplicated as an inactive copy.",
+                "%(count)d rules duplicated as inactive copies.",
+                copies,
+            )
+            % {"count": copies},
+            messages.SUCCESS,
+        )
+
+
+def _free_slug(slug: str) -> str:
+    """``slug-copy``, ``slug-copy-2``, ... whichever is not taken yet."""
+    base = f"{slug[:190]}-copy"
+    taken = set(BundleRule.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -347,6 +348,40 @@ class BundleRule(CampaignWindowMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Field-level versions of the constraints, plus what a constraint cannot express.
+
+        Checks that need the items (at least two products for a set, a fixed price below the
+        items' regular total) live in ``django_crosssell.forms.validate_items`` because the
+        admin edits the items in an inline formset next to this form.
+        """
+        from .conf import app_settings
+
+        errors: dict[str, list] = {}
+        if self.kind == self.Kind.FIXED_SET:
+            self.min_quantity = None  # sets count the item quantities instead
+        elif self.kind and (self.min_quantity is None or self.min_quantity < 2):
+            errors.setdefault("min_quantity", []).append(
+                _("Mix-and-match and multi-buy rules need at least 2 units.")
+            )
+        if self.value is not None:
+            value = Decimal(self.value)
+            if self.discount_type == self.DiscountType.PERCENT and not 0 < value <= 100:
+                errors.setdefault("value", []).append(
+                    _("A percentage must be more than 0 and at most 100.")
+                )
+            elif self.discount_type in (self.DiscountType.AMOUNT, self.DiscountType.FIXED_PRICE):
+                decimals = int(app_settings.CURRENCY_DECIMALS)
+                if value.is_finite() and value != value.quantize(Decimal(1).scaleb(-decimals)):
+                    errors.setdefault("value", []).append(
+                        _("The currency allows at most %(decimals)d decimal places.")
+                        % {"decimals": decimals}
+                    )
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors.setdefault("ends_at", []).append(_("The end must be after the start."))
+        if errors:
+            raise ValidationError(errors)
 
 
 class BundleItem(models.Model):
