@@ -26,7 +26,7 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[redis,postgres,beat]" "dj-database-url>=2.1"
+	$(PY) -m pip install --quiet -e ".[redis,postgres,beat,apidocs]" "dj-database-url>=2.1"
 	touch $@
 
 install: $(VENV)/.installed-test
