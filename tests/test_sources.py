@@ -1,0 +1,145 @@
+"""Reading the host's order lines: filter, window, deleted products, override, config checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from django_crosssell import sources
+from tests.factories import OrderLineFactory, ProductFactory, make_order
+from tests.testapp.models import Order, Product
+
+BASE = {
+    "ORDER_LINE_MODEL": "testapp.OrderLine",
+    "ORDER_FILTER": {"order__status": "paid"},
+}
+
+#: Lines yielded by the dotted-path source below (set by the test using it).
+CUSTOM_ROWS: list[tuple] = []
+
+
+def custom_source(*, since, with_placed_at, chunk_size):
+    assert chunk_size > 0
+    return iter(CUSTOM_ROWS)
+
+
+def line_pairs(lines):
+    return sorted(zip(lines.orders.tolist(), lines.products.tolist(), strict=True), key=str)
+
+
+@pytest.mark.django_db
+def test_reads_paid_lines_in_the_window_as_arrays(django_assert_max_num_queries):
+    a, b = ProductFactory.create_batch(2)
+    paid = make_order(a, b)
+    make_order(a, b, status=Order.Status.CANCELLED)
+    old = make_order(a, placed_at=timezone.now() - timedelta(days=400))
+    with django_assert_max_num_queries(2):  # the lines, then the catalogue check
+        lines = sources.read_order_lines(lookback_days=365, chunk_size=1)
+    assert line_pairs(lines) == sorted([(paid.pk, a.pk), (paid.pk, b.pk)], key=str)
+    assert lines.placed_at is None  # only fetched when decay needs it
+    everything = sources.read_order_lines(lookback_days=None)
+    assert (old.pk, a.pk) in line_pairs(everything)
+
+
+@pytest.mark.django_db
+def test_placed_at_is_read_when_asked():
+    a = ProductFactory()
+    order = make_order(a)
+    lines = sources.read_order_lines(with_placed_at=True)
+    assert lines.placed_at.tolist() == [order.placed_at]
+
+
+@pytest.mark.django_db
+def test_chunks_are_streamed_not_loaded_at_once():
+    products = ProductFactory.create_batch(5)
+    for _ in range(3):
+        make_order(*products)
+    seen = []
+    lines = sources.read_order_lines(chunk_size=4, progress=seen.append)
+    assert seen == [4, 8, 12, 15]
+    assert len(lines) == 15
+
+
+@pytest.mark.django_db
+def test_deleted_products_are_dropped():
+    a, b = ProductFactory.create_batch(2)
+    make_order(a, b)
+    b.delete()  # the line's FK is SET_NULL
+    lines = sources.read_order_lines()
+    assert lines.products.tolist() == [a.pk]
+
+
+@pytest.mark.django_db
+def test_products_missing_from_the_catalogue_are_dropped_from_a_custom_source():
+    a = ProductFactory()
+    gone = Product(pk=a.pk.__class__(int=12345), name="gone", sku="gone", price=1)
+    CUSTOM_ROWS[:] = [(1, a.pk, None), (1, gone.pk, None), (2, a.pk, None)]
+    with override_settings(CROSSSELL={**BASE, "ORDER_SOURCE": f"{__name__}.custom_source"}):
+        lines = sources.read_order_lines()
+    assert lines.products.tolist() == [a.pk, a.pk]
+    assert lines.lines_read == 3
+    assert lines.lines_dropped == 1
+
+
+@pytest.mark.django_db
+def test_custom_source_lines_outside_the_window_are_dropped():
+    a = ProductFactory()
+    now = timezone.now()
+    CUSTOM_ROWS[:] = [(1, a.pk, now), (2, a.pk, now - timedelta(days=40)), (3, a.pk, None)]
+    with override_settings(CROSSSELL={**BASE, "ORDER_SOURCE": f"{__name__}.custom_source"}):
+        lines = sources.read_order_lines(lookback_days=30, now=now)
+    assert lines.orders.tolist() == [1]
+
+
+@pytest.mark.django_db
+def test_no_orders_gives_empty_arrays():
+    lines = sources.read_order_lines()
+    assert len(lines) == 0
+    assert lines.lines_read == 0
+
+
+@pytest.mark.django_db
+def test_lines_without_product_are_skipped_by_the_query():
+    a = ProductFactory()
+    order = make_order(a)
+    OrderLineFactory(order=order, product=None, unit_price=1)
+    assert sources.read_order_lines().products.tolist() == [a.pk]
+
+
+def test_the_test_settings_are_valid():
+    assert sources.check_source_configuration() == []
+
+
+@pytest.mark.parametrize(
+    ("crosssell", "fragment"),
+    [
+        ({"ORDER_LINE_FIELDS": {"product": "item_id"}}, "['product'] = 'item_id' does not resolve"),
+        ({"ORDER_LINE_FIELDS": {"placed_at": "order__when"}}, "'order__when' does not resolve"),
+        ({"ORDER_LINE_FIELDS": {"placed_at": "order__status"}}, "must be a date or datetime"),
+        ({"ORDER_LINE_FIELDS": {"product": "order"}}, "not at the product model"),
+        ({"ORDER_LINE_FIELDS": {"order": None}}, "['order'] is required"),
+        ({"ORDER_LINE_FIELDS": {"placed_at": None}}, "'placed_at'] is required while"),
+        ({"ORDER_FILTER": {"order__state": "paid"}}, "ORDER_FILTER'] is not valid"),
+        ({"ORDER_LINE_MODEL": "testapp.Nope"}, "not an installed model"),
+        ({"ORDER_SOURCE": "tests.nowhere.source"}, "cannot be imported"),
+        ({"ORDER_SOURCE": "tests.test_sources.CUSTOM_ROWS"}, "is not callable"),
+    ],
+)
+def test_bad_configuration_is_reported(crosssell, fragment):
+    with override_settings(CROSSSELL={**BASE, **crosssell}):
+        problems = sources.check_source_configuration()
+    assert any(fragment in problem for problem in problems), problems
+
+
+def test_no_order_model_means_affinity_is_off_not_an_error():
+    with override_settings(CROSSSELL={}):
+        assert sources.check_source_configuration() == []
+
+
+def test_placed_at_may_be_absent_without_window_and_decay():
+    crosssell = {**BASE, "ORDER_LINE_FIELDS": {"placed_at": None}, "LOOKBACK_DAYS": None}
+    with override_settings(CROSSSELL=crosssell):
+        assert sources.check_source_configuration() == []
