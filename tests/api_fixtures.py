@@ -63,3 +63,41 @@ def staff_client(staff_user):
 @pytest.fixture(autouse=True)
 def _no_throttling(settings):
     settings.CROSSSELL = {**settings.CROSSSELL, "API_THROTTLE_RATES": NO_THROTTLE}
+
+
+@pytest.fixture
+def catalogue():
+    """A small shop with one of everything the API shows: a curated link, a ladder, a
+    bundle, and a current affinity run."""
+    from decimal import Decimal
+
+    from django_crosssell.models import AffinityRun, ProductAffinity
+    from tests.factories import (
+        BundleItemFactory,
+        BundleRuleFactory,
+        ProductFactory,
+        ProductRelationFactory,
+        TierLadderFactory,
+        TierStepFactory,
+    )
+
+    products = [ProductFactory(price=Decimal(1000 * (i + 1))) for i in range(5)]
+    a, b, c, d, _e = products
+    relation = ProductRelationFactory(source=a, target=b)
+    ladder = TierLadderFactory(name="Kettles", slug="kettles")
+    TierStepFactory(ladder=ladder, product=a, rank=1, label="Basic")
+    TierStepFactory(ladder=ladder, product=b, rank=2, label="Standard")
+    rule = BundleRuleFactory(name="Breakfast set", slug="breakfast", value=Decimal("10"))
+    BundleItemFactory(rule=rule, product=a)
+    BundleItemFactory(rule=rule, product=c)
+    run = AffinityRun.objects.create(status=AffinityRun.Status.SUCCEEDED, is_current=True)
+    ProductAffinity.objects.create(
+        run=run, source=a, target=d, co_count=5, support=0.1, confidence=0.5, lift=2.0, score=0.5
+    )
+    return {
+        "products": products,
+        "relation": relation,
+        "ladder": ladder,
+        "rule": rule,
+        "run": run,
+    }
