@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from django_crosssell.admin import ProductRelationInline
 
-from .models import Category, Order, OrderLine, Product
+from .models import Category, Order, OrderDiscount, OrderLine, Product
 
 
 @admin.register(Category)
@@ -16,6 +16,7 @@ class CategoryAdmin(admin.ModelAdmin):
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["name", "category", "price", "stock", "is_active"]
     list_filter = ["category", "is_active"]
+    list_select_related = ["category"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ProductRelationInline]
@@ -27,9 +28,16 @@ class OrderLineInline(admin.TabularInline):
     extra = 0
 
 
+class OrderDiscountInline(admin.TabularInline):
+    model = OrderDiscount
+    extra = 0
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["pk", "customer", "status", "placed_at", "total"]
     list_filter = ["status"]
+    list_select_related = ["customer"]
     date_hierarchy = "placed_at"
-    inlines = [OrderLineInline]
+    raw_id_fields = ["customer"]
+    inlines = [OrderLineInline, OrderDiscountInline]

@@ -1,3 +1,3 @@
 def yen(amount) -> str:
     """Yen have no minor unit: ¥1,280, never ¥1,280.00."""
-    return f"¥{int(round(amount)):,}"
+    return f"¥{round(amount):,}"

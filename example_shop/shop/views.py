@@ -237,9 +237,11 @@ def checkout_complete(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def order_list(request: HttpRequest) -> HttpResponse:
-    orders = Order.objects.filter(customer=request.user).annotate(
-        line_count=Count("lines"), unit_count=Sum("lines__quantity")
-    )
+    orders = (
+        Order.objects.filter(customer=request.user)
+        .annotate(line_count=Count("lines"), unit_count=Sum("lines__quantity"))
+        .order_by("-placed_at", "-pk")
+    )  # aggregation drops Meta.ordering
     page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "shop/order_list.html", {"page": page, "orders": page.object_list})
 

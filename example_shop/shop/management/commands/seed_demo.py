@@ -775,10 +775,10 @@ class Command(BaseCommand):
         now = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
         span = DAYS * 24 * 60 * 60
 
-        baskets: list[tuple[int, Any, str, list[tuple[Product, int]]]] = []
-        for _ in range(count):
-            baskets.append(self._basket(rng, roles, anchor_names, anchor_cum, customers,
-                                        customer_cum, span))  # fmt: skip
+        baskets = [
+            self._basket(rng, roles, anchor_names, anchor_cum, customers, customer_cum, span)
+            for _ in range(count)
+        ]
         baskets.sort(key=lambda basket: basket[0])  # stable: equal seconds keep draw order
 
         order_count = line_count = 0
