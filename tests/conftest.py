@@ -1,6 +1,8 @@
 import pytest
 from django.core.cache import caches
 
+from tests.celery_app import app as celery_app  # noqa: F401  (the host's Celery app)
+
 
 @pytest.fixture(autouse=True)
 def _clear_caches():

@@ -1,0 +1,336 @@
+"""Recompute runs: stored rows, atomic swap, failures, pruning, locking, command, enqueue."""
+
+from __future__ import annotations
+
+import threading
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
+from django.test import override_settings
+
+from django_crosssell import cache, recompute
+from django_crosssell.models import AffinityRun, ProductAffinity
+from django_crosssell.recompute import (
+    RecomputeLocked,
+    RecomputeParameterError,
+    enqueue_recompute,
+    run_recompute,
+)
+from tests.factories import ProductFactory, make_order
+
+SETTINGS = {
+    "ORDER_LINE_MODEL": "testapp.OrderLine",
+    "ORDER_FILTER": {"order__status": "paid"},
+    "AVAILABLE_PRODUCTS_FILTER": {"is_active": True, "stock__gt": 0},
+    "CATEGORY_FIELD": "category",
+}
+
+
+@pytest.fixture
+def shop(db):
+    """a+b bought together 3 times, a+c twice, b+c once, plus single-item orders."""
+    a, b, c, d = ProductFactory.create_batch(4)
+    for _ in range(3):
+        make_order(a, b)
+    make_order(a, c)
+    make_order(a, c, b)
+    make_order(d)
+    make_order(a)
+    return a, b, c, d
+
+
+def stored(run):
+    return {(row.source_id, row.target_id): row for row in ProductAffinity.objects.filter(run=run)}
+
+
+def test_a_run_stores_exact_metrics_and_becomes_current(shop):
+    a, b, c, d = shop
+    version = cache.current_version()
+    run = run_recompute(min_co_count=1, metric="confidence")
+    run.refresh_from_db()
+    assert run.status == AffinityRun.Status.SUCCEEDED
+    assert run.is_current
+    assert run.finished_at is not None
+    assert (run.orders_read, run.lines_read, run.products) == (7, 13, 4)
+    assert run.pairs_written == 6
+    assert run.parameters["metric"] == "confidence"
+    rows = stored(run)
+    ab = rows[(a.pk, b.pk)]
+    assert ab.co_count == 4
+    assert ab.support == pytest.approx(4 / 7, abs=1e-15)
+    assert ab.confidence == pytest.approx(4 / 6, abs=1e-15)
+    assert ab.lift == pytest.approx((4 / 6) / (4 / 7), abs=1e-12)
+    assert ab.score == ab.confidence
+    assert rows[(c.pk, a.pk)].confidence == 1.0
+    assert not any(d.pk in pair for pair in rows)
+    assert cache.current_version() > version
+
+
+def test_defaults_come_from_settings(shop):
+    with override_settings(CROSSSELL={**SETTINGS, "MIN_CO_COUNT": 3, "TOP_K": 1}):
+        run = run_recompute()
+    assert run.parameters["min_co_count"] == 3
+    assert run.parameters["metric"] == "cosine"
+    assert {(r.source_id, r.target_id) for r in stored(run).values()} == {
+        (shop[0].pk, shop[1].pk),
+        (shop[1].pk, shop[0].pk),
+    }
+
+
+def test_a_new_run_replaces_the_current_one(shop):
+    first = run_recompute(min_co_count=1)
+    second = run_recompute(min_co_count=2)
+    first.refresh_from_db()
+    assert not first.is_current
+    assert second.is_current
+    assert AffinityRun.objects.filter(is_current=True).count() == 1
+    current_rows = ProductAffinity.objects.filter(run__is_current=True)
+    assert set(current_rows.values_list("run", flat=True)) == {second.pk}
+
+
+def test_a_failure_while_writing_keeps_the_previous_run(shop):
+    good = run_recompute(min_co_count=1)
+    real_writer = recompute.write_affinities
+
+    def write_then_fail(run, result, **kwargs):
+        real_writer(run, result, **kwargs)  # rows of the new run exist at this point
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with (
+        mock.patch.object(recompute, "write_affinities", write_then_fail),
+        pytest.raises(OperationalError),
+    ):
+        run_recompute(min_co_count=1)
+    failed = AffinityRun.objects.exclude(pk=good.pk).get()
+    assert failed.status == AffinityRun.Status.FAILED
+    assert "OperationalError: server closed the connection unexpectedly" in failed.error
+    assert not failed.is_current
+    assert not ProductAffinity.objects.filter(run=failed).exists()
+    good.refresh_from_db()
+    assert good.is_current
+    assert ProductAffinity.objects.filter(run__is_current=True).count() == good.pairs_written
+
+
+def test_a_failure_in_the_engine_is_recorded(shop):
+    with (
+        mock.patch.object(recompute.affinity, "compute_affinity", side_effect=MemoryError("big")),
+        pytest.raises(MemoryError),
+    ):
+        run_recompute()
+    run = AffinityRun.objects.get()
+    assert run.status == AffinityRun.Status.FAILED
+    assert run.error == "MemoryError: big"
+
+
+@pytest.mark.parametrize(
+    "baskets",
+    [[], [[0], [1], [0]]],
+    ids=["no orders", "one-item orders only"],
+)
+def test_no_pairs_is_a_successful_empty_run(db, baskets):
+    products = ProductFactory.create_batch(2)
+    for basket in baskets:
+        make_order(*(products[i] for i in basket))
+    run = run_recompute()
+    assert run.status == AffinityRun.Status.SUCCEEDED
+    assert run.is_current
+    assert run.pairs_written == 0
+    assert run.orders_read == len(baskets)
+
+
+def test_deleted_products_are_left_out(shop):
+    a, b, c, _ = shop
+    b.delete()
+    run = run_recompute(min_co_count=1)
+    assert set(stored(run)) == {(a.pk, c.pk), (c.pk, a.pk)}
+
+
+def test_old_runs_are_pruned(shop):
+    with override_settings(CROSSSELL={**SETTINGS, "KEEP_RUNS": 2}):
+        runs = [run_recompute(min_co_count=1) for _ in range(4)]
+    kept = set(AffinityRun.objects.values_list("pk", flat=True))
+    assert kept == {runs[2].pk, runs[3].pk}
+    assert set(ProductAffinity.objects.values_list("run", flat=True)) == kept
+
+
+def test_dry_run_writes_nothing(shop):
+    run = run_recompute(min_co_count=1, dry_run=True)
+    assert run.pk is None
+    assert run.pairs_written == 6
+    assert run.parameters["dry_run"] is True
+    assert not AffinityRun.objects.exists()
+    assert not ProductAffinity.objects.exists()
+
+
+def test_progress_reports_every_stage(shop):
+    stages = []
+    run_recompute(min_co_count=1, progress=lambda stage, done, total: stages.append(stage))
+    assert stages[0] == "read"
+    assert {"pairs", "write"} <= set(stages)
+    assert stages[-1] == "done"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metric": "lift!"}, "metric must be one of"),
+        ({"min_co_count": 0}, "min_co_count"),
+        ({"top_k": "5"}, "top_k"),
+        ({"lookback_days": -1}, "lookback_days"),
+    ],
+)
+def test_bad_parameters_are_refused_before_anything_runs(db, kwargs, message):
+    with pytest.raises(RecomputeParameterError, match=message):
+        run_recompute(**kwargs)
+    assert not AffinityRun.objects.exists()
+    with pytest.raises(RecomputeParameterError, match=message):
+        enqueue_recompute(**kwargs)
+    assert not AffinityRun.objects.exists()
+
+
+def test_zero_days_switch_window_and_decay_off():
+    params = recompute.resolve_parameters(lookback_days=0, half_life_days=0)
+    assert params["lookback_days"] is None
+    assert params["half_life_days"] is None
+
+
+def test_half_life_runs_through_the_database(shop):
+    run = run_recompute(min_co_count=1, half_life_days=30)
+    assert run.status == AffinityRun.Status.SUCCEEDED
+    assert run.pairs_written == 6
+
+
+def test_a_finished_run_is_not_recomputed(shop):
+    run = run_recompute(min_co_count=1)
+    with mock.patch.object(recompute, "_compute") as compute:
+        again = run_recompute(run=run)
+    compute.assert_not_called()
+    assert again.pk == run.pk and again.status == AffinityRun.Status.SUCCEEDED
+
+
+def test_a_queued_run_is_run_with_its_id(shop):
+    queued = AffinityRun.objects.create(status=AffinityRun.Status.QUEUED)
+    run = run_recompute(run=queued, min_co_count=1)
+    assert run.pk == queued.pk
+    assert run.status == AffinityRun.Status.SUCCEEDED
+
+
+def test_a_run_left_running_by_a_dead_worker_is_failed(shop):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stale = AffinityRun.objects.create(
+        status=AffinityRun.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=recompute.CACHE_LOCK_TIMEOUT + 60),
+    )
+    run_recompute()
+    stale.refresh_from_db()
+    assert stale.status == AffinityRun.Status.FAILED
+    assert "Interrupted" in stale.error
+
+
+def test_a_redelivered_running_run_is_redone(shop):
+    crashed = AffinityRun.objects.create(status=AffinityRun.Status.RUNNING)
+    ProductAffinity.objects.create(
+        run=crashed, source=shop[0], target=shop[3], co_count=9, support=1, confidence=1,
+        lift=1, score=1,
+    )  # fmt: skip
+    run = run_recompute(run=crashed, min_co_count=1)
+    assert run.status == AffinityRun.Status.SUCCEEDED
+    assert (shop[0].pk, shop[3].pk) not in stored(run)
+
+
+def test_enqueue_returns_the_queued_run_and_runs_it_on_commit(
+    shop, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run = enqueue_recompute(min_co_count=1, top_k=None)
+        assert run.status == AffinityRun.Status.QUEUED
+        assert run.parameters == {"min_co_count": 1}
+    assert callbacks  # the task is sent only once the transaction commits
+    run.refresh_from_db()
+    assert run.status == AffinityRun.Status.SUCCEEDED
+    assert run.is_current
+
+
+def test_enqueue_rejects_unknown_parameters(db):
+    with pytest.raises(RecomputeParameterError, match="Unknown parameter"):
+        enqueue_recompute(topk=3)
+
+
+# --- The command -----------------------------------------------------------------------
+
+
+def test_command_prints_progress_and_a_summary(shop, capsys):
+    call_command("crosssell_recompute", "--min-co-count", "1", "--metric", "confidence")
+    out = capsys.readouterr().out
+    assert "reading order lines" in out
+    assert "7 orders, 13 lines, 4 products, 6 pairs" in out
+    assert "metric=confidence" in out
+    assert AffinityRun.objects.get().is_current
+
+
+def test_command_dry_run(shop, capsys):
+    call_command("crosssell_recompute", "--dry-run", "--top-k", "1", "-v", "0")
+    assert "Dry run (nothing written)" in capsys.readouterr().out
+    assert not AffinityRun.objects.exists()
+
+
+def test_command_rejects_bad_parameters(db):
+    with pytest.raises(CommandError, match="min_co_count"):
+        call_command("crosssell_recompute", "--min-co-count", "0")
+
+
+def test_command_reports_a_failure_clearly(shop):
+    with (
+        mock.patch.object(recompute, "write_affinities", side_effect=OperationalError("gone")),
+        pytest.raises(CommandError, match="previous recommendations stay in use"),
+    ):
+        call_command("crosssell_recompute", "-v", "0")
+
+
+# --- Two recomputes at once -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_run_while_one_runs_exits_cleanly_and_never_writes(capsys):
+    a, b = ProductFactory.create_batch(2)
+    for _ in range(2):
+        make_order(a, b)
+    entered, release = threading.Event(), threading.Event()
+    real_compute = recompute._compute
+    outcome = {}
+
+    def slow_compute(params, progress):
+        entered.set()
+        assert release.wait(20)
+        return real_compute(params, progress)
+
+    def first():
+        try:
+            outcome["run"] = run_recompute()
+        except BaseException as exc:  # surfaced by the assertion below
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    with mock.patch.object(recompute, "_compute", slow_compute):
+        thread = threading.Thread(target=first)
+        thread.start()
+        try:
+            assert entered.wait(20)
+            with pytest.raises(RecomputeLocked):
+                run_recompute()
+            call_command("crosssell_recompute")
+            assert "Nothing was done" in capsys.readouterr().err
+        finally:
+            release.set()
+            thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert AffinityRun.objects.count() == 1
+    run = AffinityRun.objects.get()
+    assert run.pk == outcome["run"].pk and run.is_current
+    assert ProductAffinity.objects.count() == run.pairs_written == 2
