@@ -73,6 +73,7 @@ CROSSSELL = {
 }
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {"SERVE_INCLUDE_SCHEMA": False, "COMPONENT_SPLIT_REQUEST": True}
 
 LOGGING = {
     "version": 1,
