@@ -35,7 +35,7 @@ demo-data: $(VENV)/.installed-demo
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo --orders $(ORDERS) --if-empty
 	$(MANAGE) crosssell_recompute
-	$(MANAGE) demo_admin
+	$(MANAGE) demo_admin --url http://$(HOST):$(PORT)/admin/
 
 demo: demo-data
 	$(MANAGE) runserver $(HOST):$(PORT)
