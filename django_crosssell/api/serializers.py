@@ -89,7 +89,19 @@ class ModelCleanSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         own = {k: v for k, v in attrs.items() if k not in self.nested_fields}
-        model_clean(build_instance(self.Meta.model, self.instance, own))
+        candidate = build_instance(self.Meta.model, self.instance, own)
+        model_clean(candidate)
+        self.candidate = candidate
+        # Model.clean() may normalise values (BundleRule drops min_quantity for sets): save
+        # what was validated, as a ModelForm would.
+        for field in self.fields.values():
+            if field.read_only or field.source in self.nested_fields:
+                continue
+            value = getattr(candidate, field.source, None)
+            if field.source in own or (
+                self.instance is not None and value != getattr(self.instance, field.source)
+            ):
+                attrs[field.source] = value
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> models.Model:
@@ -164,7 +176,13 @@ class NestedRowsSerializer(ModelCleanSerializer):
         rows = attrs.get(self.child_field)
         if rows is not None:
             self.validate_children(rows)
+        self.validate_together(self.candidate, rows)
         return attrs
+
+    def validate_together(
+        self, parent: models.Model, rows: Sequence[dict[str, Any]] | None
+    ) -> None:
+        """Checks that need the parent and all its rows (``rows`` None: unchanged rows)."""
 
     def validate_children(self, rows: Sequence[dict[str, Any]]) -> None:
         errors: list[dict[str, Any]] = [{} for _row in rows]
@@ -316,6 +334,25 @@ class BundleRuleSerializer(NestedRowsSerializer):
     def get_is_current(self, rule: BundleRule) -> bool:
         """Active and inside the campaign window right now."""
         return rule.is_current()
+
+    def validate_together(
+        self, parent: models.Model, rows: Sequence[dict[str, Any]] | None
+    ) -> None:
+        """The admin's item checks (``forms.validate_items``) against the rule as it will be:
+        with the submitted items, or the saved ones when the request leaves them alone."""
+        from ..forms import validate_items
+
+        if rows is None:
+            if self.instance is None:
+                rows = []
+            else:
+                saved = self.instance.items.select_related("product")
+                rows = [{"product": i.product, "quantity": i.quantity} for i in saved]
+        items = [(row["product"], row.get("quantity", 1)) for row in rows]
+        try:
+            validate_items(parent, items)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"items": list(exc.messages)}) from exc
 
 
 # --- Affinity and runs --------------------------------------------------------------------

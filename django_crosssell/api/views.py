@@ -57,6 +57,9 @@ class CrossSellAPIMixin:
 
     throttle_classes = [CrossSellAnonThrottle, CrossSellUserThrottle]
     parser_classes = [JSONParser]
+    # Any segment reaches the view, so "runs/1.5/" is a JSON 404 like "runs/abc/", not
+    # Django's HTML page for an unmatched URL.
+    lookup_value_regex = "[^/]+"
 
 
 class StaffPagination(PageNumberPagination):
