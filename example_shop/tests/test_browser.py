@@ -1,0 +1,155 @@
+"""A real browser walks the example shop: recommendations, a click, the cart widget.
+
+Playwright drives Debian's chromium (never a downloaded browser) against pytest-django's
+``live_server``. The catalogue and orders are seeded here and the real affinity recompute
+runs, so the widgets show what the engine found. The test also refreshes the screenshots in
+``docs/`` that the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from django_crosssell.models import TierLadder, TierStep
+from django_crosssell.recompute import run_recompute
+from example_shop.shop.models import Category, Order, OrderLine, Product
+from tests.services import REQUIRED
+
+# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there
+# unless told that this (test-only) use is fine.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture
+def page():
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        if REQUIRED:
+            pytest.fail(f"{message}; CROSSSELL_REQUIRE_SERVICES=1, so this cannot be skipped")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(
+            viewport={"width": 1200, "height": 900}, locale="ja-JP", device_scale_factor=1
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def coffee_shop() -> dict[str, Product]:
+    """A small coffee corner with orders that really go together, then a recompute."""
+    coffee = Category.objects.create(name="コーヒー", slug="coffee", position=1)
+    kitchen = Category.objects.create(name="キッチン用品", slug="kitchen", position=2)
+    specs = {
+        "blend": ("ハウスブレンド 200g", coffee, 1280, "自家焙煎の定番ブレンド。"),
+        "premium": ("プレミアムブレンド 200g", coffee, 1680, "希少なゲイシャ種を配合。"),
+        "filter": ("コーヒーフィルター 100枚", kitchen, 380, ""),
+        "dripper": ("陶器ドリッパー", kitchen, 2200, ""),
+        "mug": ("波佐見焼マグカップ", kitchen, 1500, ""),
+        "pitcher": ("ミルクピッチャー", kitchen, 1800, ""),
+        "canister": ("保存キャニスター", kitchen, 2400, ""),
+    }
+    products = {
+        key: Product.objects.create(
+            name=name, slug=key, category=category, price=price, stock=20, description=text
+        )
+        for key, (name, category, price, text) in specs.items()
+    }
+    baskets = [
+        (("blend", "filter"), 8),
+        (("blend", "dripper", "filter"), 5),
+        (("blend", "mug"), 4),
+        (("blend", "canister"), 3),
+        (("filter", "dripper", "pitcher"), 3),
+        (("dripper", "mug"), 3),
+        (("premium", "filter"), 2),
+    ]
+    for keys, times in baskets:
+        for _ in range(times):
+            order = Order.objects.create(status=Order.Status.PAID)
+            for key in keys:
+                product = products[key]
+                OrderLine.objects.create(
+                    order=order,
+                    product=product,
+                    product_name=product.name,
+                    unit_price=product.price,
+                )
+    ladder = TierLadder.objects.create(name="ブレンド", slug="blend")
+    TierStep.objects.create(ladder=ladder, product=products["blend"], rank=1, label="ハウス")
+    TierStep.objects.create(
+        ladder=ladder,
+        product=products["premium"],
+        rank=2,
+        label="プレミアム",
+        pitch="華やかな香りと甘い余韻。特別な一杯に。",
+    )
+    run = run_recompute(min_co_count=2)
+    assert run.is_current and run.pairs_written > 0
+    return products
+
+
+def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, page, coffee_shop):
+    page.goto(live_server.url + coffee_shop["blend"].get_absolute_url())
+
+    widget = page.locator('[data-crosssell-widget="also_recommended"]')
+    heading = widget.get_by_role("heading", name="こちらもおすすめ")
+    heading.wait_for()
+    assert heading.is_visible()
+    cards = widget.locator("[data-crosssell-product]")
+    assert cards.count() >= 3
+    assert str(coffee_shop["blend"].pk) not in cards.evaluate_all(
+        "cards => cards.map(card => card.dataset.crosssellProduct)"
+    )
+    assert page.locator('[data-crosssell-widget="upgrade_prompt"]').is_visible()
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "product-page.png"), full_page=True)
+
+    first = cards.first
+    clicked_pk = int(first.get_attribute("data-crosssell-product"))
+    clicked = Product.objects.get(pk=clicked_pk)
+    first.locator("a").click()
+    page.wait_for_url(re.compile(re.escape(clicked.get_absolute_url()) + "$"))
+    assert page.get_by_role("heading", level=1).inner_text() == clicked.name
+
+    page.get_by_role("button", name="カートに入れる").click()
+    page.wait_for_url(re.compile(r"/cart/$"))
+    assert page.locator(".cart-table").get_by_role("link", name=clicked.name).is_visible()
+
+    together = page.locator('[data-crosssell-widget="bought_together"]')
+    together.get_by_role("heading", name="よく一緒に購入されている商品").wait_for()
+    shown = [
+        int(pk)
+        for pk in together.locator("[data-crosssell-product]").evaluate_all(
+            "cards => cards.map(card => card.dataset.crosssellProduct)"
+        )
+    ]
+    assert shown, "the cart widget shows partners of the cart"
+    assert clicked_pk not in shown
+    page.screenshot(path=str(DOCS / "cart-page.png"), full_page=True)
