@@ -79,7 +79,11 @@ def resolve_parameters(
     half_life_days: float | None = None,
     metric: str | None = None,
 ) -> dict[str, Any]:
-    """Fill ``None`` from settings and validate. ``0`` days means "no window"/"no decay"."""
+    """Fill ``None`` from settings and validate.
+
+    ``0`` switches a limit off: ``top_k=0`` keeps every partner, ``lookback_days=0`` reads
+    every order, ``half_life_days=0`` weighs every order the same.
+    """
     params = {
         "min_co_count": app_settings.MIN_CO_COUNT if min_co_count is None else min_co_count,
         "top_k": app_settings.TOP_K if top_k is None else top_k,
@@ -89,10 +93,14 @@ def resolve_parameters(
         ),
         "metric": app_settings.METRIC if metric is None else metric,
     }
-    for name in ("min_co_count", "top_k"):
+    for name, least in (("min_co_count", 1), ("top_k", 0)):
         value = params[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise RecomputeParameterError(f"{name} must be a whole number of at least 1.")
+        if value is None and name == "top_k":  # TOP_K = None in settings: every partner
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise RecomputeParameterError(f"{name} must be a whole number of at least {least}.")
+    if params["top_k"] == 0:
+        params["top_k"] = None
     for name in ("lookback_days", "half_life_days"):
         value = params[name]
         if value is None:

@@ -178,6 +178,7 @@ def test_progress_reports_every_stage(shop):
         ({"metric": "lift!"}, "metric must be one of"),
         ({"min_co_count": 0}, "min_co_count"),
         ({"top_k": "5"}, "top_k"),
+        ({"top_k": -1}, "top_k must be a whole number of at least 0"),
         ({"lookback_days": -1}, "lookback_days"),
     ],
 )
@@ -190,8 +191,9 @@ def test_bad_parameters_are_refused_before_anything_runs(db, kwargs, message):
     assert not AffinityRun.objects.exists()
 
 
-def test_zero_days_switch_window_and_decay_off():
-    params = recompute.resolve_parameters(lookback_days=0, half_life_days=0)
+def test_zero_switches_limits_off():
+    params = recompute.resolve_parameters(top_k=0, lookback_days=0, half_life_days=0)
+    assert params["top_k"] is None
     assert params["lookback_days"] is None
     assert params["half_life_days"] is None
 

@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--min-co-count", type=int, help="Orders a pair needs (>= 1).")
-        parser.add_argument("--top-k", type=int, help="Partners kept per product (>= 1).")
+        parser.add_argument("--top-k", type=int, help="Partners kept per product (0: all).")
         parser.add_argument(
             "--lookback-days", type=float, help="Only orders this recent (0: every order)."
         )
@@ -47,9 +47,7 @@ class Command(BaseCommand):
             last.update(stage=stage, at=now)
             labels = {"read": "reading order lines", "pairs": "products", "write": "pairs"}
             of = f" / {total:,}" if total else ""
-            self.stdout.write(
-                f"  [{now - started:7.1f}s] {labels.get(stage, stage)}: {done:,}{of}"
-            )
+            self.stdout.write(f"  [{now - started:7.1f}s] {labels.get(stage, stage)}: {done:,}{of}")
 
         try:
             run = run_recompute(
