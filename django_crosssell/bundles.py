@@ -61,6 +61,8 @@ logger = logging.getLogger("django_crosssell")
 MAX_PATTERNS = 256
 #: Search nodes per component before the best assignment found so far is accepted.
 MAX_NODES = 20_000
+#: Search nodes after which a component is restarted with the (tighter) LP dual bound.
+LP_AFTER_NODES = 300
 #: A rule is "nearly met" when one more application needs at most this many more units.
 NUDGE_MAX_MISSING = 2
 #: Nudges returned per cart, best first.
@@ -218,7 +220,13 @@ def application_discount(rule: BundleRule, base: Decimal) -> Decimal:
 class _Rule:
     rule: BundleRule
     items: list[tuple[Any, int]]  # (product key, quantity), in pk order of the items
-    products: dict[Any, Model]
+    products: _Products  # shared by every rule of one query
+
+    def price(self, key: Any) -> Decimal | None:
+        return self.products.price(key)
+
+    def lists(self, key: Any) -> bool:
+        return any(item_key == key for item_key, _qty in self.items)
 
     @property
     def needed(self) -> int:
@@ -247,26 +255,77 @@ def product_price(product: Model) -> Decimal | None:
     return None if value is None else _to_decimal(value)
 
 
+class _Products(dict):
+    """Product instances built on first use from the rows of the rule query.
+
+    Building ~500 model instances per cart costs more than the query itself, and only the
+    few products a nudge or an offer shows are ever needed as instances.
+    """
+
+    def __init__(self, db: str, attnames: list[str]) -> None:
+        super().__init__()
+        self.db, self.attnames, self.rows = db, attnames, {}
+        self.prices: dict[Any, Decimal | None] = {}
+        field = app_settings.PRICE_FIELD
+        self.price_index = attnames.index(field) if field in attnames else None
+
+    def add(self, key: Any, row: tuple) -> None:
+        if key not in self.rows:
+            self.rows[key] = row
+            if self.price_index is not None:
+                value = row[self.price_index]
+                self.prices[key] = None if value is None else _to_decimal(value)
+
+    def __missing__(self, key: Any) -> Model:
+        instance = get_product_model().from_db(self.db, self.attnames, self.rows[key])
+        self[key] = instance
+        return instance
+
+    def price(self, key: Any) -> Decimal | None:
+        if key not in self.prices:
+            self.prices[key] = product_price(self[key])
+        return self.prices[key]
+
+
 def fetch_rules(product_keys: Iterable[Any], at: datetime | None = None) -> list[_Rule]:
-    """Current rules listing any of the products, with all their items: one query."""
+    """Current rules listing any of the products, with all their items: one query.
+
+    The subquery finds the rules through the index on ``BundleItem.product``; the outer
+    query returns every item of those rules with its rule's and product's columns, from
+    which rule instances (one per rule) and product instances (on demand) are built.
+    """
     keys = list(dict.fromkeys(product_keys))
     if not keys:
         return []
-    matching = (
-        BundleRule.objects.current(at).filter(items__product__in=keys).values("pk").distinct()
+    matching = BundleRule.objects.current(at).filter(items__product__in=keys).values("pk")
+    # created_at/updated_at stay deferred: nothing here reads them, and converting two
+    # datetimes per item row is a measurable share of a cart's evaluation.
+    rule_fields = [
+        f.attname
+        for f in BundleRule._meta.concrete_fields
+        if f.attname not in ("created_at", "updated_at")
+    ]
+    product_fields = [f.attname for f in get_product_model()._meta.concrete_fields]
+    columns = [
+        "quantity",
+        *(f"rule__{name}" for name in rule_fields),
+        *(f"product__{name}" for name in product_fields),
+    ]
+    queryset = (
+        BundleItem.objects.filter(rule__in=matching).order_by("rule_id", "pk").values_list(*columns)
     )
-    rows = (
-        BundleItem.objects.filter(rule__in=matching)
-        .select_related("rule", "product")
-        .order_by("rule_id", "pk")
-    )
+    products = _Products(queryset.db, product_fields)
     rules: dict[Any, _Rule] = {}
-    for item in rows:
-        spec = rules.get(item.rule_id)
+    n_rule = len(rule_fields)
+    for row in queryset:
+        rule_row, product_row = row[1 : 1 + n_rule], row[1 + n_rule :]
+        rule_pk, product_pk = rule_row[0], product_row[0]
+        spec = rules.get(rule_pk)
         if spec is None:
-            spec = rules[item.rule_id] = _Rule(rule=item.rule, items=[], products={})
-        spec.items.append((item.product_id, item.quantity))
-        spec.products[item.product_id] = item.product
+            rule = BundleRule.from_db(queryset.db, rule_fields, rule_row)
+            spec = rules[rule_pk] = _Rule(rule=rule, items=[], products=products)
+        spec.items.append((product_pk, row[0]))
+        products.add(product_pk, product_row)
     return sorted(rules.values(), key=lambda spec: spec.order_key)
 
 
@@ -310,9 +369,30 @@ class _Cart:
         return sum((p * q for p, q in zip(self.prices, self.quantities, strict=True)), ZERO)
 
     def with_added(self, additions: dict[Any, tuple[int, Decimal]]) -> _Cart:
-        lines = [(k, q, p) for k, q, p in zip(self.keys, self.quantities, self.prices, strict=True)]
-        lines += [(key, qty, price) for key, (qty, price) in additions.items()]
-        return _Cart.from_lines(lines)
+        """This cart plus some units, keeping every existing slot's index.
+
+        Keeping the indices lets a nudge reuse the patterns of every rule that does not list
+        an added product instead of rebuilding them.
+        """
+        cart = _Cart(
+            list(self.keys),
+            list(self.prices),
+            list(self.quantities),
+            {key: list(slots) for key, slots in self.by_product.items()},
+        )
+        for key in sorted(additions, key=str):
+            qty, price = additions[key]
+            slot = next((s for s in cart.by_product.get(key, ()) if cart.prices[s] == price), None)
+            if slot is None:
+                slot = len(cart.keys)
+                cart.keys.append(key)
+                cart.prices.append(price)
+                cart.quantities.append(0)
+                slots = cart.by_product.setdefault(key, [])
+                slots.append(slot)
+                slots.sort(key=lambda s: -cart.prices[s])
+            cart.quantities[slot] += qty
+        return cart
 
 
 @dataclass
@@ -321,6 +401,7 @@ class _Pattern:
     base: Decimal
     discount: Decimal
     rate: float  # discount per unit, for the bound
+    amount: float  # the discount as a float, for the bound
 
 
 def _fillings(slots: Sequence[int], caps: Sequence[int], n: int, limit: int) -> list[list]:
@@ -386,7 +467,9 @@ def _patterns(spec: _Rule, cart: _Cart) -> tuple[list[_Pattern], bool]:
         discount = application_discount(rule, base)
         if discount > 0:
             size = sum(c for _, c in units)
-            patterns.append(_Pattern(units, base, discount, float(discount) / size))
+            patterns.append(
+                _Pattern(units, base, discount, float(discount) / size, float(discount))
+            )
     patterns.sort(key=lambda p: (-p.discount, p.units))
     return patterns, complete
 
@@ -432,40 +515,129 @@ def _components(problem: _Problem, allowed: set[int] | None = None) -> list[list
     return list(groups.values())
 
 
+def _tie_key(applications: list[tuple[int, int]]) -> tuple:
+    """Order of equally good assignments; smaller wins.
+
+    ``applications`` are (rule index, pattern index) with rules in priority order and patterns
+    best first. Sorted, with a sentinel, lexicographic comparison means: the assignment with
+    more applications of the highest-priority rule (then of its best pattern, ...) wins. The
+    order is kept when the same applications are added to both sides, which makes the
+    transposition pruning in `_Search._dfs` safe.
+    """
+    return (*sorted(applications), (_SENTINEL,))
+
+
+_SENTINEL = float("inf")
+
+
 class _Search:
     """Exact branch and bound for one component; see the module docstring."""
 
     def __init__(self, problem: _Problem, members: list[int], quantities: list[int]) -> None:
+        # Search order: largest single discount first (finds good assignments early, which
+        # cuts far more branches than priority order); ties are settled by `_tie`, not order.
+        members = sorted(members, key=lambda i: (-problem.patterns[i][0].discount, i))
         self.members = members
         self.patterns = [problem.patterns[i] for i in members]
         self.caps = [problem.caps[i] for i in members]
-        slots = sorted({s for ps in self.patterns for p in ps for s, _ in p.units})
+        slots = sorted({s for ps in self.patterns for p in ps for s, _c in p.units})
         self.slots = slots
         self.state = [quantities[s] for s in slots]
         local = {s: i for i, s in enumerate(slots)}
         self.units = [
             [tuple((local[s], c) for s, c in p.units) for p in ps] for ps in self.patterns
         ]
+        # Per rule: the slots it can use and the fewest units one application takes.
+        self.touched = [sorted({pos for u in us for pos, _c in u}) for us in self.units]
+        self.size = [min(sum(c for _p, c in u) for u in us) for us in self.units]
         # rate[i][pos]: best discount per unit any pattern of rules i.. gives that slot.
-        n = len(members)
-        self.rate = [[0.0] * len(slots) for _ in range(n + 1)]
-        for i in range(n - 1, -1, -1):
+        self.rate = [[0.0] * len(slots) for _ in range(len(members) + 1)]
+        for i in range(len(members) - 1, -1, -1):
             row = list(self.rate[i + 1])
             for pattern, units in zip(self.patterns[i], self.units[i], strict=True):
-                for pos, _ in units:
+                for pos, _c in units:
                     row[pos] = max(row[pos], pattern.rate)
             self.rate[i] = row
+        self.top = [max(p.amount for p in ps) for ps in self.patterns]
+        # Slots rules i.. can still use: the only part of the state their outcome depends on.
+        self.frontier = [
+            sorted({pos for r in self.touched[i:] for pos in r}) for i in range(len(members))
+        ]
+        self.slot_prices: list[float] | None = None
+        self.rule_prices: list[float] | None = None
         self.nodes = 0
         self.exhausted = False
+        self.seen: dict[tuple, tuple[Decimal, tuple[tuple[int, int], ...]]] = {}
         self.best_value = ZERO
         self.best_float = 0.0
+        self.best_key: tuple = _tie_key([])
         self.best_path: list[tuple[int, int]] = []
-        self.best_is_seed = True
 
-    def bound(self, i: int) -> float:
+    def bound(self, i: int, j: int, used: int) -> float:
+        """Upper bound on what rules i.. can still add.
+
+        The smallest of up to three valid bounds: every unit left at the best per-unit
+        discount any pattern of these rules gives it; every rule applied as often as its cap
+        and the units left allow, each time at its best discount; and, for hard components,
+        the LP dual prices of the root (see :meth:`use_lp_duals`), which stay dual feasible
+        for every subproblem because only the right-hand side changes.
+        """
+        state = self.state
         rate = self.rate[i]
-        total = sum(q * r for q, r in zip(self.state, rate, strict=True) if q)
-        return total * (1 + 1e-9) + 1e-6
+        per_unit = 0.0
+        dual = 0.0
+        prices = self.slot_prices
+        for pos, q in enumerate(state):
+            if q:
+                per_unit += q * rate[pos]
+                if prices is not None:
+                    dual += q * prices[pos]
+        per_rule = 0.0
+        rule_prices = self.rule_prices
+        for r in range(i, len(self.patterns)):
+            left = self.caps[r] - (used if r == i else 0)
+            if left > 0:
+                available = sum(state[pos] for pos in self.touched[r]) // self.size[r]
+                apps = min(left, available)
+                per_rule += apps * self.top[r]
+                if rule_prices is not None:
+                    dual += apps * rule_prices[r]
+        best = min(per_unit, per_rule) if prices is None else min(per_unit, per_rule, dual)
+        return best * (1 + 1e-9) + 1e-6
+
+    def use_lp_duals(self) -> None:
+        """Dual prices of the LP relaxation at the root, repaired to be exactly dual feasible.
+
+        One HiGHS solve (a few milliseconds) that makes the bound as tight as the LP at the
+        root; only worth it when the cheap bounds leave the search with many nodes.
+        """
+        import numpy as np
+        from scipy.optimize import linprog
+
+        columns = [(r, k) for r, ps in enumerate(self.patterns) for k in range(len(ps))]
+        n_slots, n_rules = len(self.slots), len(self.patterns)
+        matrix = np.zeros((n_slots + n_rules, len(columns)))
+        gains = np.zeros(len(columns))
+        for col, (r, k) in enumerate(columns):
+            for pos, c in self.units[r][k]:
+                matrix[pos, col] = c
+            matrix[n_slots + r, col] = 1
+            gains[col] = self.patterns[r][k].amount
+        limits = [
+            min(self.caps[r], sum(self.state[pos] for pos in self.touched[r]) // self.size[r])
+            for r in range(n_rules)
+        ]
+        rhs = np.array([*self.state, *limits], dtype=float)
+        result = linprog(-gains, A_ub=matrix, b_ub=rhs, bounds=(0, None), method="highs")
+        if result.status != 0:
+            return
+        duals = [max(0.0, -float(v)) for v in result.ineqlin.marginals]
+        slot_prices, rule_prices = duals[:n_slots], duals[n_slots:]
+        for col, (r, k) in enumerate(columns):  # repair rounding so every pattern is covered
+            covered = rule_prices[r] + sum(slot_prices[pos] * c for pos, c in self.units[r][k])
+            if gains[col] > covered:
+                rule_prices[r] += gains[col] - covered
+        self.slot_prices, self.rule_prices = slot_prices, rule_prices
 
     def fits(self, units: tuple[tuple[int, int], ...]) -> bool:
         state = self.state
@@ -499,32 +671,54 @@ class _Search:
             value += discount
         for i, k in path:
             self.take(self.units[i][k], -1)
-        self.best_value, self.best_float = value, float(value)
-        self.best_path = sorted(path)
-        self.best_is_seed = True
+        self._offer_solution(value, path)
+
+    def _tie(self, path: Iterable[tuple[int, int]]) -> tuple:
+        return _tie_key([(self.members[i], k) for i, k in path])
+
+    def _offer_solution(self, value: Decimal, path: list[tuple[int, int]]) -> None:
+        key = self._tie(path)
+        if value > self.best_value or (value == self.best_value and key < self.best_key):
+            self.best_value, self.best_float, self.best_key = value, float(value), key
+            self.best_path = [(self.members[i], k) for i, k in path]
 
     def run(self) -> list[tuple[int, int]]:
         self.greedy()
+        self.limit = LP_AFTER_NODES
         self._dfs(0, 0, 0, ZERO, [])
+        if self.exhausted:  # a hard component: restart with the LP dual bound
+            self.use_lp_duals()
+            self.nodes, self.exhausted, self.seen, self.limit = 0, False, {}, MAX_NODES
+            self.greedy()
+            self._dfs(0, 0, 0, ZERO, [])
         return self.best_path
 
-    def _cut(self, value_float: float, i: int) -> bool:
-        ceiling = value_float + self.bound(i)
-        if self.best_is_seed:  # a DFS tie must still replace the seed (priority order)
-            return ceiling < self.best_float
-        return ceiling <= self.best_float
+    def _cut(self, value: float, i: int, j: int, used: int) -> bool:
+        # Strict: a branch that can only tie may still win the tie (see `_tie_key`).
+        ceiling = value if i == len(self.patterns) else value + self.bound(i, j, used)
+        return ceiling < self.best_float
 
     def _dfs(self, i: int, j: int, used: int, value: Decimal, path: list) -> None:
         self.nodes += 1
-        if self.nodes > MAX_NODES:
+        if self.nodes > self.limit:
             self.exhausted = True
             return
         if i == len(self.members):
-            if value > self.best_value or (value == self.best_value and self.best_is_seed):
-                self.best_value, self.best_float = value, float(value)
-                self.best_path = list(path)
-                self.best_is_seed = False
+            self._offer_solution(value, path)
             return
+        # The same rule position and units left, reached before with at least this much (or
+        # as much with a tie key at least as good): every completion from here was already
+        # tried from a start that beats this one, because the tie order survives adding the
+        # same completion to both.
+        state = self.state
+        key = (i, j, used, tuple([state[pos] for pos in self.frontier[i]]))
+        previous = self.seen.get(key)
+        if previous is not None and (
+            previous[0] > value
+            or (previous[0] == value and self._tie(previous[1]) <= self._tie(path))
+        ):
+            return
+        self.seen[key] = (value, tuple(path))
         if used < self.caps[i]:
             patterns, units = self.patterns[i], self.units[i]
             for k in range(j, len(patterns)):
@@ -532,14 +726,14 @@ class _Search:
                     continue
                 new_value = value + patterns[k].discount
                 self.take(units[k], 1)
-                if not self._cut(float(new_value), i):
+                if not self._cut(float(new_value), i, k, used + 1):
                     path.append((i, k))
                     self._dfs(i, k, used + 1, new_value, path)
                     path.pop()
                 self.take(units[k], -1)
                 if self.exhausted:
                     return
-        if not self._cut(float(value), i + 1):
+        if not self._cut(float(value), i + 1, 0, 0):
             self._dfs(i + 1, 0, 0, value, path)
 
 
@@ -558,8 +752,7 @@ def _solve(
     exact = True
     for members in _components(problem, allowed):
         search = _Search(problem, members, quantities)
-        for local_rule, k in search.run():
-            rule_index = members[local_rule]
+        for rule_index, k in search.run():
             applications.append((rule_index, problem.patterns[rule_index][k]))
         exact = exact and not search.exhausted
     return _Solution(applications, exact)
@@ -643,15 +836,17 @@ def _nudge_candidates(
         if not problem.specs[index].rule.combinable:
             for slot, count in pattern.units:
                 used_plain[slot] += count
+    everything: dict[Any, int] = {}
+    unbundled: dict[Any, int] = {}
+    for slot, key in enumerate(cart.keys):
+        everything[key] = everything.get(key, 0) + cart.quantities[slot]
+        unbundled[key] = unbundled.get(key, 0) + cart.quantities[slot] - used_plain[slot]
     found = []
     for index, spec in enumerate(problem.specs):
         rule = spec.rule
         if times.get(index, 0) >= _cap(spec):
             continue
-        available: dict[Any, int] = {}
-        for slot, key in enumerate(cart.keys):
-            free = cart.quantities[slot] - (0 if rule.combinable else used_plain[slot])
-            available[key] = available.get(key, 0) + free
+        available = everything if rule.combinable else unbundled
         missing: dict[Any, int] = {}
         if rule.kind == Kind.FIXED_SET:
             for key, qty in spec.items:
@@ -668,7 +863,7 @@ def _nudge_candidates(
                 if have <= 0:
                     continue
                 short = n - have % n if have % n else n
-                price = product_price(spec.products[key]) or ZERO
+                price = spec.price(key) or ZERO
                 candidate = (short, -price, str(key), key)
                 if best is None or candidate < best:
                     best = candidate
@@ -682,18 +877,35 @@ def _nudge_candidates(
                 continue
             short = n - have % n if have % n else n
             priced = [
-                (product_price(spec.products[key]), str(key), key)
+                (spec.price(key), str(key), key)
                 for key, _ in spec.items
-                if product_price(spec.products[key]) is not None
+                if spec.price(key) is not None
             ]
             if not priced:
                 continue
             missing[min(priced)[2]] = short  # the cheapest way in: the cheapest listed product
         if missing and sum(missing.values()) <= NUDGE_MAX_MISSING:
-            if any(product_price(spec.products[key]) is None for key in missing):
+            if any(spec.price(key) is None for key in missing):
                 continue
             found.append((index, missing))
     return found
+
+
+def _closure(specs: list[_Rule], start: int, cart: _Cart) -> list[int]:
+    """Rules linked to ``start`` through products in the cart: the only ones it competes with."""
+    by_product: dict[Any, list[int]] = {}
+    for index, spec in enumerate(specs):
+        for key, _qty in spec.items:
+            if key in cart.by_product:
+                by_product.setdefault(key, []).append(index)
+    seen, todo = {start}, [start]
+    while todo:
+        for key, _qty in specs[todo.pop()].items:
+            for other in by_product.get(key, ()):
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+    return sorted(seen)
 
 
 def _nudges(
@@ -702,28 +914,45 @@ def _nudges(
     problem: _Problem,
     chosen: list[tuple[int, _Pattern, Decimal]],
 ) -> list[Nudge]:
-    current = sum((d for _, _, d in chosen), ZERO)
-    nudges = []
+    """Re-solve the part of the cart each candidate touches, with the missing units added."""
+    candidates = []
     for index, missing in _nudge_candidates(problem, cart, chosen):
         spec = specs[index]
-        additions = {
-            key: (qty, product_price(spec.products[key]) or ZERO) for key, qty in missing.items()
-        }
+        estimate = _one_bundle_saving(spec, next(iter(missing))) or ZERO
+        units = sum(missing.values())
+        candidates.append((units, -estimate, spec.order_key, index, missing))
+    candidates.sort(key=lambda c: c[:3])
+    nudges = []
+    for _units, _estimate, _order, index, missing in candidates[: MAX_NUDGES * 3]:
+        spec = specs[index]
+        additions = {key: (qty, spec.price(key) or ZERO) for key, qty in missing.items()}
         bigger = cart.with_added(additions)
-        new_problem, _ = _build(specs, bigger)
-        new_chosen, _ = _assign(new_problem, bigger)
+        members = _closure(specs, index, bigger)
+        sub_specs = [specs[i] for i in members]
+        sub_patterns = [
+            _patterns(specs[i], bigger)[0]
+            if any(key in additions for key, _qty in specs[i].items)
+            else problem.patterns[i]
+            for i in members
+        ]
+        sub_problem = _Problem(sub_specs, sub_patterns, [_cap(spec) for spec in sub_specs])
+        new_chosen, _ = _assign(sub_problem, bigger)
+        local = members.index(index)
         before = sum(1 for i, _, _ in chosen if i == index)
-        if sum(1 for i, _, _ in new_chosen if i == index) <= before:
+        if sum(1 for i, _, _ in new_chosen if i == local) <= before:
             continue  # the added units would go to a better bundle instead
-        saving = sum((d for _, _, d in new_chosen), ZERO) - current
+        old = sum((d for i, _, d in chosen if i in set(members)), ZERO)
+        saving = sum((d for _, _, d in new_chosen), ZERO) - old
         if saving <= 0:
             continue
         items = [
             MissingItem(spec.products[key], qty) for key, qty in sorted(missing.items(), key=str)
         ]
         nudges.append(Nudge(spec.rule, items, saving))
+        if len(nudges) == MAX_NUDGES:
+            break
     nudges.sort(key=lambda n: (n.units, -n.saving, -n.rule.priority, n.rule.slug))
-    return nudges[:MAX_NUDGES]
+    return nudges
 
 
 def evaluate(lines: Iterable[Any], at: datetime | None = None) -> BundleEvaluation:
@@ -757,25 +986,34 @@ def evaluate(lines: Iterable[Any], at: datetime | None = None) -> BundleEvaluati
 # --- product page offers -------------------------------------------------------------------------
 
 
-def _offer(spec: _Rule, product_key: Any) -> BundleOffer | None:
-    rule = spec.rule
-    product = spec.products[product_key]
-    price = product_price(product)
-    if price is None:
-        return None
-    if rule.kind == Kind.FIXED_SET:
-        prices = [product_price(spec.products[key]) for key, _ in spec.items]
+def _regular_total(spec: _Rule, product_key: Any) -> Decimal | None:
+    """One bundle at current prices: the whole set, or N units of the given product."""
+    if spec.rule.kind == Kind.FIXED_SET:
+        prices = [spec.price(key) for key, _ in spec.items]
         if any(p is None for p in prices):
             return None
-        regular = sum((p * qty for p, (_, qty) in zip(prices, spec.items, strict=True)), ZERO)
-        partners = [spec.products[key] for key, _ in spec.items if key != product_key]
-    else:
-        regular = price * spec.needed
-        partners = []
-    saving = application_discount(rule, regular)
+        return sum((p * qty for p, (_, qty) in zip(prices, spec.items, strict=True)), ZERO)
+    price = spec.price(product_key)
+    return None if price is None else price * spec.needed
+
+
+def _one_bundle_saving(spec: _Rule, product_key: Any) -> Decimal | None:
+    regular = _regular_total(spec, product_key)
+    return None if regular is None else application_discount(spec.rule, regular)
+
+
+def _offer(spec: _Rule, product_key: Any) -> BundleOffer | None:
+    regular = _regular_total(spec, product_key)
+    if regular is None or spec.price(product_key) is None:
+        return None
+    saving = application_discount(spec.rule, regular)
     if saving <= 0:
         return None
-    return BundleOffer(rule, product, partners, spec.needed, regular, saving)
+    partners = []
+    if spec.rule.kind == Kind.FIXED_SET:
+        partners = [spec.products[key] for key, _ in spec.items if key != product_key]
+    product = spec.products[product_key]
+    return BundleOffer(spec.rule, product, partners, spec.needed, regular, saving)
 
 
 def offers_for_product(product: Any, at: datetime | None = None) -> list[BundleOffer]:
@@ -787,7 +1025,7 @@ def offers_for_product(product: Any, at: datetime | None = None) -> list[BundleO
     key = _product_key(product)
     offers = []
     for spec in fetch_rules([key], at):
-        if key in spec.products:
+        if spec.lists(key):
             offer = _offer(spec, key)
             if offer is not None:
                 offers.append(offer)
@@ -800,11 +1038,10 @@ def preview(rule: BundleRule) -> BundleOffer | None:
     items = list(rule.items.select_related("product").order_by("pk"))
     if not items:
         return None
-    spec = _Rule(
-        rule=rule,
-        items=[(item.product_id, item.quantity) for item in items],
-        products={item.product_id: item.product for item in items},
-    )
+    products = _Products(rule._state.db or "default", [])
+    for item in items:
+        products[item.product_id] = item.product
+    spec = _Rule(rule, [(item.product_id, item.quantity) for item in items], products)
     if rule.kind == Kind.FIXED_SET:
         return _offer(spec, items[0].product_id)
     # Mix-and-match and multi-buy: the cheapest listed product, the least a customer saves.
