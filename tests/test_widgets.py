@@ -312,3 +312,26 @@ def test_cart_widget_queries_do_not_grow_with_the_cart(
     assert cards(cold) == [str(shop["pick"].pk), str(shop["partner"].pk)]
     with django_assert_num_queries(0):
         assert render("{% bought_together cart %}", cart=cart) == cold
+
+
+def test_cached_markup_expires_with_the_data_it_shows(shop, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ProductRelationFactory(
+        source=shop["source"],
+        target=ProductFactory(),
+        starts_at=timezone.now() + timedelta(seconds=90),
+    )
+    timeouts = {}
+    real_set = cache.set
+
+    def spy(key, value, timeout=None):
+        timeouts[key] = timeout
+        real_set(key, value, timeout)
+
+    monkeypatch.setattr(cache, "set", spy)
+    render("{% also_recommended product %}", product=shop["source"])
+    widget_timeouts = [t for key, t in timeouts.items() if ":widget:" in key]
+    assert len(widget_timeouts) == 1 and 1 <= widget_timeouts[0] <= 91

@@ -18,8 +18,9 @@ output: arguments, language, customer and the relevant settings.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -143,6 +144,9 @@ def _fingerprint() -> str:
             app_settings.FALLBACK,
             app_settings.PRICE_FIELD,
             app_settings.PRICE_FORMATTER,
+            app_settings.IMAGE_FIELD,
+            app_settings.DEFAULT_LIMIT,
+            app_settings.MAX_LIMIT,
             app_settings.UPGRADE_MAX_PRICE_RATIO,
             app_settings.EXCLUDE_PURCHASED,
             app_settings.ORDER_LINE_MODEL,
@@ -428,6 +432,35 @@ def _normalise_ids(rows: Iterable[tuple]) -> list[tuple]:
 # --- public API ------------------------------------------------------------------------------
 
 
+def _cached(key: str, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, float]:
+    """``(value, expires_at)`` from the cache, or from ``compute() -> (value, timeout)``.
+
+    The expiry travels with the value so a widget caching its rendered HTML never keeps it
+    longer than the data it was made from (a campaign that starts in ten minutes).
+    """
+    hit = cache.get(key, _MISS)
+    if hit is not _MISS:
+        return hit
+    value, timeout = compute()
+    expires_at = time.time() + timeout
+    cache.set(key, (value, expires_at), timeout)
+    return value, expires_at
+
+
+def widget_key(widget: str, subject: Any, **arguments: Any) -> str:
+    """Cache key of a rendered widget; validates ``subject`` like the services do.
+
+    ``subject`` is a product (or key), or an iterable of them for cart widgets; every other
+    argument that changes the markup (limit, title, template, user) goes in ``arguments``.
+    """
+    if isinstance(subject, str | bytes | int | uuid.UUID | models.Model) or subject is None:
+        subject_key: Any = product_key(subject)
+    else:
+        subject_key = sorted(map(str, _product_keys(subject)))
+    user = arguments.pop("user", None)
+    return _key("widget", widget, subject_key, _customer(user), sorted(arguments.items()))
+
+
 def recommend_for_product(
     product: Any, *, kind: str | None = None, limit: int | None = None, user: Any = None
 ) -> list[Recommendation]:
@@ -437,17 +470,23 @@ def recommend_for_product(
     takes both. Raises ``ValueError`` for bad arguments; the widgets turn that into an empty
     widget and a logged warning.
     """
+    return recommend_for_product_with_expiry(product, kind=kind, limit=limit, user=user)[0]
+
+
+def recommend_for_product_with_expiry(
+    product: Any, *, kind: str | None = None, limit: int | None = None, user: Any = None
+) -> tuple[list[Recommendation], float]:
+    """:func:`recommend_for_product` and the ``time.time()`` until which it holds."""
     pk = product_key(product)
     kinds, limit, customer = _kinds(kind), _limit(limit), _customer(user)
-    key = _key("product", pk, kinds, limit, customer)
-    cached = cache.get(key, _MISS)
-    if cached is not _MISS:
-        return cached
-    results, timeout = _compute_for_product(product, pk, kinds, limit, customer)
-    if customer is not None:
-        timeout = min(timeout, PERSONAL_TIMEOUT)
-    cache.set(key, results, timeout)
-    return results
+
+    def compute() -> tuple[list[Recommendation], int]:
+        results, timeout = _compute_for_product(product, pk, kinds, limit, customer)
+        if customer is not None:
+            timeout = min(timeout, PERSONAL_TIMEOUT)
+        return results, timeout
+
+    return _cached(_key("product", pk, kinds, limit, customer), compute)
 
 
 def _compute_for_product(
@@ -508,33 +547,39 @@ def recommend_for_cart(
     partners with their scores summed over the cart. Two queries at most, whatever the cart
     size; no bestseller fallback (the widget promises "bought together").
     """
+    return recommend_for_cart_with_expiry(products, limit=limit, user=user)[0]
+
+
+def recommend_for_cart_with_expiry(
+    products: Iterable[Any], *, limit: int | None = None, user: Any = None
+) -> tuple[list[Recommendation], float]:
+    """:func:`recommend_for_cart` and the ``time.time()`` until which it holds."""
     pks = _product_keys(products)
     limit, customer = _limit(limit), _customer(user)
     if not pks:
-        return []
-    key = _key("cart", sorted(map(str, pks)), limit, customer)
-    cached = cache.get(key, _MISS)
-    if cached is not _MISS:
-        return cached
-    now = timezone.now()
-    rows = _normalise_ids(
-        _union(
-            [
-                _curated_queryset(pks, (ProductRelation.Kind.CROSS_SELL.value,), now),
-                _cart_affinity_queryset(pks, max(limit * 3, limit + 10)),
-            ]
+        return [], time.time() + int(app_settings.CACHE_TIMEOUT)
+
+    def compute() -> tuple[list[Recommendation], int]:
+        now = timezone.now()
+        rows = _normalise_ids(
+            _union(
+                [
+                    _curated_queryset(pks, (ProductRelation.Kind.CROSS_SELL.value,), now),
+                    _cart_affinity_queryset(pks, max(limit * 3, limit + 10)),
+                ]
+            )
         )
-    )
-    groups, timeout = _split(rows, now)
-    in_cart = set(pks)
-    ids = [row[1] for group in groups.values() for row in group if row[1] not in in_cart]
-    found = _fetch(ids, customer=customer) if ids else {}
-    ordered = [(tag, row) for tag in (_TAG_CURATED, _TAG_AFFINITY) for row in groups[tag]]
-    results = _assemble(ordered, found, exclude=in_cart, limit=limit, by_category=False)
-    if customer is not None:
-        timeout = min(timeout, PERSONAL_TIMEOUT)
-    cache.set(key, results, timeout)
-    return results
+        groups, timeout = _split(rows, now)
+        in_cart = set(pks)
+        ids = [row[1] for group in groups.values() for row in group if row[1] not in in_cart]
+        found = _fetch(ids, customer=customer) if ids else {}
+        ordered = [(tag, row) for tag in (_TAG_CURATED, _TAG_AFFINITY) for row in groups[tag]]
+        results = _assemble(ordered, found, exclude=in_cart, limit=limit, by_category=False)
+        if customer is not None:
+            timeout = min(timeout, PERSONAL_TIMEOUT)
+        return results, timeout
+
+    return _cached(_key("cart", sorted(map(str, pks)), limit, customer), compute)
 
 
 # --- tier ladders ----------------------------------------------------------------------------
@@ -568,11 +613,16 @@ def tier_offers(product: Any) -> dict[str, TierOffer | None]:
     offered only when it costs at most ``UPGRADE_MAX_PRICE_RATIO`` times the current price; a
     downgrade is the next available cheaper tier down. Ladders are tried in name order.
     """
+    return tier_offers_with_expiry(product)[0]
+
+
+def tier_offers_with_expiry(product: Any) -> tuple[dict[str, TierOffer | None], float]:
+    """:func:`tier_offers` and the ``time.time()`` until which they hold."""
     pk = product_key(product)
-    key = _key("tiers", pk)
-    cached = cache.get(key, _MISS)
-    if cached is not _MISS:
-        return cached
+    return _cached(_key("tiers", pk), lambda: (_compute_tiers(pk), app_settings.CACHE_TIMEOUT))
+
+
+def _compute_tiers(pk: Any) -> dict[str, TierOffer | None]:
     ladders = TierLadder.objects.filter(is_active=True, steps__product=pk).values("pk")
     steps = list(
         TierStep.objects.filter(ladder__in=ladders)
@@ -593,7 +643,6 @@ def tier_offers(product: Any) -> dict[str, TierOffer | None]:
             offers[UPGRADE] = _upgrade(own, ladder_steps, current)
         if offers[DOWNGRADE] is None:
             offers[DOWNGRADE] = _downgrade(own, ladder_steps, current)
-    cache.set(key, offers)
     return offers
 
 

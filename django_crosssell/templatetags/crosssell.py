@@ -11,6 +11,7 @@ is raised so that developers see it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
+from django_crosssell import cache
 from django_crosssell.conf import app_settings
 from django_crosssell.recommend import (
     DOWNGRADE,
@@ -32,6 +34,12 @@ from django_crosssell.recommend import (
     recommend_for_cart,
     recommend_for_product,
     tier_offers,
+)
+from django_crosssell.recommend.service import (
+    recommend_for_cart_with_expiry,
+    recommend_for_product_with_expiry,
+    tier_offers_with_expiry,
+    widget_key,
 )
 
 register = template.Library()
@@ -104,17 +112,35 @@ def _failed(widget: str, argument: Any, exc: Exception) -> None:
     )
 
 
+Built = tuple[dict[str, Any] | None, float]
+
+
 def _render(
-    widget: str, argument: Any, build: Callable[[], dict[str, Any] | None], name: str | None
+    context: template.Context,
+    widget: str,
+    argument: Any,
+    build: Callable[[], Built],
+    name: str | None,
+    **key_arguments: Any,
 ) -> SafeString:
-    """Render ``widget`` with the context ``build()`` returns; empty on None or any error."""
+    """Render ``widget`` from ``build() -> (context or None, expires_at)``, cached as HTML.
+
+    The markup itself is cached (under the versioned key of everything that shapes it), so
+    a warm widget costs two cache reads and no template rendering; it expires with the data
+    it was made from. Empty on None or any error; errors are not cached.
+    """
     try:
-        context = build()
-        if not context:
-            return EMPTY
-        context.setdefault("widget", widget)
-        # Template.render returns a SafeString: the template autoescaped every value.
-        return get_template(name or WIDGET_TEMPLATE.format(widget)).render(context)
+        key = widget_key(widget, argument, user=_user(context), template=name, **key_arguments)
+        html = cache.get(key)
+        if html is not None:
+            return mark_safe(html)  # rendered with autoescaping before it was cached
+        widget_context, expires_at = build()
+        html = ""
+        if widget_context:
+            widget_context.setdefault("widget", widget)
+            html = get_template(name or WIDGET_TEMPLATE.format(widget)).render(widget_context)
+        cache.set(key, str(html), max(1, int(expires_at - time.time())))
+        return mark_safe(html)
     except Exception as exc:  # a widget never breaks the page
         _failed(widget, argument, exc)
         return EMPTY
@@ -139,18 +165,22 @@ def also_recommended(
 ) -> SafeString:
     """``{% also_recommended product limit=4 title="..." %}``: "You may also like" cards."""
 
-    def build() -> dict[str, Any] | None:
-        recs = recommend_for_product(product, kind=kind, limit=limit, user=_user(context))
+    def build() -> Built:
+        recs, expires_at = recommend_for_product_with_expiry(
+            product, kind=kind, limit=limit, user=_user(context)
+        )
         if not recs:
-            return None
+            return None, expires_at
         return {
             "title": title or gettext("You may also like"),
             "source": _source_key(product),
             "cards": _cards(recs),
             "recommendations": recs,
-        }
+        }, expires_at
 
-    return _render("also_recommended", product, build, template)
+    return _render(
+        context, "also_recommended", product, build, template, kind=kind, limit=limit, title=title
+    )
 
 
 @register.simple_tag(takes_context=True)
@@ -164,18 +194,20 @@ def bought_together(
 ) -> SafeString:
     """``{% bought_together cart.products %}``: partners of the cart, never its own items."""
 
-    def build() -> dict[str, Any] | None:
-        recs = recommend_for_cart(products, limit=limit, user=_user(context))
+    def build() -> Built:
+        recs, expires_at = recommend_for_cart_with_expiry(
+            products, limit=limit, user=_user(context)
+        )
         if not recs:
-            return None
+            return None, expires_at
         return {
             "title": title or gettext("Frequently bought together"),
             "source": "cart",
             "cards": _cards(recs),
             "recommendations": recs,
-        }
+        }, expires_at
 
-    return _render("bought_together", products, build, template)
+    return _render(context, "bought_together", products, build, template, limit=limit, title=title)
 
 
 def _tier_context(product: Any, offer: TierOffer | None, title: str) -> dict[str, Any] | None:
@@ -190,34 +222,42 @@ def _tier_context(product: Any, offer: TierOffer | None, title: str) -> dict[str
     }
 
 
-@register.simple_tag
+@register.simple_tag(takes_context=True)
 def upgrade_prompt(
-    product: Any, *, title: str | None = None, template: str | None = None
+    context: template.Context,
+    product: Any,
+    *,
+    title: str | None = None,
+    template: str | None = None,
 ) -> SafeString:
     """``{% upgrade_prompt product %}``: the next tier up, when it is not much dearer."""
 
-    def build() -> dict[str, Any] | None:
-        offer = tier_offers(product)[UPGRADE]
+    def build() -> Built:
+        offers, expires_at = tier_offers_with_expiry(product)
+        offer = offers[UPGRADE]
         label = offer.label if offer else ""
         default = gettext("Step up to %(label)s") % {"label": label}
-        return _tier_context(product, offer, title or default)
+        return _tier_context(product, offer, title or default), expires_at
 
-    return _render("upgrade_prompt", product, build, template)
+    return _render(context, "upgrade_prompt", product, build, template, title=title)
 
 
-@register.simple_tag
+@register.simple_tag(takes_context=True)
 def downgrade_offer(
-    product: Any, *, title: str | None = None, template: str | None = None
+    context: template.Context,
+    product: Any,
+    *,
+    title: str | None = None,
+    template: str | None = None,
 ) -> SafeString:
     """``{% downgrade_offer product %}``: a cheaper tier for a customer who hesitated."""
 
-    def build() -> dict[str, Any] | None:
-        offer = tier_offers(product)[DOWNGRADE]
-        return _tier_context(
-            product, offer, title or gettext("Looking for something more affordable?")
-        )
+    def build() -> Built:
+        offers, expires_at = tier_offers_with_expiry(product)
+        default = gettext("Looking for something more affordable?")
+        return _tier_context(product, offers[DOWNGRADE], title or default), expires_at
 
-    return _render("downgrade_offer", product, build, template)
+    return _render(context, "downgrade_offer", product, build, template, title=title)
 
 
 @register.simple_tag(takes_context=True)
