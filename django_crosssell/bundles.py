@@ -364,6 +364,10 @@ class _Cart:
             slots.sort(key=lambda s: -cart.prices[s])
         return cart
 
+    def canon(self, slot: int) -> tuple[str, Decimal]:
+        """What a slot is, independent of its index, for every tie-break that touches slots."""
+        return (str(self.keys[slot]), self.prices[slot])
+
     @property
     def subtotal(self) -> Decimal:
         return sum((p * q for p, q in zip(self.prices, self.quantities, strict=True)), ZERO)
@@ -454,7 +458,7 @@ def _patterns(spec: _Rule, cart: _Cart) -> tuple[list[_Pattern], bool]:
             groups = [cart.by_product.get(key, []) for key, _ in spec.items]
         else:
             listed = [s for key, _ in spec.items for s in cart.by_product.get(key, [])]
-            groups = [sorted(listed, key=lambda s: (-cart.prices[s], s))]
+            groups = [sorted(listed, key=lambda s: (-cart.prices[s], cart.canon(s)))]
         for slots in groups:
             fills += _fillings(slots, [cart.quantities[s] for s in slots], n, MAX_PATTERNS + 1)
     if len(fills) > MAX_PATTERNS:
@@ -470,7 +474,7 @@ def _patterns(spec: _Rule, cart: _Cart) -> tuple[list[_Pattern], bool]:
             patterns.append(
                 _Pattern(units, base, discount, float(discount) / size, float(discount))
             )
-    patterns.sort(key=lambda p: (-p.discount, p.units))
+    patterns.sort(key=lambda p: (-p.discount, [(cart.canon(s), c) for s, c in p.units]))
     return patterns, complete
 
 
@@ -804,7 +808,7 @@ def _assign(problem: _Problem, cart: _Cart) -> tuple[list[tuple[int, _Pattern, D
         room = {s: min(headroom[s], cart.prices[s] * c) for s, c in pattern.units}
         granted = min(discount, sum(room.values(), ZERO))
         left = granted
-        for slot in sorted(room, key=lambda s: (-room[s], s)):
+        for slot in sorted(room, key=lambda s: (-room[s], cart.canon(s))):
             share = min(left, room[slot])
             headroom[slot] -= share
             left -= share
@@ -963,11 +967,36 @@ def evaluate(lines: Iterable[Any], at: datetime | None = None) -> BundleEvaluati
     cart). Raises ``ValueError`` for a negative quantity or price.
     """
     cart = _Cart.from_lines(lines)
+    specs = fetch_rules(cart.by_product, at) if cart.keys else []
+    return _evaluate(cart, specs)
+
+
+def evaluate_rules(
+    lines: Iterable[Any], rules: Iterable[tuple[BundleRule, Sequence[tuple[Model, int]]]]
+) -> BundleEvaluation:
+    """:func:`evaluate` against the given rules instead of the current ones; no query.
+
+    ``rules`` are ``(rule, [(product instance, quantity), ...])`` pairs, saved or not, so the
+    admin or a test can ask "what would this cart get under these rules?". Rules are used as
+    given (active or not, whatever their campaign window).
+    """
+    cart = _Cart.from_lines(lines)
+    products = _Products("default", [])
+    specs = []
+    for rule, items in rules:
+        keys = []
+        for product, quantity in items:
+            key = _product_key(product)
+            products[key] = product
+            keys.append((key, int(quantity)))
+        specs.append(_Rule(rule, keys, products))
+    specs.sort(key=lambda spec: spec.order_key)
+    return _evaluate(cart, specs)
+
+
+def _evaluate(cart: _Cart, specs: list[_Rule]) -> BundleEvaluation:
     subtotal = cart.subtotal
-    if not cart.keys:
-        return BundleEvaluation(subtotal=subtotal, total=subtotal)
-    specs = fetch_rules(cart.by_product, at)
-    if not specs:
+    if not cart.keys or not specs:
         return BundleEvaluation(subtotal=subtotal, total=subtotal)
     problem, complete = _build(specs, cart)
     chosen, exact = _assign(problem, cart)
@@ -1122,6 +1151,7 @@ __all__ = [
     "Nudge",
     "application_discount",
     "evaluate",
+    "evaluate_rules",
     "offers_for_product",
     "preview",
     "round_money",
