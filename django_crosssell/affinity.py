@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -180,7 +181,7 @@ def build_basket_matrix(
             orders, products, age_days = orders[keep], products[keep], age_days[keep]
 
     product_codes, product_ids = pd.factorize(products, use_na_sentinel=True)
-    order_codes, _order_ids = pd.factorize(orders, use_na_sentinel=True)
+    order_codes = _order_codes(orders)
     valid = (product_codes >= 0) & (order_codes >= 0)
     if not valid.all():
         product_codes, order_codes = product_codes[valid], order_codes[valid]
@@ -209,6 +210,23 @@ def build_basket_matrix(
     return BasketMatrix(
         matrix=matrix, product_ids=product_ids, weights=weights, n_lines=len(order_codes)
     )
+
+
+def _order_codes(orders: np.ndarray) -> np.ndarray:
+    """Dense codes of the order ids; -1 for missing ones.
+
+    Lines usually arrive grouped by order, so a sorted integer array is coded by counting
+    changes (no hashing); anything else goes through ``pandas.factorize``.
+    """
+    if orders.dtype.kind in "iu" and len(orders):
+        steps = np.diff(orders)
+        if (steps >= 0).all():
+            codes = np.empty(len(orders), dtype=np.int64)
+            codes[0] = 0
+            np.cumsum(steps != 0, out=codes[1:])
+            return codes
+    codes, _ = pd.factorize(orders, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False)
 
 
 def _compact(codes: np.ndarray) -> np.ndarray:
@@ -437,13 +455,11 @@ def compute_affinity(
 
 def baskets_to_lines(baskets: Iterable[Iterable[Any]]) -> tuple[np.ndarray, np.ndarray]:
     """(order index, item) arrays from a list of baskets, as the engine takes them."""
-    orders: list[int] = []
-    items: list[Any] = []
-    for index, basket in enumerate(baskets):
-        for item in basket:
-            orders.append(index)
-            items.append(item)
-    return np.asarray(orders, dtype=np.int64), np.asarray(items, dtype=object)
+    baskets = [list(basket) for basket in baskets]
+    sizes = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
+    items = np.empty(int(sizes.sum()), dtype=object)
+    items[:] = list(chain.from_iterable(baskets))
+    return np.repeat(np.arange(len(baskets), dtype=np.int64), sizes), items
 
 
 @dataclass
