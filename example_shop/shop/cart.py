@@ -37,6 +37,11 @@ class CartLine:
     def line_total(self) -> int:
         return self.unit_price * self.quantity
 
+    @property
+    def product_name(self) -> str:
+        """Same attribute as ``OrderLine``, so one template shows carts and orders."""
+        return self.product.name
+
 
 @dataclass(frozen=True)
 class AppliedDiscount:

@@ -31,7 +31,9 @@ def _categories_with_products() -> list[Category]:
     return list(
         Category.objects.annotate(
             active_count=Count("products", filter=Q(products__is_active=True))
-        ).filter(active_count__gt=0)
+        )
+        .filter(active_count__gt=0)
+        .order_by("position", "name")  # aggregation drops Meta.ordering
     )
 
 

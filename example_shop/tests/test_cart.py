@@ -47,6 +47,7 @@ def test_cart_api_totals(make_product):
     ]
     assert all(isinstance(line, CartLine) for line in cart.lines)
     assert cart.lines[0].line_total == 3840
+    assert cart.lines[0].product_name == first.name
     assert cart.products == [first, second]
     assert cart.count == 4
     assert cart.subtotal == 4340

@@ -34,7 +34,9 @@ def test_confirmation_page(client, two_products):
     assert response.status_code == 200
     html = response.content.decode()
     assert "ご注文内容の確認" in html
-    assert "コーヒーメーカー" in html and "ペーパーフィルター" in html
+    maker, filters = two_products
+    assert f'<a href="{maker.get_absolute_url()}">コーヒーメーカー</a>' in html
+    assert f'<a href="{filters.get_absolute_url()}">ペーパーフィルター</a>' in html
     assert "¥10,120" in html  # 8,980 + 3 × 380
     assert "注文を確定する" in html
     assert Order.objects.count() == 0
@@ -66,6 +68,7 @@ def test_checkout_creates_the_order(client, two_products):
     html = response.content.decode()
     assert "ご注文ありがとうございました" in html
     assert f"#{order.pk}" in html
+    assert f'<a href="{maker.get_absolute_url()}">コーヒーメーカー</a>' in html
     assert response.context["cart"].count == 0
 
 

@@ -34,6 +34,23 @@ def test_product_list_groups_active_products_by_category(
     assert '<link rel="stylesheet" href="/static/shop/shop.css">' in html
 
 
+def test_category_nav_follows_position(client, make_product):
+    from example_shop.shop.models import Category
+
+    names = [("b-first", "ア", 1), ("a-second", "イ", 2), ("c-third", "ウ", 3)]
+    for slug, name, position in reversed(names):
+        make_product(category=Category.objects.create(slug=slug, name=name, position=position))
+    Category.objects.create(slug="empty", name="空", position=0)
+
+    response = client.get("/")
+
+    assert [category.slug for category in response.context["categories"]] == [
+        "b-first",
+        "a-second",
+        "c-third",
+    ]
+
+
 def test_category_page_filters(client, make_product, category, other_category):
     make_product(name="コロンビア 200g", category=category)
     make_product(name="万年筆", category=other_category)
