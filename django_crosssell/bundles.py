@@ -177,8 +177,12 @@ def round_money(amount: Decimal) -> Decimal:
     return amount.quantize(quantum(), rounding=rounding_mode())
 
 
-def format_money(amount: Decimal) -> str:
-    return str(import_string(app_settings.PRICE_FORMATTER)(amount))
+def format_money(amount: Any) -> str:
+    """An amount in the shop's currency through ``CROSSSELL['PRICE_FORMATTER']``.
+
+    Rounded to the currency first, so a yen price stored with two decimals shows as 6,500.
+    """
+    return str(import_string(app_settings.PRICE_FORMATTER)(round_money(_to_decimal(amount))))
 
 
 def format_percent(value: Decimal) -> str:

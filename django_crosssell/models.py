@@ -337,7 +337,8 @@ class BundleRule(CampaignWindowMixin):
                 violation_error_message=_("A percentage must be more than 0 and at most 100."),
             ),
             models.CheckConstraint(
-                condition=Q(kind="fixed_set") | Q(min_quantity__gte=2),
+                # IS NOT NULL spelled out: a CHECK passes when its condition is NULL.
+                condition=Q(kind="fixed_set") | Q(min_quantity__isnull=False, min_quantity__gte=2),
                 name="crosssell_bundle_min_quantity",
                 violation_error_code="min_quantity",
                 violation_error_message=_(
@@ -361,7 +362,7 @@ class BundleRule(CampaignWindowMixin):
         errors: dict[str, list] = {}
         if self.kind == self.Kind.FIXED_SET:
             self.min_quantity = None  # sets count the item quantities instead
-        elif self.kind and (self.min_quantity is None or self.min_quantity < 2):
+        elif self.kind and self.min_quantity is None:  # below 2: the field's validator says so
             errors.setdefault("min_quantity", []).append(
                 _("Mix-and-match and multi-buy rules need at least 2 units.")
             )
