@@ -9,6 +9,7 @@ neither is known when this module is imported.
 
 from __future__ import annotations
 
+import datetime
 from functools import cache
 from typing import Any
 
@@ -163,6 +164,19 @@ class ModelChoiceField(serializers.ChoiceField):
     enums ``ProductRelationKindEnum`` and ``BundleRuleKindEnum`` avoids drf-spectacular's
     hashed names (and its warning) without asking the host for ``ENUM_NAME_OVERRIDES``.
     """
+
+
+class UTCDateTimeField(serializers.DateTimeField):
+    """Timestamps in UTC (naive input is read as UTC).
+
+    In the host's time zone, dates before standard time render with a local mean time
+    offset such as ``+09:18:59``, which is not valid RFC 3339; UTC has no such offsets and
+    needs no knowledge of the shop's zone on the client.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("default_timezone", datetime.UTC)
+        super().__init__(**kwargs)
 
 
 # --- OpenAPI ------------------------------------------------------------------------------

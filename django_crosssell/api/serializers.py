@@ -36,6 +36,7 @@ from .fields import (
     ProductIdField,
     ProductRelatedField,
     ProductRepresentationField,
+    UTCDateTimeField,
     format_amount,
 )
 
@@ -86,6 +87,10 @@ class ModelCleanSerializer(serializers.ModelSerializer):
 
     nested_fields: tuple[str, ...] = ()
     serializer_choice_field = ModelChoiceField
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: UTCDateTimeField,
+    }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         own = {k: v for k, v in attrs.items() if k not in self.nested_fields}
@@ -360,6 +365,7 @@ class BundleRuleSerializer(NestedRowsSerializer):
 
 class AffinityRunSerializer(serializers.ModelSerializer):
     serializer_choice_field = ModelChoiceField
+    serializer_field_mapping = ModelCleanSerializer.serializer_field_mapping
 
     class Meta:
         model = AffinityRun

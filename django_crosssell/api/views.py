@@ -316,11 +316,18 @@ class RecomputeView(CrossSellAPIMixin, generics.GenericAPIView):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="Affinity runs", responses={200: s.AffinityRunSerializer(many=True)}
+        summary="Affinity runs",
+        responses={
+            200: s.AffinityRunSerializer(many=True),
+            **schema.errors(404, *schema.COMMON),
+        },
     ),
-    retrieve=extend_schema(summary="One affinity run"),
+    retrieve=extend_schema(
+        summary="One affinity run",
+        responses={200: s.AffinityRunSerializer, **schema.errors(404, *schema.COMMON)},
+    ),
 )
-@extend_schema(tags=[TAG_ANALYTICS], responses={200: s.AffinityRunSerializer})
+@extend_schema(tags=[TAG_ANALYTICS])
 class AffinityRunViewSet(CrossSellAPIMixin, viewsets.ReadOnlyModelViewSet):
     """Recompute runs, newest first: status, counts, parameters and the error if it failed."""
 
