@@ -453,9 +453,10 @@ def compute_affinity(
 # --- Offline evaluation ----------------------------------------------------------------
 
 
-def baskets_to_lines(baskets: Iterable[Iterable[Any]]) -> tuple[np.ndarray, np.ndarray]:
+def baskets_to_lines(baskets: Iterable[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
     """(order index, item) arrays from a list of baskets, as the engine takes them."""
-    baskets = [list(basket) for basket in baskets]
+    if not isinstance(baskets, list | tuple):
+        baskets = list(baskets)
     sizes = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
     items = np.empty(int(sizes.sum()), dtype=object)
     items[:] = list(chain.from_iterable(baskets))

@@ -41,7 +41,8 @@ from .sources import read_order_lines
 
 logger = logging.getLogger("django_crosssell")
 
-#: ``progress(stage, done, total)``; stages: "read" (total None), "pairs", "write", "done".
+#: ``progress(stage, done, total)``; stages in order: "read" (total None), "pairs", "write",
+#: "swap", "done".
 Progress = Callable[[str, int, int | None], None]
 
 #: Key of the PostgreSQL advisory lock (ASCII "xsell").
@@ -289,6 +290,8 @@ def write_affinities(
                         if progress is not None:
                             progress("write", stop, total)
                     copy.write(_COPY_TRAILER)
+                if progress is not None:  # the server has checked and indexed every row
+                    progress("write", total, total)
                 return total
             with cursor.copy(_column_sql()) as copy:  # text COPY for unusual key types
                 for row in _python_rows(run.pk, result, 0, total):
@@ -486,6 +489,8 @@ def run_recompute(
                 "seconds": round(time.monotonic() - began, 3),
             }
             _make_current(run)
+            if progress is not None:
+                progress("swap", 1, 1)
         except BaseException as exc:
             _mark_failed(run, exc)
             raise
