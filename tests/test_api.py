@@ -540,3 +540,14 @@ def test_unknown_uuid_is_404(anon_client):
     response = anon_client.get(api_url("product-upgrades", uuid.uuid4()))
     assert response.status_code == 404
     assert response.json() == {"detail": "No product with this id."}
+
+
+def test_schema_generates_without_warnings(tmp_path):
+    """The equivalent of ``manage.py spectacular --validate --fail-on-warn``."""
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    text = target.read_text()
+    assert "/api/crosssell/bundles/evaluate/" in text
+    assert "ProductRelationKindEnum" in text

@@ -30,9 +30,14 @@ def parse_product_pk(value: Any) -> Any:
 
     ``pk.clean`` runs the key's own ``to_python`` plus, for integers, the database's range
     validators, so an out-of-range number never reaches a query. Booleans and fractional
-    numbers are refused first because ``int(True)`` and ``int(1.5)`` would silently succeed.
+    numbers are refused first because ``int(True)`` and ``int(1.5)`` would silently succeed,
+    and so are non-ASCII strings, which ``int()`` reads too (full-width "１" is 1).
     """
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or (isinstance(value, float) and not value.is_integer())
+        or (isinstance(value, str) and not value.isascii())
+    ):
         raise DjangoValidationError(_("Not a valid product id."), code="invalid")
     if isinstance(value, float):
         value = int(value)
