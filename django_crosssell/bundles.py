@@ -40,6 +40,7 @@ from __future__ import annotations
 import decimal
 import itertools
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,9 +49,11 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
+from . import cache
 from .conf import app_settings, get_product_model
 from .models import BundleItem, BundleRule
 
@@ -291,7 +294,9 @@ class _Products(dict):
         return self.prices[key]
 
 
-def fetch_rules(product_keys: Iterable[Any], at: datetime | None = None) -> list[_Rule]:
+def fetch_rules(
+    product_keys: Iterable[Any], at: datetime | None = None, *, any_window: bool = False
+) -> list[_Rule]:
     """Current rules listing any of the products, with all their items: one query.
 
     The subquery finds the rules through the index on ``BundleItem.product``; the outer
@@ -301,7 +306,10 @@ def fetch_rules(product_keys: Iterable[Any], at: datetime | None = None) -> list
     keys = list(dict.fromkeys(product_keys))
     if not keys:
         return []
-    matching = BundleRule.objects.current(at).filter(items__product__in=keys).values("pk")
+    rules_in_force = (
+        BundleRule.objects.filter(is_active=True) if any_window else BundleRule.objects.current(at)
+    )
+    matching = rules_in_force.filter(items__product__in=keys).values("pk")
     # created_at/updated_at stay deferred: nothing here reads them, and converting two
     # datetimes per item row is a measurable share of a cart's evaluation.
     rule_fields = [
@@ -1053,17 +1061,36 @@ def offers_for_product(product: Any, at: datetime | None = None) -> list[BundleO
     """Current rules that include the product, each with the saving at current prices.
 
     The saving is one application: the whole set, or N units of this product for
-    mix-and-match and multi-buy. One query.
+    mix-and-match and multi-buy. At most one query: the result is cached (versioned keys, so
+    any rule, item or product edit invalidates it) until the next campaign start or end
+    among the product's rules, so a sale appears and disappears on time.
     """
     key = _product_key(product)
+    if at is not None:
+        return _offers(key, at)[0]
+    cache_key = cache.make_key("bundle_offers", key)
+    offers = cache.get(cache_key)
+    if offers is None:
+        offers, valid_for = _offers(key, timezone.now())
+        cache.set(cache_key, offers, timeout=valid_for)
+    return offers
+
+
+def _offers(key: Any, at: datetime) -> tuple[list[BundleOffer], int]:
+    """The offers at ``at`` and for how many seconds they stay right (the cache timeout)."""
+    valid_for = int(app_settings.CACHE_TIMEOUT)
     offers = []
-    for spec in fetch_rules([key], at):
-        if spec.lists(key):
+    for spec in fetch_rules([key], at, any_window=True):
+        rule = spec.rule
+        for boundary in (rule.starts_at, rule.ends_at):
+            if boundary is not None and boundary > at:
+                valid_for = min(valid_for, math.ceil((boundary - at).total_seconds()))
+        if rule.is_current(at) and spec.lists(key):
             offer = _offer(spec, key)
             if offer is not None:
                 offers.append(offer)
     offers.sort(key=lambda o: (-o.rule.priority, -o.saving, o.rule.slug))
-    return offers
+    return offers, max(1, valid_for)
 
 
 def preview(rule: BundleRule) -> BundleOffer | None:

@@ -339,3 +339,31 @@ def test_line_order_does_not_matter():
     assert [(a.rule.pk, a.units) for a in forward.applied] == [
         (a.rule.pk, a.units) for a in backward.applied
     ]
+
+
+class TestOffersCache:
+    def test_second_call_needs_no_query_and_an_edit_invalidates(self, django_assert_num_queries):
+        shirt, tie = ProductFactory(price=D("5000")), ProductFactory(price=D("1500"))
+        rule = make_rule(SET, PCT, "10", [shirt, tie])
+        assert offers_for_product(shirt)[0].saving == D("650")
+        with django_assert_num_queries(0):
+            assert offers_for_product(shirt)[0].saving == D("650")
+        rule.value = D("20")
+        rule.save()  # signals bump the cache version
+        assert offers_for_product(shirt)[0].saving == D("1300")
+
+    def test_cache_expires_at_the_next_campaign_boundary(self, settings):
+        from unittest import mock
+
+        from django_crosssell import cache
+
+        settings.CROSSSELL = {**settings.CROSSSELL, "CACHE_TIMEOUT": 3600}
+        now = timezone.now()
+        shirt, tie = ProductFactory(), ProductFactory()
+        make_rule(SET, PCT, "10", [shirt, tie], ends_at=now + timedelta(minutes=10))
+        make_rule(SET, PCT, "20", [shirt, tie], starts_at=now + timedelta(minutes=5))
+        with mock.patch.object(cache, "set", wraps=cache.set) as cache_set:
+            offers = offers_for_product(shirt)
+        assert [o.rule.value for o in offers] == [D("10")]  # the 20% sale has not started
+        timeout = cache_set.call_args.kwargs["timeout"]
+        assert 290 <= timeout <= 300  # until the 20% sale starts, not an hour

@@ -18,6 +18,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from django_crosssell import bundles
+
 from .models import Product
 
 SESSION_KEY = "shop_cart"
@@ -123,7 +125,23 @@ class Cart:
         plugged in by replacing this body; everything else (totals, checkout's
         ``OrderDiscount`` rows) follows from its result.
         """
-        return 0, []
+        evaluation = self.bundle_evaluation
+        applied = [
+            AppliedDiscount(name=a.rule.name, amount=int(a.discount), rule_slug=a.rule.slug)
+            for a in evaluation.applied
+        ]
+        return int(evaluation.total_discount), applied
+
+    @cached_property
+    def bundle_evaluation(self) -> bundles.BundleEvaluation:
+        """django-crosssell's bundle evaluation of the lines (applied bundles and nudges).
+
+        Kept on the cart so the cart page's ``{% bundle_progress cart.bundle_evaluation %}``
+        and the totals come from one evaluation (one query).
+        """
+        return bundles.evaluate(
+            bundles.CartLine(line.product, line.quantity, line.unit_price) for line in self.lines
+        )
 
     def quantity_of(self, product: Product) -> int:
         return self._items().get(str(product.pk), 0)
@@ -187,7 +205,7 @@ class Cart:
     def _write(self, items: dict[str, int]) -> None:
         self.session[SESSION_KEY] = items
         self.session.modified = True
-        for name in ("lines", "_discounts", "last_removed"):
+        for name in ("lines", "_discounts", "last_removed", "bundle_evaluation"):
             self.__dict__.pop(name, None)
 
 
