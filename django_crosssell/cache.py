@@ -16,6 +16,7 @@ widget on every page its connect timeout and retries, which is slower than the d
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -28,7 +29,8 @@ from .conf import app_settings
 logger = logging.getLogger("django_crosssell")
 
 VERSION_KEY = "crosssell:version"
-_MISSING = object()
+#: Returned by :func:`get_versioned` when there is no fresh entry (None may be a value).
+MISSING = object()
 #: Seconds to leave the cache alone after it failed.
 RETRY_AFTER = 10.0
 _down_until = 0.0
@@ -59,19 +61,63 @@ def _reset_on_settings(*, setting: str, **kwargs: Any) -> None:
         reset()
 
 
+def _initial_version(cache: BaseCache) -> int:
+    """Start (or restart, after eviction or a flush) the version at a value never used before.
+
+    Random, not 1: entries written under an earlier version may outlive an evicted version
+    key and must not become valid again when the count restarts (a timestamp could repeat
+    within its resolution).
+    """
+    version = secrets.randbits(52) + 1
+    if not cache.add(VERSION_KEY, version, timeout=None):
+        version = cache.get(VERSION_KEY) or version  # another process was first
+    return int(version)
+
+
 def current_version() -> int:
     if is_down():
         return 0
     try:
         version = get_cache().get(VERSION_KEY)
         if version is None:
-            version = 1
-            get_cache().add(VERSION_KEY, version, timeout=None)
+            return _initial_version(get_cache())
         return int(version)
     except Exception as exc:
         _mark_down()
         logger.warning("django-crosssell: cache unavailable (%s); reading the database", exc)
         return 0
+
+
+def get_versioned(key: str) -> tuple[Any, int]:
+    """``(value or MISSING, current version)`` in one cache round trip.
+
+    The hot path of the widgets: the entry stores the version it was computed under, and one
+    ``get_many`` reads it together with the current version, instead of one read for the
+    version and a second for a key that embeds it. Write with :func:`set_versioned` and the
+    version returned here, read *before* computing, so an invalidation that happens
+    meanwhile makes the new entry stale at once.
+    """
+    if is_down():
+        return MISSING, 0
+    try:
+        cache = get_cache()
+        found = cache.get_many([VERSION_KEY, key])
+        version = found.get(VERSION_KEY)
+        version = _initial_version(cache) if version is None else int(version)
+    except Exception as exc:
+        _mark_down()
+        logger.warning("django-crosssell: cache unavailable (%s); reading the database", exc)
+        return MISSING, 0
+    entry = found.get(key)
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
+        return entry[1], version
+    return MISSING, version
+
+
+def set_versioned(key: str, value: Any, version: int, timeout: int | None = None) -> None:
+    """Store ``value`` as computed under ``version`` (from :func:`get_versioned`)."""
+    if version:  # 0: the cache was down when the version was read
+        set(key, (version, value), timeout)
 
 
 def make_key(*parts: Any, version: int | None = None) -> str:
@@ -89,8 +135,8 @@ def invalidate() -> None:
         cache = get_cache()
         try:
             cache.incr(VERSION_KEY)
-        except ValueError:  # key missing (evicted or never set)
-            cache.set(VERSION_KEY, 2, timeout=None)
+        except ValueError:  # key missing (evicted or never set): any new value will do
+            _initial_version(cache)
     except Exception as exc:
         _mark_down()
         logger.warning("django-crosssell: could not invalidate the cache (%s)", exc)

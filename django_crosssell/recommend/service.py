@@ -158,9 +158,10 @@ def _fingerprint() -> str:
 
 
 def _key(prefix: str, *parts: Any) -> str:
+    """An unversioned key: entries carry their version (see ``cache.get_versioned``)."""
     # Hashed: product keys may hold characters memcached refuses, and carts may be long.
     digest = hashlib.blake2b(repr((parts, _fingerprint())).encode(), digest_size=16).hexdigest()
-    return cache.make_key(prefix, digest)
+    return f"crosssell:e:{prefix}:{digest}"
 
 
 # --- the host's catalogue and orders --------------------------------------------------------
@@ -438,12 +439,12 @@ def _cached(key: str, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, floa
     The expiry travels with the value so a widget caching its rendered HTML never keeps it
     longer than the data it was made from (a campaign that starts in ten minutes).
     """
-    hit = cache.get(key, _MISS)
-    if hit is not _MISS:
+    hit, version = cache.get_versioned(key)
+    if hit is not cache.MISSING:
         return hit
     value, timeout = compute()
     expires_at = time.time() + timeout
-    cache.set(key, (value, expires_at), timeout)
+    cache.set_versioned(key, (value, expires_at), version, timeout)
     return value, expires_at
 
 
@@ -505,11 +506,11 @@ def _compute_for_product(
         _affinity_queryset(pk, max(limit * 3, limit + 10)),
     ]
     bestsellers: list[tuple] | None = None
-    best_key = None
+    best_version = 0
     if app_settings.FALLBACK == "bestsellers":
         if category_known:
-            best_key = _key("bestsellers", category)
-            bestsellers = cache.get(best_key)
+            hit, best_version = cache.get_versioned(_key("bestsellers", category))
+            bestsellers = None if hit is cache.MISSING else hit
         if bestsellers is None:
             querysets.append(_bestseller_queryset(category, known=category_known, source_pk=pk))
 
@@ -527,8 +528,9 @@ def _compute_for_product(
     if app_settings.FALLBACK == "bestsellers" and bestsellers is None:
         if not category_known and attname is not None:
             category_known, category = True, getattr(source, attname)
+            best_version = cache.current_version()
         if category_known:
-            cache.set(best_key or _key("bestsellers", category), groups[_TAG_BEST])
+            cache.set_versioned(_key("bestsellers", category), groups[_TAG_BEST], best_version)
 
     ordered = [
         (tag, row) for tag in (_TAG_CURATED, _TAG_AFFINITY, _TAG_BEST) for row in groups[tag]

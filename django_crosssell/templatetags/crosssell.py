@@ -125,21 +125,22 @@ def _render(
 ) -> SafeString:
     """Render ``widget`` from ``build() -> (context or None, expires_at)``, cached as HTML.
 
-    The markup itself is cached (under the versioned key of everything that shapes it), so
-    a warm widget costs two cache reads and no template rendering; it expires with the data
+    The markup itself is cached (under the key of everything that shapes it, checked
+    against the cache version), so a warm widget costs one cache round trip and no template
+    rendering; it expires with the data
     it was made from. Empty on None or any error; errors are not cached.
     """
     try:
         key = widget_key(widget, argument, user=_user(context), template=name, **key_arguments)
-        html = cache.get(key)
-        if html is not None:
+        html, version = cache.get_versioned(key)
+        if html is not cache.MISSING:
             return mark_safe(html)  # rendered with autoescaping before it was cached
         widget_context, expires_at = build()
         html = ""
         if widget_context:
             widget_context.setdefault("widget", widget)
             html = get_template(name or WIDGET_TEMPLATE.format(widget)).render(widget_context)
-        cache.set(key, str(html), max(1, int(expires_at - time.time())))
+        cache.set_versioned(key, str(html), version, max(1, int(expires_at - time.time())))
         return mark_safe(html)
     except Exception as exc:  # a widget never breaks the page
         _failed(widget, argument, exc)
