@@ -140,8 +140,9 @@ def test_widget_queries_on_the_product_page(client, product, catalogue):
     def ours(context) -> list[str]:
         return [q["sql"] for q in context.captured_queries if "crosssell" in q["sql"]]
 
-    # also_recommended: one union and one product query; upgrade_prompt: one ladder query.
-    assert 0 < len(cold.captured_queries) - len(warm.captured_queries) <= 3
+    # also_recommended: one union and one product query; upgrade_prompt: one ladder query;
+    # bundle_offers: one bundle-rule query.
+    assert 0 < len(cold.captured_queries) - len(warm.captured_queries) <= 4
     assert ours(cold) and ours(warm) == []
 
 
