@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -138,6 +139,20 @@ def _load_schema() -> schemathesis.BaseSchema:
 
 
 SCHEMA = _load_schema()
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Calls go through the real WSGI handler, which closes the database connection after
+    each request; like Django's test client, keep it open so the test transaction (and its
+    seeded data) survives on PostgreSQL."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
