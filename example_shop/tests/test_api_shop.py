@@ -55,7 +55,7 @@ def test_recommendations_with_integer_ids(api, shelf):
 def test_malformed_or_unknown_integer_ids_are_404(api, shelf, segment):
     response = api.get(f"{API}/products/{segment}/upgrades/")
     assert response.status_code == 404
-    assert response.json() == {"detail": "No product with this id."}
+    assert response.json() == {"detail": "このIDの商品はありません。"}  # the shop speaks Japanese
 
 
 @pytest.mark.parametrize("value", [1.5, True, "abc", -3, 10**30, None, [1], {"id": 1}], ids=repr)
