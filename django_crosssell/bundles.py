@@ -201,7 +201,7 @@ def _to_decimal(value: Any) -> Decimal:
     return Decimal(value)
 
 
-def application_discount(rule: BundleRule, base: Decimal) -> Decimal:
+def application_discount(rule: BundleRule | Any, base: Decimal) -> Decimal:
     """Discount of one application whose units cost ``base`` at regular prices.
 
     Rounded to the currency, never negative and never more than ``base`` (rounded down to the
@@ -223,11 +223,47 @@ def application_discount(rule: BundleRule, base: Decimal) -> Decimal:
 # --- reading rules (the one query) -------------------------------------------------------------
 
 
-@dataclass
+class _RuleData(NamedTuple):
+    """The columns the search reads, without building a model instance per rule."""
+
+    pk: Any
+    slug: str
+    kind: str
+    priority: int
+    discount_type: str
+    value: Decimal
+    min_quantity: int | None
+    max_applications: int | None
+    combinable: bool
+
+
 class _Rule:
-    rule: BundleRule
-    items: list[tuple[Any, int]]  # (product key, quantity), in pk order of the items
-    products: _Products  # shared by every rule of one query
+    """A rule with its items; the ``BundleRule`` instance is built only when shown."""
+
+    def __init__(
+        self,
+        rule: BundleRule | None,
+        items: list[tuple[Any, int]],
+        products: _Products,
+        *,
+        row: tuple | None = None,
+        fields: list[str] | None = None,
+        db: str = "default",
+    ) -> None:
+        self.items = items  # (product key, quantity), in pk order of the items
+        self.products = products  # shared by every rule of one query
+        self._rule, self._row, self._fields, self._db = rule, row, fields, db
+        if rule is not None:
+            self.d = _RuleData(*(getattr(rule, name) for name in _RuleData._fields))
+        else:
+            assert row is not None and fields is not None
+            self.d = _RuleData(*(row[fields.index(_attname(n))] for n in _RuleData._fields))
+
+    @property
+    def rule(self) -> BundleRule:
+        if self._rule is None:
+            self._rule = BundleRule.from_db(self._db, self._fields, self._row)
+        return self._rule
 
     def price(self, key: Any) -> Decimal | None:
         return self.products.price(key)
@@ -237,13 +273,17 @@ class _Rule:
 
     @property
     def needed(self) -> int:
-        if self.rule.kind == Kind.FIXED_SET:
+        if self.d.kind == Kind.FIXED_SET:
             return sum(qty for _, qty in self.items)
-        return int(self.rule.min_quantity or 0)
+        return int(self.d.min_quantity or 0)
 
     @property
     def order_key(self) -> tuple:
-        return (-self.rule.priority, self.rule.slug, str(self.rule.pk))
+        return (-self.d.priority, self.d.slug, str(self.d.pk))
+
+
+def _attname(name: str) -> str:
+    return BundleRule._meta.pk.attname if name == "pk" else name
 
 
 def _product_key(product: Any) -> Any:
@@ -334,8 +374,9 @@ def fetch_rules(
         rule_pk, product_pk = rule_row[0], product_row[0]
         spec = rules.get(rule_pk)
         if spec is None:
-            rule = BundleRule.from_db(queryset.db, rule_fields, rule_row)
-            spec = rules[rule_pk] = _Rule(rule=rule, items=[], products=products)
+            spec = rules[rule_pk] = _Rule(
+                None, [], products, row=rule_row, fields=rule_fields, db=queryset.db
+            )
         spec.items.append((product_pk, row[0]))
         products.add(product_pk, product_row)
     return sorted(rules.values(), key=lambda spec: spec.order_key)
@@ -422,6 +463,8 @@ class _Pattern:
 
 def _fillings(slots: Sequence[int], caps: Sequence[int], n: int, limit: int) -> list[list]:
     """Ways to take ``n`` units from ``slots`` (at most ``caps`` each), earlier slots first."""
+    if len(slots) == 1:  # the usual case: one price per product
+        return [[(slots[0], n)]] if caps[0] >= n else []
     result: list[list] = []
     acc: list[tuple[int, int]] = []
     suffix = [*list(itertools.accumulate(reversed(caps)))[::-1], 0]
@@ -447,7 +490,7 @@ def _fillings(slots: Sequence[int], caps: Sequence[int], n: int, limit: int) -> 
 
 def _patterns(spec: _Rule, cart: _Cart) -> tuple[list[_Pattern], bool]:
     """Every way one application of the rule can be filled from the cart, best first."""
-    rule = spec.rule
+    rule = spec.d
     fills: list[list[tuple[int, int]]] = []
     complete = True
     if rule.kind == Kind.FIXED_SET:
@@ -501,7 +544,7 @@ class _Problem:
 
 
 def _cap(spec: _Rule) -> int:
-    return int(spec.rule.max_applications) if spec.rule.max_applications else 10**9
+    return int(spec.d.max_applications) if spec.d.max_applications else 10**9
 
 
 def _components(problem: _Problem, allowed: set[int] | None = None) -> list[list[int]]:
@@ -810,7 +853,7 @@ def _group(
 def _assign(problem: _Problem, cart: _Cart) -> tuple[list[tuple[int, _Pattern, Decimal]], bool]:
     """Non-combinable rules first, then each combinable rule within what the lines have left."""
     rules = problem.specs
-    plain = [i for i, spec in enumerate(rules) if not spec.rule.combinable]
+    plain = [i for i, spec in enumerate(rules) if not spec.d.combinable]
     solution = _solve(problem, list(cart.quantities), plain)
     headroom = [p * q for p, q in zip(cart.prices, cart.quantities, strict=True)]
     chosen: list[tuple[int, _Pattern, Decimal]] = []
@@ -830,7 +873,7 @@ def _assign(problem: _Problem, cart: _Cart) -> tuple[list[tuple[int, _Pattern, D
         chosen.append((index, pattern, charge(pattern, pattern.discount)))
     exact = solution.exact
     for index, spec in enumerate(rules):
-        if not spec.rule.combinable or not problem.patterns[index]:
+        if not spec.d.combinable or not problem.patterns[index]:
             continue
         extra = _solve(problem, list(cart.quantities), [index])
         exact = exact and extra.exact
@@ -849,7 +892,7 @@ def _nudge_candidates(
     times: dict[int, int] = {}
     for index, pattern, _ in chosen:
         times[index] = times.get(index, 0) + 1
-        if not problem.specs[index].rule.combinable:
+        if not problem.specs[index].d.combinable:
             for slot, count in pattern.units:
                 used_plain[slot] += count
     everything: dict[Any, int] = {}
@@ -859,7 +902,7 @@ def _nudge_candidates(
         unbundled[key] = unbundled.get(key, 0) + cart.quantities[slot] - used_plain[slot]
     found = []
     for index, spec in enumerate(problem.specs):
-        rule = spec.rule
+        rule = spec.d
         if times.get(index, 0) >= _cap(spec):
             continue
         available = everything if rule.combinable else unbundled
@@ -907,16 +950,23 @@ def _nudge_candidates(
     return found
 
 
-def _closure(specs: list[_Rule], start: int, cart: _Cart) -> list[int]:
-    """Rules linked to ``start`` through products in the cart: the only ones it competes with."""
+def _rules_by_product(specs: list[_Rule]) -> dict[Any, list[int]]:
     by_product: dict[Any, list[int]] = {}
     for index, spec in enumerate(specs):
         for key, _qty in spec.items:
-            if key in cart.by_product:
-                by_product.setdefault(key, []).append(index)
+            by_product.setdefault(key, []).append(index)
+    return by_product
+
+
+def _closure(
+    specs: list[_Rule], by_product: dict[Any, list[int]], start: int, cart: _Cart
+) -> list[int]:
+    """Rules linked to ``start`` through products in the cart: the only ones it competes with."""
     seen, todo = {start}, [start]
     while todo:
         for key, _qty in specs[todo.pop()].items:
+            if key not in cart.by_product:
+                continue
             for other in by_product.get(key, ()):
                 if other not in seen:
                     seen.add(other)
@@ -938,12 +988,13 @@ def _nudges(
         units = sum(missing.values())
         candidates.append((units, -estimate, spec.order_key, index, missing))
     candidates.sort(key=lambda c: c[:3])
+    by_product = _rules_by_product(specs) if candidates else {}
     nudges = []
     for _units, _estimate, _order, index, missing in candidates[: MAX_NUDGES * 3]:
         spec = specs[index]
         additions = {key: (qty, spec.price(key) or ZERO) for key, qty in missing.items()}
         bigger = cart.with_added(additions)
-        members = _closure(specs, index, bigger)
+        members = _closure(specs, by_product, index, bigger)
         sub_specs = [specs[i] for i in members]
         sub_patterns = [
             _patterns(specs[i], bigger)[0]
@@ -1029,7 +1080,7 @@ def _evaluate(cart: _Cart, specs: list[_Rule]) -> BundleEvaluation:
 
 def _regular_total(spec: _Rule, product_key: Any) -> Decimal | None:
     """One bundle at current prices: the whole set, or N units of the given product."""
-    if spec.rule.kind == Kind.FIXED_SET:
+    if spec.d.kind == Kind.FIXED_SET:
         prices = [spec.price(key) for key, _ in spec.items]
         if any(p is None for p in prices):
             return None
@@ -1040,7 +1091,7 @@ def _regular_total(spec: _Rule, product_key: Any) -> Decimal | None:
 
 def _one_bundle_saving(spec: _Rule, product_key: Any) -> Decimal | None:
     regular = _regular_total(spec, product_key)
-    return None if regular is None else application_discount(spec.rule, regular)
+    return None if regular is None else application_discount(spec.d, regular)
 
 
 def _offer(spec: _Rule, product_key: Any) -> BundleOffer | None:

@@ -51,18 +51,22 @@ def _lines(cart: Any) -> list[Any]:
 
 
 @register.simple_tag(takes_context=True)
-def bundle_offers(context: template.Context, product: Any, at: Any = None) -> SafeString:
+def bundle_offers(
+    context: template.Context, product: Any, at: Any = None, template: str = OFFERS_TEMPLATE
+) -> SafeString:
     """``{% bundle_offers product %}``: current bundle rules that include the product."""
 
     def build() -> dict[str, Any]:
         offers = bundles.offers_for_product(product, at=at) if product else []
         return {"offers": offers, "product": product}
 
-    return _safely("bundle_offers", context, build, OFFERS_TEMPLATE)
+    return _safely("bundle_offers", context, build, template)
 
 
 @register.simple_tag(takes_context=True)
-def bundle_progress(context: template.Context, cart_lines: Any, at: Any = None) -> SafeString:
+def bundle_progress(
+    context: template.Context, cart_lines: Any, at: Any = None, template: str = PROGRESS_TEMPLATE
+) -> SafeString:
     """``{% bundle_progress cart_lines %}``: applied bundle discounts and "add one more" nudges.
 
     ``cart_lines`` may also be a ready :class:`~django_crosssell.bundles.BundleEvaluation`,
@@ -76,7 +80,7 @@ def bundle_progress(context: template.Context, cart_lines: Any, at: Any = None) 
             evaluation = bundles.evaluate(_lines(cart_lines), at=at)
         return {"evaluation": evaluation}
 
-    return _safely("bundle_progress", context, build, PROGRESS_TEMPLATE)
+    return _safely("bundle_progress", context, build, template)
 
 
 @register.filter
