@@ -269,7 +269,9 @@ def test_enqueue_rejects_unknown_parameters(db):
 def test_command_prints_progress_and_a_summary(shop, capsys):
     call_command("crosssell_recompute", "--min-co-count", "1", "--metric", "confidence")
     out = capsys.readouterr().out
-    assert "reading order lines" in out
+    assert "order lines read: 13" in out
+    assert "pairs written: 6 / 6" in out
+    assert "made current" in out
     assert "7 orders, 13 lines, 4 products, 6 pairs" in out
     assert "metric=confidence" in out
     assert AffinityRun.objects.get().is_current

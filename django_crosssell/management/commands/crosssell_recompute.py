@@ -45,7 +45,14 @@ class Command(BaseCommand):
             if stage == last["stage"] and now - last["at"] < 2 and done != total:
                 return
             last.update(stage=stage, at=now)
-            labels = {"read": "reading order lines", "pairs": "products", "write": "pairs"}
+            if stage == "swap":
+                self.stdout.write(f"  [{now - started:7.1f}s] made current")
+                return
+            labels = {
+                "read": "order lines read",
+                "pairs": "products with partners computed",
+                "write": "pairs written",
+            }
             of = f" / {total:,}" if total else ""
             self.stdout.write(f"  [{now - started:7.1f}s] {labels.get(stage, stage)}: {done:,}{of}")
 
