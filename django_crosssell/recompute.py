@@ -172,7 +172,11 @@ def _claim(run: AffinityRun | None, params: dict[str, Any]) -> AffinityRun | Non
         stale_before = now - timedelta(seconds=CACHE_LOCK_TIMEOUT)
         for other in running:
             if connection.vendor != "postgresql" and other.started_at > stale_before:
-                raise RecomputeLocked(f"Affinity run #{other.pk} is still running.")
+                raise RecomputeLocked(
+                    f"Affinity run #{other.pk} has been running since "
+                    f"{timezone.localtime(other.started_at):%Y-%m-%d %H:%M}; a run whose "
+                    f"process was killed counts as dead after {CACHE_LOCK_TIMEOUT // 3600} hours."
+                )
         if running:
             AffinityRun.objects.filter(pk__in=[r.pk for r in running]).update(
                 status=AffinityRun.Status.FAILED,

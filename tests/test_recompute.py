@@ -338,3 +338,27 @@ def test_a_second_run_while_one_runs_exits_cleanly_and_never_writes(capsys):
     run = AffinityRun.objects.get()
     assert run.pk == outcome["run"].pk and run.is_current
     assert ProductAffinity.objects.count() == run.pairs_written == 2
+
+
+def test_a_fresh_running_run_blocks_only_without_advisory_locks(shop):
+    """PostgreSQL's advisory lock proves a 'running' run is dead; elsewhere its age decides."""
+    other = AffinityRun.objects.create(status=AffinityRun.Status.RUNNING)
+    if connection.vendor == "postgresql":
+        run_recompute()
+        other.refresh_from_db()
+        assert other.status == AffinityRun.Status.FAILED
+    else:
+        with pytest.raises(RecomputeLocked, match=f"run #{other.pk} has been running since"):
+            run_recompute()
+        assert AffinityRun.objects.count() == 1
+
+
+def test_text_copy_is_used_for_key_types_binary_copy_does_not_cover(shop):
+    from tests.services import require_postgresql
+
+    require_postgresql()
+    with mock.patch.object(recompute, "_column_kinds", return_value=None):
+        run = run_recompute(min_co_count=1, metric="confidence")
+    rows = stored(run)
+    assert len(rows) == run.pairs_written == 6
+    assert rows[(shop[2].pk, shop[0].pk)].confidence == 1.0
