@@ -741,8 +741,15 @@ class _Search:
             self.best_value, self.best_float, self.best_key = value, float(value), key
             self.best_path = [(self.members[i], k) for i, k in path]
 
-    def run(self) -> list[tuple[int, int]]:
+    def run(self, seed: Sequence[tuple[int, tuple]] = ()) -> list[tuple[int, int]]:
+        """Best assignment as (rule index, pattern index) pairs.
+
+        ``seed``: a known feasible assignment as (rule index, pattern units), such as the
+        cart's assignment before a nudge adds units; it starts as the incumbent if it beats
+        the greedy one, so the search cuts more from the start.
+        """
         self.greedy()
+        self._offer_seed(seed)
         self.limit = LP_AFTER_NODES
         self._dfs(0, 0, 0, ZERO, [])
         if self.exhausted:  # a hard component: restart with the LP dual bound
@@ -751,6 +758,25 @@ class _Search:
             self.greedy()
             self._dfs(0, 0, 0, ZERO, [])
         return self.best_path
+
+    def _offer_seed(self, seed: Sequence[tuple[int, tuple]]) -> None:
+        local = {rule: i for i, rule in enumerate(self.members)}
+        path, value, used = [], ZERO, [0] * len(self.members)
+        for rule, units in seed:
+            i = local.get(rule)
+            if i is None:
+                continue
+            k = next((k for k, p in enumerate(self.patterns[i]) if p.units == units), None)
+            if k is None or used[i] >= self.caps[i] or not self.fits(self.units[i][k]):
+                break  # not a feasible assignment here: ignore the rest
+            self.take(self.units[i][k], 1)
+            used[i] += 1
+            path.append((i, k))
+            value += self.patterns[i][k].discount
+        for i, k in path:
+            self.take(self.units[i][k], -1)
+        if len(path) == sum(1 for rule, _ in seed if rule in local):
+            self._offer_solution(value, path)
 
     def _cut(self, value: float, i: int, j: int, used: int) -> bool:
         # Strict: a branch that can only tie may still win the tie (see `_tie_key`).
@@ -803,7 +829,10 @@ class _Solution:
 
 
 def _solve(
-    problem: _Problem, quantities: list[int], only: Iterable[int] | None = None
+    problem: _Problem,
+    quantities: list[int],
+    only: Iterable[int] | None = None,
+    seed: Sequence[tuple[int, tuple]] = (),
 ) -> _Solution:
     """Best assignment of non-combinable rules; ``only`` restricts it to some rules."""
     allowed = None if only is None else set(only)
@@ -811,7 +840,7 @@ def _solve(
     exact = True
     for members in _components(problem, allowed):
         search = _Search(problem, members, quantities)
-        for rule_index, k in search.run():
+        for rule_index, k in search.run(seed):
             applications.append((rule_index, problem.patterns[rule_index][k]))
         exact = exact and not search.exhausted
     return _Solution(applications, exact)
@@ -850,11 +879,13 @@ def _group(
     )
 
 
-def _assign(problem: _Problem, cart: _Cart) -> tuple[list[tuple[int, _Pattern, Decimal]], bool]:
+def _assign(
+    problem: _Problem, cart: _Cart, seed: Sequence[tuple[int, tuple]] = ()
+) -> tuple[list[tuple[int, _Pattern, Decimal]], bool]:
     """Non-combinable rules first, then each combinable rule within what the lines have left."""
     rules = problem.specs
     plain = [i for i, spec in enumerate(rules) if not spec.d.combinable]
-    solution = _solve(problem, list(cart.quantities), plain)
+    solution = _solve(problem, list(cart.quantities), plain, seed)
     headroom = [p * q for p, q in zip(cart.prices, cart.quantities, strict=True)]
     chosen: list[tuple[int, _Pattern, Decimal]] = []
 
@@ -1003,12 +1034,18 @@ def _nudges(
             for i in members
         ]
         sub_problem = _Problem(sub_specs, sub_patterns, [_cap(spec) for spec in sub_specs])
-        new_chosen, _ = _assign(sub_problem, bigger)
-        local = members.index(index)
+        # The cart's current assignment still fits the bigger cart: a strong first incumbent.
+        position = {rule: i for i, rule in enumerate(members)}
+        seed = [
+            (position[i], pattern.units)
+            for i, pattern, _ in chosen
+            if i in position and not specs[i].d.combinable
+        ]
+        new_chosen, _ = _assign(sub_problem, bigger, seed)
         before = sum(1 for i, _, _ in chosen if i == index)
-        if sum(1 for i, _, _ in new_chosen if i == local) <= before:
+        if sum(1 for i, _, _ in new_chosen if i == position[index]) <= before:
             continue  # the added units would go to a better bundle instead
-        old = sum((d for i, _, d in chosen if i in set(members)), ZERO)
+        old = sum((d for i, _, d in chosen if i in position), ZERO)
         saving = sum((d for _, _, d in new_chosen), ZERO) - old
         if saving <= 0:
             continue
