@@ -586,8 +586,10 @@ def report(args, groceries, shop, big, big_sizes) -> tuple[list[str], bool, bool
     mem_ok = big["maxrss_mb"] < 2048
     ok &= mem_ok
     out.append(
-        f"{n_orders:,} orders, {n_products:,} products, defaults (cosine, min_co_count 2, "
-        f"top 20): {big['pairs']:,} pairs in {big['seconds']:.2f} s; peak RSS (VmHWM) "
+        f"{n_orders:,} orders, {n_products:,} products, engine defaults (metric "
+        f"{affinity.DEFAULT_METRIC}, min_co_count {affinity.DEFAULT_MIN_CO_COUNT}, top "
+        f"{affinity.DEFAULT_TOP_K}): {big['pairs']:,} pairs in {big['seconds']:.2f} s; "
+        "peak RSS (VmHWM) "
         f"{big['maxrss_mb']:.0f} MB ({big['baseline_mb']:.0f} MB holding the input arrays "
         f"before computing). Target < 2 GB: {'met' if mem_ok else 'NOT met'}."
     )

@@ -51,6 +51,9 @@ from scipy import sparse
 #: repeats them so system checks need not import numpy).
 METRICS: tuple[str, ...] = ("cosine", "confidence", "co_count", "support", "lift", "jaccard")
 DEFAULT_METRIC = "cosine"
+#: The defaults of ``CROSSSELL["MIN_CO_COUNT"]`` and ``["TOP_K"]`` (see conf.py for why).
+DEFAULT_MIN_CO_COUNT = 2
+DEFAULT_TOP_K = 50
 
 #: Upper bound of the non-zeros of one block of the co-occurrence matrix. Each non-zero
 #: costs about 60 bytes while a block is reduced, so the default keeps a block near 400 MB
@@ -276,8 +279,8 @@ def _blocks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
 def compute_pairs(
     baskets: BasketMatrix,
     *,
-    min_co_count: int = 2,
-    top_k: int | None = 20,
+    min_co_count: int = DEFAULT_MIN_CO_COUNT,
+    top_k: int | None = DEFAULT_TOP_K,
     metric: str = DEFAULT_METRIC,
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
@@ -420,8 +423,8 @@ def compute_affinity(
     products: Sequence[Any] | np.ndarray,
     placed_at: Sequence[Any] | np.ndarray | None = None,
     *,
-    min_co_count: int = 2,
-    top_k: int | None = 20,
+    min_co_count: int = DEFAULT_MIN_CO_COUNT,
+    top_k: int | None = DEFAULT_TOP_K,
     lookback_days: float | None = None,
     half_life_days: float | None = None,
     metric: str = DEFAULT_METRIC,

@@ -75,7 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_TIMEOUT": 60 * 60,
     # --- Affinity engine -----------------------------------------------------------------
     "MIN_CO_COUNT": 2,
-    "TOP_K": 20,
+    # 50, not 20: cart recommendations sum the partners of every cart item, and truncating
+    # to 20 cost 0.01 of leave-one-out hit rate on Groceries (README, "Affinity engine").
+    "TOP_K": 50,
     "LOOKBACK_DAYS": 365,
     # Recent orders weigh more when set (days); None weighs every order the same.
     "HALF_LIFE_DAYS": None,

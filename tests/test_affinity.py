@@ -28,6 +28,8 @@ def pairs(result):
 def test_metric_choices_match_the_engine():
     assert tuple(METRIC_CHOICES) == affinity.METRICS
     assert DEFAULTS["METRIC"] == affinity.DEFAULT_METRIC
+    assert DEFAULTS["MIN_CO_COUNT"] == affinity.DEFAULT_MIN_CO_COUNT
+    assert DEFAULTS["TOP_K"] == affinity.DEFAULT_TOP_K
     assert DEFAULTS["METRIC"] != "lift"
 
 

@@ -92,9 +92,9 @@ def test_stored_pairs_equal_mlxtend_pair_rules(stored, mlxtend_rules):
 
 @pytest.mark.slow
 def test_default_settings_rank_partners_by_cosine(stored):
-    run = run_recompute()  # the shipped defaults: cosine, min_co_count 2, top 20
+    run = run_recompute()  # the shipped defaults: cosine, min_co_count 2, top 50
     top = ProductAffinity.objects.filter(run=run, source__name="whole milk").order_by("-score")
-    assert top.count() == 20
+    assert top.count() == 50
     scores = list(top.values_list("score", flat=True))
     assert scores == sorted(scores, reverse=True)
     assert top.first().target.name == "other vegetables"
