@@ -258,7 +258,8 @@ def write_section(section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        rest = text[end + 1 :] if end != -1 else ""
+        text = text[:start] + (section.rstrip("\n") + "\n\n" if rest else section) + rest
     RESULTS.write_text(text, encoding="utf-8")
 
 
