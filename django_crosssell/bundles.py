@@ -632,7 +632,7 @@ class _Search:
         self.best_key: tuple = _tie_key([])
         self.best_path: list[tuple[int, int]] = []
 
-    def bound(self, i: int, j: int, used: int) -> float:
+    def bound(self, i: int, j: int, used: int, need: float | None = None) -> float:
         """Upper bound on what rules i.. can still add.
 
         The smallest of up to three valid bounds: every unit left at the best per-unit
@@ -651,6 +651,8 @@ class _Search:
                 per_unit += q * rate[pos]
                 if prices is not None:
                     dual += q * prices[pos]
+        if need is not None and per_unit * (1 + 1e-9) + 1e-6 < need:
+            return per_unit * (1 + 1e-9) + 1e-6  # already enough to cut: skip the rest
         per_rule = 0.0
         rule_prices = self.rule_prices
         for r in range(i, len(self.patterns)):
@@ -780,8 +782,9 @@ class _Search:
 
     def _cut(self, value: float, i: int, j: int, used: int) -> bool:
         # Strict: a branch that can only tie may still win the tie (see `_tie_key`).
-        ceiling = value if i == len(self.patterns) else value + self.bound(i, j, used)
-        return ceiling < self.best_float
+        if i == len(self.patterns):
+            return value < self.best_float
+        return value + self.bound(i, j, used, self.best_float - value) < self.best_float
 
     def _dfs(self, i: int, j: int, used: int, value: Decimal, path: list) -> None:
         self.nodes += 1
