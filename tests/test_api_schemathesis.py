@@ -162,6 +162,7 @@ def test_every_endpoint_is_fuzzed():
     assert len(OPERATIONS) == 27
     assert "/api/crosssell/products/{product_id}/recommendations/" in paths
     assert "/api/crosssell/bundle-rules/{id}/" in paths
+    assert len(PUBLIC) == 5
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -182,6 +183,30 @@ def test_api_conforms_to_its_schema(operation, mode, catalogue, staff_user):
         # next example draws: Hypothesis needs the id hooks to be repeatable).
         with transaction.atomic():
             response = case.call(headers={"Authorization": STAFF_AUTH})
+            transaction.set_rollback(True)
+        case.validate_response(response, checks=CHECKS)
+
+    run()
+
+
+PUBLIC = [op for op in OPERATIONS if "storefront" in op.definition.raw.get("tags", [])]
+
+
+@pytest.mark.parametrize("operation", PUBLIC, ids=[op.label for op in PUBLIC])
+def test_public_endpoints_conform_for_anonymous_clients(operation, catalogue):
+    """The storefront endpoints without credentials (no user, so no personal filtering)."""
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    def run(case):
+        with transaction.atomic():
+            response = case.call()
             transaction.set_rollback(True)
         case.validate_response(response, checks=CHECKS)
 
