@@ -21,7 +21,9 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from ..affinity import METRICS
+from ..bundles import CartLine, product_price
 from ..conf import app_settings, get_product_model
+from ..forms import validate_items
 from ..models import (
     AffinityRun,
     BundleItem,
@@ -345,8 +347,6 @@ class BundleRuleSerializer(NestedRowsSerializer):
     ) -> None:
         """The admin's item checks (``forms.validate_items``) against the rule as it will be:
         with the submitted items, or the saved ones when the request leaves them alone."""
-        from ..forms import validate_items
-
         if rows is None:
             if self.instance is None:
                 rows = []
@@ -534,8 +534,6 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
         return fields
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from ..bundles import product_price
-
         found = get_product_model()._default_manager.in_bulk({line["product"] for line in lines})
         errors: dict[int, dict[str, list[str]]] = {}
         seen: set[Any] = set()
@@ -557,8 +555,6 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
 
     def cart_lines(self) -> list[Any]:
         """Lines for ``bundles.evaluate``, priced with ``PRICE_FIELD`` on the server."""
-        from ..bundles import CartLine, product_price
-
         return [
             CartLine(line["product"], line["quantity"], product_price(line["product"]))
             for line in self.validated_data["lines"]

@@ -30,6 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from .. import bundles, recommend
 from ..conf import get_product_model
 from ..models import (
     AffinityRun,
@@ -40,6 +41,7 @@ from ..models import (
     TierLadder,
     TierStep,
 )
+from ..recompute import RecomputeParameterError, enqueue_recompute
 from . import schema
 from . import serializers as s
 from .fields import parse_product_pk
@@ -110,14 +112,12 @@ class ProductView(CrossSellAPIMixin, generics.GenericAPIView):
 )
 class ProductRecommendationsView(ProductView):
     """Curated links first, then products bought together, then bestsellers if configured:
-    the same list the ``{% crosssell_for %}`` tag renders."""
+    the same list ``{% get_recommendations %}`` gives a template."""
 
     permission_classes = [AllowAny]
     serializer_class = s.RecommendationSerializer
 
     def get(self, request: Request, product_id: str) -> Response:
-        from .. import recommend
-
         product = self.get_product()
         query = s.RecommendationQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -144,8 +144,6 @@ class ProductUpgradesView(ProductView):
     serializer_class = s.TierOffersSerializer
 
     def get(self, request: Request, product_id: str) -> Response:
-        from .. import recommend
-
         product = self.get_product()
         offers = recommend.tier_offers(product)
         data = s.TierOffersSerializer(offers, context={"request": request}).data
@@ -168,8 +166,6 @@ class CartRecommendationsView(CrossSellAPIMixin, generics.GenericAPIView):
     serializer_class = s.CartRecommendationRequestSerializer
 
     def post(self, request: Request) -> Response:
-        from .. import recommend
-
         body = s.CartRecommendationRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user = request.user if request.user.is_authenticated else None
@@ -196,8 +192,6 @@ class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
     serializer_class = s.BundleEvaluateRequestSerializer
 
     def post(self, request: Request) -> Response:
-        from .. import bundles
-
         body = s.BundleEvaluateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         evaluation = bundles.evaluate(body.cart_lines())
@@ -226,8 +220,6 @@ class BundleOffersView(CrossSellAPIMixin, generics.GenericAPIView):
     serializer_class = s.BundleOfferSerializer
 
     def get(self, request: Request) -> Response:
-        from .. import bundles
-
         raw = request.query_params.get("product")
         if raw is None:
             raise serializers.ValidationError({"product": [_("This parameter is required.")]})
@@ -299,8 +291,6 @@ class RecomputeView(CrossSellAPIMixin, generics.GenericAPIView):
         return AffinityRun.objects.all()
 
     def post(self, request: Request) -> Response:
-        from ..recompute import RecomputeParameterError, enqueue_recompute
-
         body = s.RecomputeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
