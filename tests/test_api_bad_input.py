@@ -109,6 +109,13 @@ ROWS = [
         error="detail",
     ),
     Bad(
+        "cart deeply nested json",
+        "post",
+        lambda c: api_url("cart-recommendations"),
+        "[" * 100_000,
+        error="detail",
+    ),
+    Bad(
         "cart json list",
         "post",
         lambda c: api_url("cart-recommendations"),

@@ -24,7 +24,6 @@ from drf_spectacular.utils import (
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,6 +44,7 @@ from ..recompute import RecomputeParameterError, enqueue_recompute
 from . import schema
 from . import serializers as s
 from .fields import parse_product_pk
+from .parsers import StrictJSONParser
 from .permissions import IsStaffWithModelPermission
 from .throttling import CrossSellAnonThrottle, CrossSellUserThrottle
 
@@ -58,7 +58,7 @@ class CrossSellAPIMixin:
     ``REST_FRAMEWORK`` defaults (authentication and renderers stay the host's)."""
 
     throttle_classes = [CrossSellAnonThrottle, CrossSellUserThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     # Any segment reaches the view, so "runs/1.5/" is a JSON 404 like "runs/abc/", not
     # Django's HTML page for an unmatched URL.
     lookup_value_regex = "[^/]+"
