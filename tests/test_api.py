@@ -14,7 +14,12 @@ from django_crosssell.api.fields import ProductSerializer, get_product_serialize
 from django_crosssell.models import BundleRule, ProductRelation, TierLadder, TierStep
 from tests.api_fixtures import *  # noqa: F403 - fixtures
 from tests.api_fixtures import api_url
-from tests.factories import ProductFactory, ProductRelationFactory
+from tests.factories import (
+    BundleItemFactory,
+    ProductFactory,
+    ProductRelationFactory,
+    TierStepFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -551,3 +556,41 @@ def test_schema_generates_without_warnings(tmp_path):
     text = target.read_text()
     assert "/api/crosssell/bundles/evaluate/" in text
     assert "ProductRelationKindEnum" in text
+
+
+class TestQueryCounts:
+    """Lists cost the same number of queries whatever their length (no N+1)."""
+
+    @pytest.mark.parametrize(
+        ("name", "make"),
+        [
+            ("relation-list", lambda: ProductRelationFactory()),
+            ("ladder-list", lambda: TierStepFactory()),
+            ("bundle-rule-list", lambda: BundleItemFactory()),
+        ],
+    )
+    def test_lists(self, name, make, staff_client, django_assert_max_num_queries):
+        make()
+        staff_client.get(api_url(name))  # the user's permission cache is per request anyway
+        with django_assert_max_num_queries(6) as few:
+            staff_client.get(api_url(name))
+        for _ in range(10):
+            make()
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            assert len(staff_client.get(api_url(name)).json()["results"]) == 11
+
+    def test_bundle_evaluation(self, catalogue, anon_client, django_assert_max_num_queries):
+        """One query for the products, one for the rules (the bundles service)."""
+        lines = [{"product": pid(catalogue, i), "quantity": 1} for i in range(5)]
+        with django_assert_max_num_queries(2):
+            response = anon_client.post(api_url("bundle-evaluate"), {"lines": lines}, format="json")
+        assert response.status_code == 200
+
+    def test_cart(self, catalogue, anon_client, django_assert_max_num_queries):
+        """One query checks the ids; the recommendation service needs at most two more."""
+        ids = [pid(catalogue, i) for i in range(5)]
+        with django_assert_max_num_queries(3):
+            response = anon_client.post(
+                api_url("cart-recommendations"), {"product_ids": ids}, format="json"
+            )
+        assert response.status_code == 200
