@@ -115,7 +115,10 @@ def coffee_shop() -> dict[str, Product]:
     return products
 
 
-def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, page, coffee_shop):
+def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, coffee_shop, page):
+    # The database work happens before Playwright starts (fixture order above): ORM calls
+    # made while its event loop runs would open a second connection that nobody closes.
+    by_pk = {product.pk: product for product in coffee_shop.values()}
     page.goto(live_server.url + coffee_shop["blend"].get_absolute_url())
 
     widget = page.locator('[data-crosssell-widget="also_recommended"]')
@@ -133,7 +136,7 @@ def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, page
 
     first = cards.first
     clicked_pk = int(first.get_attribute("data-crosssell-product"))
-    clicked = Product.objects.get(pk=clicked_pk)
+    clicked = by_pk[clicked_pk]
     first.locator("a").click()
     page.wait_for_url(re.compile(re.escape(clicked.get_absolute_url()) + "$"))
     assert page.get_by_role("heading", level=1).inner_text() == clicked.name
