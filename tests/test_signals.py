@@ -97,11 +97,10 @@ def test_tier_edits_show_at_once(db):
 def test_a_transaction_invalidates_again_when_it_commits(
     relation, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with transaction.atomic():
-            before = cache.current_version()
-            relation.save()
-            during = cache.current_version()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        before = cache.current_version()
+        relation.save()
+        during = cache.current_version()
     after = cache.current_version()  # the captured on_commit callbacks ran on exit
     assert during > before and after > during
     assert cache.invalidate in callbacks
