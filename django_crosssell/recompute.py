@@ -535,7 +535,24 @@ def enqueue_recompute(**params: Any) -> AffinityRun:
     explicit = {name: value for name, value in params.items() if value is not None}
     run = AffinityRun.objects.create(status=AffinityRun.Status.QUEUED, parameters=explicit)
 
+    transaction.on_commit(lambda: _send(run, explicit))
+    return run
+
+
+def _send(run: AffinityRun, params: dict[str, Any]) -> None:
+    """Send the task; a broker that cannot be reached fails the run instead of the caller.
+
+    The run was already committed and handed to the client, so the clearest outcome of an
+    unreachable broker is that run turning ``failed`` with the reason (the API shows it).
+    """
     from .tasks import recompute_affinity
 
-    transaction.on_commit(lambda: recompute_affinity.delay(run_id=run.pk, **explicit))
-    return run
+    try:
+        recompute_affinity.delay(run_id=run.pk, **params)
+    except Exception as exc:
+        logger.exception("django-crosssell: could not queue affinity run #%s", run.pk)
+        AffinityRun.objects.filter(pk=run.pk, status=AffinityRun.Status.QUEUED).update(
+            status=AffinityRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"Could not queue the recompute ({type(exc).__name__}: {exc}).",
+        )

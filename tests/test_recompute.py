@@ -258,6 +258,25 @@ def test_enqueue_returns_the_queued_run_and_runs_it_on_commit(
     assert run.is_current
 
 
+def test_enqueue_with_an_unreachable_broker_fails_the_run_not_the_caller(
+    db, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from django_crosssell import tasks
+
+    with (
+        mock.patch.object(
+            tasks.recompute_affinity, "delay", side_effect=BrokerError("Connection refused")
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = enqueue_recompute()
+    run.refresh_from_db()
+    assert run.status == AffinityRun.Status.FAILED
+    assert "Could not queue the recompute (OperationalError: Connection refused)" in run.error
+
+
 def test_enqueue_rejects_unknown_parameters(db):
     with pytest.raises(RecomputeParameterError, match="Unknown parameter"):
         enqueue_recompute(topk=3)
