@@ -62,8 +62,14 @@ logger = logging.getLogger("django_crosssell")
 #: A rule whose one application can be filled in more ways than this is searched over its
 #: first (most expensive) fillings only.
 MAX_PATTERNS = 256
-#: Search nodes per component before the best assignment found so far is accepted.
-MAX_NODES = 20_000
+#: Search nodes per component (after the LP restart) before the integer-programme fallback.
+MAX_NODES = 1_000
+#: Time limit of that fallback (HiGHS through SciPy); past it the best assignment found so far
+#: is used and the evaluation is marked inexact.
+MILP_SECONDS = 0.5
+#: Pattern decisions on one search path before a component settles for the best found so far
+#: (keeps the recursion well inside Python's limit).
+MAX_DEPTH = 600
 #: Search nodes after which a component is restarted with the (tighter) LP dual bound.
 LP_AFTER_NODES = 300
 #: A rule is "nearly met" when one more application needs at most this many more units.
@@ -622,6 +628,8 @@ class _Search:
         self.frontier = [
             sorted({pos for r in self.touched[i:] for pos in r}) for i in range(len(members))
         ]
+        # Recursion depth at (rule i, pattern 0): one level per pattern decision.
+        self.depth = [0, *itertools.accumulate(len(ps) + 1 for ps in self.patterns)]
         self.slot_prices: list[float] | None = None
         self.rule_prices: list[float] | None = None
         self.nodes = 0
@@ -728,20 +736,24 @@ class _Search:
             i, k, discount = choice
             self.take(self.units[i][k], 1)
             used[i] += 1
-            path.append((i, k))
+            path.append((i, k, 1))
             value += discount
-        for i, k in path:
+        for i, k, _times in path:
             self.take(self.units[i][k], -1)
         self._offer_solution(value, path)
 
-    def _tie(self, path: Iterable[tuple[int, int]]) -> tuple:
-        return _tie_key([(self.members[i], k) for i, k in path])
+    def _expand(self, path: Iterable[tuple[int, int, int]]) -> list[tuple[int, int]]:
+        """(rule, pattern, times) runs as one (rule index, pattern index) pair per bundle."""
+        return [(self.members[i], k) for i, k, times in path for _ in range(times)]
 
-    def _offer_solution(self, value: Decimal, path: list[tuple[int, int]]) -> None:
+    def _tie(self, path: Iterable[tuple[int, int, int]]) -> tuple:
+        return _tie_key(self._expand(path))
+
+    def _offer_solution(self, value: Decimal, path: list[tuple[int, int, int]]) -> None:
         key = self._tie(path)
         if value > self.best_value or (value == self.best_value and key < self.best_key):
             self.best_value, self.best_float, self.best_key = value, float(value), key
-            self.best_path = [(self.members[i], k) for i, k in path]
+            self.best_path = self._expand(path)
 
     def run(self, seed: Sequence[tuple[int, tuple]] = ()) -> list[tuple[int, int]]:
         """Best assignment as (rule index, pattern index) pairs.
@@ -759,7 +771,75 @@ class _Search:
             self.nodes, self.exhausted, self.seen, self.limit = 0, False, {}, MAX_NODES
             self.greedy()
             self._dfs(0, 0, 0, ZERO, [])
+        if self.exhausted:  # still open (large quantities, many symmetric fillings)
+            self.exhausted = not self.solve_milp()
         return self.best_path
+
+    def solve_milp(self) -> bool:
+        """Solve the component as an integer programme with HiGHS; True if proven optimal.
+
+        Discounts are whole multiples of the currency quantum, so the objective is an integer
+        and a zero MIP gap proves optimality. A second solve keeps that total and prefers
+        bundles of higher-priority rules, the same preference as the search's tie key.
+        The solution is checked in exact arithmetic before it is used.
+        """
+        import numpy as np
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        columns = [(r, k) for r, ps in enumerate(self.patterns) for k in range(len(ps))]
+        n_slots = len(self.slots)
+        capped = [r for r in range(len(self.patterns)) if self.caps[r] < 10**9]
+        matrix = np.zeros((n_slots + len(capped), len(columns)))
+        row_of = {r: n_slots + n for n, r in enumerate(capped)}
+        step = quantum()
+        gains = np.zeros(len(columns))
+        upper = np.zeros(len(columns))
+        for col, (r, k) in enumerate(columns):
+            for pos, c in self.units[r][k]:
+                matrix[pos, col] = c
+            if r in row_of:
+                matrix[row_of[r], col] = 1
+            gains[col] = int(self.patterns[r][k].discount / step)
+            upper[col] = min(self.caps[r], *(self.state[pos] // c for pos, c in self.units[r][k]))
+        limits = np.array([*self.state, *(self.caps[r] for r in capped)], dtype=float)
+        options = {"mip_rel_gap": 0, "time_limit": MILP_SECONDS, "presolve": True}
+        shared = {
+            "integrality": np.ones(len(columns)),
+            "bounds": Bounds(np.zeros(len(columns)), upper),
+            "options": options,
+        }
+        first = milp(-gains, constraints=LinearConstraint(matrix, -np.inf, limits), **shared)
+        if first.status != 0 or first.x is None:
+            return False
+        best_total = round(-first.fun)
+        # Ties: among assignments with this total, favour rules earlier in priority order.
+        rank = {rule: n for n, rule in enumerate(sorted(self.members))}
+        preference = np.array([len(rank) - rank[self.members[r]] for r, _k in columns], float)
+        keep = LinearConstraint(
+            np.vstack([matrix, gains]),
+            [*([-np.inf] * len(limits)), best_total],
+            [*limits, np.inf],
+        )
+        second = milp(-preference, constraints=keep, **shared)
+        solution = second if second.status == 0 and second.x is not None else first
+        counts = [round(x) for x in solution.x]
+        used = [0] * len(self.patterns)
+        state = list(self.state)
+        path, value = [], ZERO
+        for (r, k), times in zip(columns, counts, strict=True):
+            if times <= 0:
+                continue
+            for pos, c in self.units[r][k]:
+                state[pos] -= c * times
+            used[r] += times
+            path.append((r, k, times))
+            value += self.patterns[r][k].discount * times
+        if any(q < 0 for q in state) or any(
+            u > cap for u, cap in zip(used, self.caps, strict=True)
+        ):
+            return False  # rounding produced an infeasible point: keep the search's result
+        self._offer_solution(value, path)
+        return value == self.best_value
 
     def _offer_seed(self, seed: Sequence[tuple[int, tuple]]) -> None:
         local = {rule: i for i, rule in enumerate(self.members)}
@@ -773,9 +853,9 @@ class _Search:
                 break  # not a feasible assignment here: ignore the rest
             self.take(self.units[i][k], 1)
             used[i] += 1
-            path.append((i, k))
+            path.append((i, k, 1))
             value += self.patterns[i][k].discount
-        for i, k in path:
+        for i, k, _times in path:
             self.take(self.units[i][k], -1)
         if len(path) == sum(1 for rule, _ in seed if rule in local):
             self._offer_solution(value, path)
@@ -787,12 +867,24 @@ class _Search:
         return value + self.bound(i, j, used, self.best_float - value) < self.best_float
 
     def _dfs(self, i: int, j: int, used: int, value: Decimal, path: list) -> None:
+        """Decide how many times pattern ``j`` of rule ``i`` is used, most first.
+
+        ``path`` holds (rule, pattern, times) runs, so the recursion is as deep as the number
+        of patterns, not of bundles: a cart with hundreds of units of one product stays flat.
+        """
         self.nodes += 1
-        if self.nodes > self.limit:
+        if self.nodes > self.limit or self.depth[i] + j > MAX_DEPTH:
             self.exhausted = True
             return
         if i == len(self.members):
             self._offer_solution(value, path)
+            return
+        patterns, units = self.patterns[i], self.units[i]
+        while j < len(patterns) and not self.fits(units[j]):
+            j += 1  # a pattern that does not fit can only be used zero times: no branch
+        if j == len(patterns) or used >= self.caps[i]:
+            if not self._cut(float(value), i + 1, 0, 0):
+                self._dfs(i + 1, 0, 0, value, path)
             return
         # The same rule position and units left, reached before with at least this much (or
         # as much with a tie key at least as good): every completion from here was already
@@ -807,22 +899,22 @@ class _Search:
         ):
             return
         self.seen[key] = (value, tuple(path))
-        if used < self.caps[i]:
-            patterns, units = self.patterns[i], self.units[i]
-            for k in range(j, len(patterns)):
-                if not self.fits(units[k]):
-                    continue
-                new_value = value + patterns[k].discount
-                self.take(units[k], 1)
-                if not self._cut(float(new_value), i, k, used + 1):
-                    path.append((i, k))
-                    self._dfs(i, k, used + 1, new_value, path)
+        pattern, taken = patterns[j], units[j]
+        fit = min(self.caps[i] - used, *(state[pos] // c for pos, c in taken))
+        for times in range(fit, -1, -1):
+            new_value = value + pattern.discount * times
+            for pos, c in taken:
+                state[pos] -= c * times
+            if not self._cut(float(new_value), i, j + 1, used + times):
+                if times:
+                    path.append((i, j, times))
+                self._dfs(i, j + 1, used + times, new_value, path)
+                if times:
                     path.pop()
-                self.take(units[k], -1)
-                if self.exhausted:
-                    return
-        if not self._cut(float(value), i + 1, 0, 0):
-            self._dfs(i + 1, 0, 0, value, path)
+            for pos, c in taken:
+                state[pos] += c * times
+            if self.exhausted:
+                return
 
 
 @dataclass

@@ -367,3 +367,19 @@ class TestOffersCache:
         assert [o.rule.value for o in offers] == [D("10")]  # the 20% sale has not started
         timeout = cache_set.call_args.kwargs["timeout"]
         assert 290 <= timeout <= 300  # until the 20% sale starts, not an hour
+
+
+def test_large_quantities_stay_exact_and_flat():
+    """Hundreds of bundles of one product: no deep recursion, and still proven optimal."""
+    a, b = ProductFactory(price=D("1000")), ProductFactory(price=D("800"))
+    make_rule(MULTI, AMT, "150", [a], n=2, slug="pairs")
+    make_rule(MIX, PCT, "10", [a, b], n=3, slug="any-three")
+    make_rule(SET, AMT, "100", [a, b], slug="set", max_applications=5)
+    result = evaluate(lines((a, 999), (b, 998)))
+    assert result.exact
+    assert sum(x.units.get(a.pk, 0) for x in result.applied) <= 999
+    assert sum(x.units.get(b.pk, 0) for x in result.applied) <= 998
+    # Any three at 10% is worth 80-100 per unit, pairs of a 75, the set 50: 665 threes
+    # (1,995 units) and one pair of the two units left over is the best there is.
+    assert {x.rule.slug: x.times for x in result.applied} == {"any-three": 665, "pairs": 1}
+    assert result.total_discount == D("179690")

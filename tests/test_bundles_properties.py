@@ -257,3 +257,17 @@ def test_optimal_with_the_lp_dual_bound(scenario):
         result = evaluate_rules(lines, rules)
     assert result.exact
     assert result.total_discount == brute_force(rules, lines)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(combinable=False, max_products=4, max_quantity=3))
+def test_optimal_through_the_integer_programme_fallback(scenario):
+    """Exact too when the search gives up at once and HiGHS solves the component."""
+    _products, rules, lines = scenario
+    with (
+        mock.patch.object(bundles, "LP_AFTER_NODES", 0),
+        mock.patch.object(bundles, "MAX_NODES", 0),
+    ):
+        result = evaluate_rules(lines, rules)
+    assert result.exact
+    assert result.total_discount == brute_force(rules, lines)
