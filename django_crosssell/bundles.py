@@ -402,7 +402,10 @@ class _Cart:
     def from_lines(cls, lines: Iterable[Any]) -> _Cart:
         pooled: dict[tuple[Any, Decimal], int] = {}
         for line in lines:
-            product, quantity, unit_price = line
+            if isinstance(line, tuple):
+                product, quantity, unit_price = line
+            else:  # the host's own line objects
+                product, quantity, unit_price = line.product, line.quantity, line.unit_price
             if isinstance(quantity, bool) or int(quantity) != quantity or quantity < 0:
                 raise ValueError(f"quantity must be a non-negative integer, not {quantity!r}")
             price = _to_decimal(unit_price)
@@ -1157,9 +1160,10 @@ def _nudges(
 def evaluate(lines: Iterable[Any], at: datetime | None = None) -> BundleEvaluation:
     """Bundle discounts a cart earns, and what would unlock more.
 
-    ``lines`` are :class:`CartLine` or ``(product, quantity, unit_price)`` tuples, where the
-    product is an instance or a primary key. Reads the rules with one query (none for an empty
-    cart). Raises ``ValueError`` for a negative quantity or price.
+    ``lines`` are :class:`CartLine` or ``(product, quantity, unit_price)`` tuples (or objects
+    with those three attributes), where the product is an instance or a primary key. Reads
+    the rules with one query (none for an empty cart). Raises ``ValueError`` for a negative
+    quantity or price.
     """
     cart = _Cart.from_lines(lines)
     specs = fetch_rules(cart.by_product, at) if cart.keys else []

@@ -235,6 +235,19 @@ class TestInput:
         assert result.subtotal == D("3500")
         assert result.applied[0].units == {a.pk: 3}
 
+    def test_accepts_the_hosts_line_objects(self):
+        from dataclasses import dataclass
+
+        @dataclass
+        class Line:
+            product: object
+            quantity: int
+            unit_price: Decimal
+
+        a = ProductFactory(price=D("1000"))
+        make_rule(MULTI, PCT, "10", [a], n=2)
+        assert evaluate([Line(a, 2, a.price)]).total_discount == D("200")
+
     def test_negative_quantity_is_refused(self):
         with pytest.raises(ValueError, match="quantity"):
             evaluate([(ProductFactory(), -1, 100)])
