@@ -6,7 +6,7 @@ import sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_shop.settings")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

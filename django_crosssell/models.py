@@ -29,7 +29,9 @@ PRODUCT_MODEL = getattr(settings, "CROSSSELL_PRODUCT_MODEL", None) or (
 
 def _window_constraint(name: str) -> models.CheckConstraint:
     return models.CheckConstraint(
-        condition=Q(starts_at__isnull=True) | Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+        condition=Q(starts_at__isnull=True)
+        | Q(ends_at__isnull=True)
+        | Q(ends_at__gt=F("starts_at")),
         name=name,
         violation_error_code="invalid_window",
         violation_error_message=_("The end must be after the start."),
@@ -88,9 +90,7 @@ class ProductRelation(CampaignWindowMixin):
         related_name="crosssell_relations_to",
         verbose_name=_("recommended product"),
     )
-    kind = models.CharField(
-        _("kind"), max_length=20, choices=Kind.choices, default=Kind.CROSS_SELL
-    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.CROSS_SELL)
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Lower numbers are shown first.")
     )

@@ -6,7 +6,7 @@ from example_shop import env
 
 BASE_DIR = Path(__file__).resolve().parent
 
-SECRET_KEY = "django-crosssell-tests"  # noqa: S105
+SECRET_KEY = "django-crosssell-tests"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
