@@ -15,24 +15,32 @@ How a cart is evaluated
    rounded to the currency's exponent, never more than the units' price).
 4. Non-combinable rules compete for units (each unit in at most one of their bundles). Rules
    that share no product are independent, so the rules are split into connected components and
-   each component is solved exactly by a depth-first branch and bound over rule applications:
-   a greedy solution (always take the largest single discount) is the first incumbent, patterns
-   are tried largest discount first, and a branch is cut when its discount so far plus an upper
-   bound (every remaining unit at the best per-unit discount any remaining pattern gives it)
-   cannot beat the incumbent. Rules are visited in priority order and "apply" is tried before
-   "skip", so among equal totals the first assignment found (the one favouring higher-priority
-   rules) wins: deterministic tie-breaking without a second pass.
+   each component is solved exactly by a depth-first branch and bound that decides, pattern by
+   pattern, how many times it is used (most first, so a cart with hundreds of units stays a
+   shallow search). Rules with the largest single discount go first; a greedy solution (always
+   take the largest discount that fits) is the first incumbent; a transposition table skips
+   states reached before from a better start; a branch is cut when its discount plus an upper
+   bound cannot beat the incumbent. The bound is the smallest of: every unit left at the best
+   per-unit discount a pattern gives it, every rule at its best discount as often as its cap
+   and the units allow, and for components that need more than :data:`LP_AFTER_NODES` nodes
+   the LP relaxation's dual prices (one HiGHS solve through SciPy). A component still open
+   after :data:`MAX_NODES` more nodes is handed to HiGHS as an integer programme, which proves
+   the optimum (discounts are whole currency quanta, so a zero gap is exact).
+   Ties: among equally good assignments the one with more bundles of the highest-priority rule
+   (then of its best pattern, then of the next rule...) wins, compared explicitly
+   (:func:`_tie_key`), so the order of the search does not matter.
 5. Combinable rules may additionally apply to units already in a bundle. Each is solved on the
    whole cart on its own, and its discount is capped by what the covered lines have left after
    the discounts before it, so the lines (and the total) never go below zero.
 6. Nudges: for rules that are nearly met (at most :data:`NUDGE_MAX_MISSING` units short of one
-   more application), the cheapest units to add are found and the cart is re-solved with them
-   to report the saving they would really unlock, competition included.
+   more application), the cheapest units to add are found and the rules they touch are
+   re-solved with them (starting from the current assignment) to report the saving they would
+   really unlock, competition included.
 
-The search is exact unless a rule has more than :data:`MAX_PATTERNS` ways to fill one bundle or
-a component needs more than :data:`MAX_NODES` search nodes (neither happens with realistic
-carts); then the best assignment found so far is used, which is never worse than the greedy
-one, and :attr:`BundleEvaluation.exact` is ``False``.
+The result is exact unless a rule has more than :data:`MAX_PATTERNS` ways to fill one bundle or
+HiGHS runs out of :data:`MILP_SECONDS` (neither happens with realistic carts); then the best
+assignment found is used, which is never worse than the greedy one, and
+:attr:`BundleEvaluation.exact` is ``False``.
 """
 
 from __future__ import annotations
