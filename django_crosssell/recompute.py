@@ -178,7 +178,9 @@ def _claim(run: AffinityRun | None, params: dict[str, Any]) -> AffinityRun | Non
                     f"process was killed counts as dead after {CACHE_LOCK_TIMEOUT // 3600} hours."
                 )
         if running:
-            AffinityRun.objects.filter(pk__in=[r.pk for r in running]).update(
+            dead = [other.pk for other in running]
+            ProductAffinity.objects.filter(run_id__in=dead).delete()  # their partial rows
+            AffinityRun.objects.filter(pk__in=dead).update(
                 status=AffinityRun.Status.FAILED,
                 finished_at=now,
                 error="Interrupted: the process running it stopped before it finished.",

@@ -228,10 +228,15 @@ def test_a_run_left_running_by_a_dead_worker_is_failed(shop):
         status=AffinityRun.Status.RUNNING,
         started_at=timezone.now() - timedelta(seconds=recompute.CACHE_LOCK_TIMEOUT + 60),
     )
+    ProductAffinity.objects.create(
+        run=stale, source=shop[0], target=shop[1], co_count=1, support=1, confidence=1,
+        lift=1, score=1,
+    )  # fmt: skip
     run_recompute()
     stale.refresh_from_db()
     assert stale.status == AffinityRun.Status.FAILED
     assert "Interrupted" in stale.error
+    assert not ProductAffinity.objects.filter(run=stale).exists()
 
 
 def test_a_redelivered_running_run_is_redone(shop):
