@@ -33,7 +33,11 @@ def caches() -> dict[str, Any]:
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     else:
-        backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        # Django's default of 300 entries is smaller than one widget per product page.
+        backend = {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
+        }
     return {"default": backend}
 
 

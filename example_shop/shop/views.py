@@ -19,6 +19,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from django_crosssell import cache as crosssell_cache
+
 from .cart import Cart, get_cart
 from .forms import AddToCartForm, UpdateQuantityForm
 from .models import Category, Order, OrderDiscount, OrderLine, Product
@@ -178,6 +180,10 @@ def place_order(cart: Cart, customer) -> Order:
             if not updated:
                 line.product.refresh_from_db(fields=["stock", "is_active"])
                 raise OutOfStock(line.product)
+        # update() sends no signal: a product that just sold out must leave the widgets now,
+        # not when their cache expires, so tell django-crosssell (only when it matters).
+        if Product.objects.filter(pk__in=[line.product.pk for line in lines], stock=0).exists():
+            transaction.on_commit(crosssell_cache.invalidate)
         order = Order.objects.create(
             customer=customer,
             status=Order.Status.PAID,

@@ -237,3 +237,23 @@ def test_order_detail_survives_a_deleted_product(user_client, user, product):
     OrderLine.objects.filter(order=order).update(product=None)
     html = user_client.get(f"/orders/{order.pk}/").content.decode()
     assert "ハウスブレンド 200g" in html
+
+
+def test_selling_out_invalidates_the_widget_cache(
+    client, two_products, django_capture_on_commit_callbacks
+):
+    """update() sends no signal, so checkout itself tells django-crosssell about a sell-out."""
+    from django_crosssell import cache as crosssell_cache
+
+    maker, filters = two_products
+    add_to_cart(client, filters, 3)
+    before = crosssell_cache.current_version()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/checkout/")
+    assert crosssell_cache.current_version() == before  # nothing sold out
+
+    add_to_cart(client, maker, 3)  # the last three units
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/checkout/")
+    assert Product.objects.get(pk=maker.pk).stock == 0
+    assert crosssell_cache.current_version() != before
