@@ -635,6 +635,19 @@ class _Search:
                     row[pos] = max(row[pos], pattern.rate)
             self.rate[i] = row
         self.top = [max(p.amount for p in ps) for ps in self.patterns]
+        # rate_from[i][j]: the same, counting only patterns j.. of rule i (the ones the search
+        # may still use there) plus every pattern of the rules after it.
+        self.rate_from: list[list[list[float]]] = []
+        for i in range(len(members)):
+            rows = [self.rate[i + 1]]
+            for pattern, units in zip(
+                reversed(self.patterns[i]), reversed(self.units[i]), strict=True
+            ):
+                row = list(rows[-1])
+                for pos, _c in units:
+                    row[pos] = max(row[pos], pattern.rate)
+                rows.append(row)
+            self.rate_from.append(rows[::-1])
         # Slots rules i.. can still use: the only part of the state their outcome depends on.
         self.frontier = [
             sorted({pos for r in self.touched[i:] for pos in r}) for i in range(len(members))
@@ -661,7 +674,7 @@ class _Search:
         for every subproblem because only the right-hand side changes.
         """
         state = self.state
-        rate = self.rate[i]
+        rate = self.rate_from[i][j]
         per_unit = 0.0
         dual = 0.0
         prices = self.slot_prices
@@ -675,11 +688,16 @@ class _Search:
         per_rule = 0.0
         rule_prices = self.rule_prices
         for r in range(i, len(self.patterns)):
-            left = self.caps[r] - (used if r == i else 0)
+            if r == i:
+                if j >= len(self.patterns[i]):
+                    continue  # rule i is settled
+                left, top = self.caps[r] - used, self.patterns[i][j].amount  # best first
+            else:
+                left, top = self.caps[r], self.top[r]
             if left > 0:
                 available = sum(state[pos] for pos in self.touched[r]) // self.size[r]
                 apps = min(left, available)
-                per_rule += apps * self.top[r]
+                per_rule += apps * top
                 if rule_prices is not None:
                     dual += apps * rule_prices[r]
         best = min(per_unit, per_rule) if prices is None else min(per_unit, per_rule, dual)
