@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, METRIC_CHOICES, PRODUCT_MODEL_SETTING, app_settings
@@ -54,7 +55,8 @@ INTEGER_SETTINGS: dict[str, tuple[int, bool]] = {
     "API_MAX_CART_LINES": (1, False),
     "API_MAX_QUANTITY": (1, False),
 }
-DOTTED_PATH_SETTINGS = ("ORDER_SOURCE", "PRICE_FORMATTER", "PRODUCT_SERIALIZER")
+# ORDER_SOURCE is checked with the rest of the order source (sources.py).
+DOTTED_PATH_SETTINGS = ("PRICE_FORMATTER", "PRODUCT_SERIALIZER")
 THROTTLE_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -63,27 +65,20 @@ def _error(msg: str, hint: str, id_: str) -> checks.Error:
 
 
 def resolve_field_path(model: type[models.Model], path: str) -> models.Field:
-    """Follow ``a__b__c`` (or an ``attname`` such as ``order_id``) across relations.
+    """The field an ORM path such as ``order__placed_at`` or ``product_id`` ends on.
 
-    Raises ``FieldDoesNotExist`` with the failing part named, so checks can say exactly which
+    Raises ``FieldDoesNotExist`` naming the failing part, so a check can say exactly which
     part of a path is wrong.
     """
-    opts = model._meta
-    parts = path.split("__")
     field: Any = None
+    current = model
+    parts = path.split(LOOKUP_SEP)
     for index, part in enumerate(parts):
-        if opts is None:
-            raise FieldDoesNotExist(f"'{parts[index - 1]}' is not a relation")
-        try:
-            field = opts.get_field(part)
-        except FieldDoesNotExist:
-            # ``order_id`` is the column of ``order``: accept attnames too.
-            field = next((f for f in opts.concrete_fields if f.attname == part), None)
-            if field is None:
-                raise FieldDoesNotExist(f"{opts.label} has no field '{part}'") from None
-            opts = None
-            continue
-        opts = field.related_model._meta if field.is_relation and field.related_model else None
+        field = current._meta.get_field(part)  # attnames such as "order_id" resolve too
+        if index < len(parts) - 1:
+            if not field.is_relation or field.related_model is None:
+                raise FieldDoesNotExist(f"{part!r} is not a relation")
+            current = field.related_model
     return field
 
 
@@ -163,43 +158,34 @@ def _check_product_fields(product: type[models.Model]) -> Iterable[checks.Error]
     )
 
 
+#: The CROSSSELL key an order-source problem is about -> (check id, hint).
+ORDER_SOURCE_ERRORS = {
+    "ORDER_LINE_MODEL": (
+        "E004",
+        "Name your order-line model as 'app_label.ModelName', or set it to None to turn "
+        "computed affinity off.",
+    ),
+    "ORDER_LINE_FIELDS": (
+        "E005",
+        "Use ORM paths from the order line, e.g. 'order__placed_at'; 'customer' and "
+        "'unit_price' may be None.",
+    ),
+    "ORDER_FILTER": ("E006", "Use lookups that your order line's .objects.filter() accepts."),
+    "ORDER_SOURCE": (
+        "E011",
+        "Give the dotted path of a callable, e.g. 'myshop.crosssell.order_lines'.",
+    ),
+}
+
+
 def _check_order_source() -> Iterable[checks.Error]:
-    label = app_settings.ORDER_LINE_MODEL
-    if not label:
-        return
-    try:
-        order_line = apps.get_model(label)
-    except (LookupError, ValueError):
-        yield _error(
-            f"CROSSSELL['ORDER_LINE_MODEL'] refers to {label!r}, which is not an installed model.",
-            "Name your order-line model as 'app_label.ModelName', or set it to None to turn "
-            "computed affinity off.",
-            "E004",
-        )
-        return
-    fields = app_settings.ORDER_LINE_FIELDS
-    if not isinstance(fields, dict):
-        yield _error(
-            "CROSSSELL['ORDER_LINE_FIELDS'] must be a dict.",
-            'For example {"order": "order_id", "product": "product_id"}.',
-            "E005",
-        )
-        return
-    required = ("order", "product")
-    for name, path in fields.items():
-        if path is None and name not in required:
-            continue
-        try:
-            resolve_field_path(order_line, str(path))
-        except FieldDoesNotExist as exc:
-            yield _error(
-                f"CROSSSELL['ORDER_LINE_FIELDS']['{name}'] = {path!r} does not resolve on "
-                f"{order_line._meta.label}: {exc}.",
-                "Use an ORM path from the order line, e.g. 'order__placed_at'"
-                + ("." if name in required else ", or None if you have no such column."),
-                "E005",
-            )
-    yield from _check_lookups(order_line, "ORDER_FILTER", app_settings.ORDER_FILTER)
+    # Imported here: sources pulls in numpy and pandas, which a plain `manage.py` run of an
+    # unrelated command should not pay for at import time.
+    from .sources import check_source_configuration
+
+    for setting, message in check_source_configuration():
+        id_, hint = ORDER_SOURCE_ERRORS[setting]
+        yield _error(message, hint, id_)
 
 
 def _check_values() -> Iterable[checks.Error]:

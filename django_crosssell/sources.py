@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
 from django.db import connections, models
-from django.db.models.constants import LOOKUP_SEP
 from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from .checks import resolve_field_path
 from .conf import app_settings, get_order_line_model, get_product_model
 
 #: ``progress(lines_read_so_far)``
@@ -237,22 +237,11 @@ def _in_catalogue(products: np.ndarray) -> np.ndarray:
 # --- Configuration checks (called by checks.py) --------------------------------------
 
 
-def _resolve_path(model: type[models.Model], path: str) -> models.Field | Any:
-    """The model field an ORM path ends on (``order__placed_at``, ``product_id``)."""
-    field: Any = None
-    current = model
-    parts = path.split(LOOKUP_SEP)
-    for index, part in enumerate(parts):
-        field = current._meta.get_field(part)
-        if index < len(parts) - 1:
-            if not field.is_relation or field.related_model is None:
-                raise FieldDoesNotExist(f"{part!r} is not a relation")
-            current = field.related_model
-    return field
+def check_source_configuration() -> list[tuple[str, str]]:
+    """Problems with the configured order source as ``(setting, sentence)`` pairs.
 
-
-def check_source_configuration() -> list[str]:
-    """Problems with the configured order source, as sentences; empty when it is usable.
+    ``setting`` is the ``CROSSSELL`` key at fault, so ``checks.py`` can give each its id;
+    the list is empty when the source is usable.
 
     Checks that the dotted-path override imports and is callable, or that the order-line
     model exists, every configured field path resolves on it (``order`` and ``product`` are
@@ -260,46 +249,59 @@ def check_source_configuration() -> list[str]:
     or ``HALF_LIFE_DAYS`` is set), the product path leads to the product model, and
     ``ORDER_FILTER`` is a valid set of lookups. Nothing here touches the database.
     """
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     source_path = app_settings.ORDER_SOURCE
     if source_path:
         try:
             source = import_string(source_path) if isinstance(source_path, str) else source_path
         except ImportError as exc:
-            return [f"CROSSSELL['ORDER_SOURCE'] {source_path!r} cannot be imported: {exc}"]
+            message = f"CROSSSELL['ORDER_SOURCE'] {source_path!r} cannot be imported: {exc}"
+            return [("ORDER_SOURCE", message)]
         if not callable(source):
-            problems.append(f"CROSSSELL['ORDER_SOURCE'] {source_path!r} is not callable.")
+            problems.append(
+                ("ORDER_SOURCE", f"CROSSSELL['ORDER_SOURCE'] {source_path!r} is not callable.")
+            )
         return problems
     try:
         model = get_order_line_model()
     except ImproperlyConfigured as exc:
-        return [str(exc)]
+        return [("ORDER_LINE_MODEL", str(exc))]
     if model is None:
         return []  # computed affinity is switched off
     fields = app_settings.ORDER_LINE_FIELDS
     label = model._meta.label
     for key in ("order", "product"):
         if not fields.get(key):
-            problems.append(f"CROSSSELL['ORDER_LINE_FIELDS'][{key!r}] is required.")
+            problems.append(
+                ("ORDER_LINE_FIELDS", f"CROSSSELL['ORDER_LINE_FIELDS'][{key!r}] is required.")
+            )
     if not fields.get("placed_at") and (
         app_settings.LOOKBACK_DAYS is not None or app_settings.HALF_LIFE_DAYS is not None
     ):
         problems.append(
-            "CROSSSELL['ORDER_LINE_FIELDS']['placed_at'] is required while LOOKBACK_DAYS or "
-            "HALF_LIFE_DAYS is set."
+            (
+                "ORDER_LINE_FIELDS",
+                "CROSSSELL['ORDER_LINE_FIELDS']['placed_at'] is required while LOOKBACK_DAYS or "
+                "HALF_LIFE_DAYS is set.",
+            )
         )
     for key, path in fields.items():
         if not path:
             continue
         if not isinstance(path, str):
-            problems.append(f"CROSSSELL['ORDER_LINE_FIELDS'][{key!r}] must be a string.")
+            problems.append(
+                ("ORDER_LINE_FIELDS", f"CROSSSELL['ORDER_LINE_FIELDS'][{key!r}] must be a string.")
+            )
             continue
         try:
-            field = _resolve_path(model, path)
+            field = resolve_field_path(model, path)
         except FieldDoesNotExist as exc:
             problems.append(
-                f"CROSSSELL['ORDER_LINE_FIELDS'][{key!r}] = {path!r} does not resolve on "
-                f"{label}: {exc}"
+                (
+                    "ORDER_LINE_FIELDS",
+                    f"CROSSSELL['ORDER_LINE_FIELDS'][{key!r}] = {path!r} does not resolve on "
+                    f"{label}: {exc}",
+                )
             )
             continue
         if key == "product" and field.is_relation:
@@ -309,21 +311,29 @@ def check_source_configuration() -> list[str]:
                 continue
             if field.related_model is not product_model:
                 problems.append(
-                    f"CROSSSELL['ORDER_LINE_FIELDS']['product'] = {path!r} points at "
-                    f"{field.related_model._meta.label}, not at the product model "
-                    f"{product_model._meta.label}."
+                    (
+                        "ORDER_LINE_FIELDS",
+                        f"CROSSSELL['ORDER_LINE_FIELDS']['product'] = {path!r} points at "
+                        f"{field.related_model._meta.label}, not at the product model "
+                        f"{product_model._meta.label}.",
+                    )
                 )
         if key == "placed_at" and not isinstance(field, models.DateField):
             problems.append(
-                f"CROSSSELL['ORDER_LINE_FIELDS']['placed_at'] = {path!r} must be a date or "
-                f"datetime field, not {type(field).__name__}."
+                (
+                    "ORDER_LINE_FIELDS",
+                    f"CROSSSELL['ORDER_LINE_FIELDS']['placed_at'] = {path!r} must be a date or "
+                    f"datetime field, not {type(field).__name__}.",
+                )
             )
     order_filter = app_settings.ORDER_FILTER or {}
     if not isinstance(order_filter, dict):
-        problems.append("CROSSSELL['ORDER_FILTER'] must be a dict of lookups.")
+        problems.append(("ORDER_FILTER", "CROSSSELL['ORDER_FILTER'] must be a dict of lookups."))
     else:
         try:
             model._default_manager.filter(**order_filter).query  # noqa: B018 - builds SQL
         except (FieldError, FieldDoesNotExist, ValueError, TypeError) as exc:
-            problems.append(f"CROSSSELL['ORDER_FILTER'] is not valid on {label}: {exc}")
+            problems.append(
+                ("ORDER_FILTER", f"CROSSSELL['ORDER_FILTER'] is not valid on {label}: {exc}")
+            )
     return problems

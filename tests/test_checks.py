@@ -70,6 +70,8 @@ def test_order_line_model_none_turns_affinity_off_without_errors():
         {"placed_at": "order__placed"},
         {"customer": "quantity__id"},
         {"order": None},
+        {"placed_at": "order__status"},  # not a date
+        {"product": "order"},  # not the product model
     ],
 )
 def test_bad_order_line_field_path_is_e005(fields):

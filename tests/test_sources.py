@@ -131,7 +131,7 @@ def test_the_test_settings_are_valid():
 def test_bad_configuration_is_reported(crosssell, fragment):
     with override_settings(CROSSSELL={**BASE, **crosssell}):
         problems = sources.check_source_configuration()
-    assert any(fragment in problem for problem in problems), problems
+    assert any(fragment in message for _setting, message in problems), problems
 
 
 def test_no_order_model_means_affinity_is_off_not_an_error():
