@@ -546,7 +546,7 @@ def _patterns(spec: _Rule, cart: _Cart) -> tuple[list[_Pattern], bool]:
             patterns.append(
                 _Pattern(units, base, discount, float(discount) / size, float(discount))
             )
-    patterns.sort(key=lambda p: (-p.discount, [(cart.canon(s), c) for s, c in p.units]))
+    patterns.sort(key=lambda p: (-p.discount, sorted((cart.canon(s), c) for s, c in p.units)))
     return patterns, complete
 
 
