@@ -28,7 +28,7 @@ and (c) at 500,000 lines; it finishes well under a minute. PostgreSQL is found t
 does not answer, part (b) is reported as skipped. The process exits non-zero only when the
 engine's numbers differ from mlxtend's; missed speed targets are reported.
 
-    python benchmarks/affinity.py [--quick] [--no-write]
+    python benchmarks/affinity.py [--quick] [--no-write] [--part {a,b,c} ...]
 """
 
 from __future__ import annotations
@@ -492,7 +492,9 @@ def report(args, groceries, shop, big, big_sizes) -> tuple[list[str], bool, bool
         f"### (a) Groceries: engine vs mlxtend (pair rules, median of {3 if args.quick else 5})"
     )
     out.append("")
-    if not groceries:
+    if groceries is None:
+        out.append("Not run (`--part`).")
+    elif not groceries:
         out.append(f"Skipped: {GROCERIES} is absent.")
     else:
         out.append(
@@ -585,6 +587,9 @@ def report(args, groceries, shop, big, big_sizes) -> tuple[list[str], bool, bool
     n_lines, n_orders, n_products = big_sizes
     out.append(f"### (c) {n_lines:,} lines, compute only")
     out.append("")
+    if big is None:
+        out.append("Not run (`--part`).")
+        return out, ok, correct
     mem_ok = big["maxrss_mb"] < 2048
     ok &= mem_ok
     out.append(
@@ -614,6 +619,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=["a", "b", "c"],
+        help="run only this part (repeatable); RESULTS.md is then left alone",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-args", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -627,10 +638,13 @@ def main() -> int:
         return 0
 
     started = time.perf_counter()
-    groceries = bench_groceries(3 if args.quick else 5)
+    parts = set(args.part or "abc")
+    if parts != set("abc"):
+        args.no_write = True  # a partial section would replace the whole one
+    groceries = bench_groceries(3 if args.quick else 5) if "a" in parts else None
     big_sizes = (500_000, 100_000, 20_000) if args.quick else (10_000_000, 2_000_000, 20_000)
-    big = bench_compute(*big_sizes)
-    shop = bench_postgres(args.quick)
+    big = bench_compute(*big_sizes) if "c" in parts else None
+    shop = bench_postgres(args.quick) if "b" in parts else None
     lines, ok, correct = report(args, groceries, shop, big, big_sizes)
     elapsed = time.perf_counter() - started
     print("\n".join(lines))

@@ -227,16 +227,30 @@ class AffinityRun(models.Model):
 
 
 class ProductAffinity(models.Model):
-    """A computed partner of a product, with the metrics an analyst expects."""
+    """A computed partner of a product, with the metrics an analyst expects.
+
+    Computed data, rewritten in bulk by one writer (``recompute.write_affinities``) that
+    only writes products it has just read from the catalogue, one row per pair. So the
+    table carries no enforced foreign keys and no uniqueness index: PostgreSQL checking
+    three foreign keys and maintaining five indexes for every written row made the write
+    several times slower than reading the orders. Deletes still cascade (Django's collector
+    deletes a product's or a run's rows), and the one index serves every reader and pruning.
+    """
 
     run = models.ForeignKey(
-        AffinityRun, on_delete=models.CASCADE, related_name="affinities", verbose_name=_("run")
+        AffinityRun,
+        on_delete=models.CASCADE,
+        related_name="affinities",
+        verbose_name=_("run"),
+        db_constraint=False,
+        db_index=False,
     )
     source = models.ForeignKey(
         PRODUCT_MODEL,
         on_delete=models.CASCADE,
         related_name="crosssell_affinities",
         verbose_name=_("source product"),
+        db_constraint=False,
         db_index=False,
     )
     target = models.ForeignKey(
@@ -244,6 +258,8 @@ class ProductAffinity(models.Model):
         on_delete=models.CASCADE,
         related_name="crosssell_affinities_to",
         verbose_name=_("partner product"),
+        db_constraint=False,
+        db_index=False,
     )
     co_count = models.PositiveIntegerField(_("orders with both"))
     support = models.FloatField(_("support"))
@@ -255,13 +271,10 @@ class ProductAffinity(models.Model):
         verbose_name = _("product affinity")
         verbose_name_plural = _("product affinities")
         ordering = ["run", "source", "-score", "target"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["run", "source", "target"], name="crosssell_affinity_unique"
-            ),
-        ]
         indexes = [
-            models.Index(fields=["source", "run", "-score"], name="crosssell_aff_source_idx"),
+            # The widget reads (current run, source in (...), best score first) and pruning
+            # (DELETE ... WHERE run_id IN (...)) both use this index's leading columns.
+            models.Index(fields=["run", "source", "-score"], name="crosssell_aff_run_source_idx"),
         ]
 
     def __str__(self) -> str:

@@ -20,6 +20,7 @@ Public interface (the REST API, the admin and the task call these)::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import struct
 import time
@@ -275,10 +276,39 @@ def _column_sql() -> str:
     return f"COPY {table} ({columns}) FROM STDIN"
 
 
+def _index_order(ids: np.ndarray, source: np.ndarray) -> np.ndarray | None:
+    """Permutation putting the pairs in the order of the (run, source, -score) index.
+
+    The engine emits each source's partners best first, but sources in order of first
+    appearance in the orders. Sorting by the encoded source key (stable, so each source
+    keeps its score order) makes every new index entry land to the right of the previous
+    one, so PostgreSQL appends to hot index pages instead of touching random ones. ``None``
+    when the pairs are in order already.
+    """
+    if len(source) < 2:
+        return None
+    if ids.ndim == 2:  # UUIDs as 16 big-endian bytes: PostgreSQL compares them bytewise
+        keys = ids.view(">u8").reshape(len(ids), 2)
+        rank = np.empty(len(ids), dtype=np.int64)
+        rank[np.lexsort((keys[:, 1], keys[:, 0]))] = np.arange(len(ids))
+    else:
+        rank = np.empty(len(ids), dtype=np.int64)
+        rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    source_rank = rank[source]
+    if (np.diff(source_rank) >= 0).all():
+        return None
+    return np.argsort(source_rank, kind="stable")
+
+
 def write_affinities(
     run: AffinityRun, result: affinity.AffinityResult, *, progress: Progress | None = None
 ) -> int:
-    """Insert the run's pairs: binary COPY on PostgreSQL, batched inserts elsewhere."""
+    """Insert the run's pairs: binary COPY on PostgreSQL, batched inserts elsewhere.
+
+    The table has no uniqueness index or enforced foreign keys (see
+    :class:`~.models.ProductAffinity`), so this writer is what keeps it right: one row per
+    (source, target) pair of the engine, only products the read just found in the catalogue.
+    """
     total = result.n_pairs
     if total == 0:
         return 0
@@ -288,6 +318,9 @@ def write_affinities(
             if kinds is not None:
                 product_kind = kinds["source"]
                 ids = _encode_ids(result.product_ids, product_kind)
+                order = _index_order(ids, result.source)
+                if order is not None:
+                    result = _reordered(result, order)
                 with cursor.copy(_column_sql() + " (FORMAT BINARY)") as copy:
                     copy.write(_COPY_HEADER)
                     for start in range(0, total, WRITE_BATCH):
@@ -326,6 +359,20 @@ def write_affinities(
         if progress is not None:
             progress("write", stop, total)
     return total
+
+
+def _reordered(result: affinity.AffinityResult, order: np.ndarray) -> affinity.AffinityResult:
+    """A copy of ``result`` with its pair arrays permuted (the product arrays unchanged)."""
+    return dataclasses.replace(
+        result,
+        source=result.source[order],
+        target=result.target[order],
+        co_count=result.co_count[order],
+        support=result.support[order],
+        confidence=result.confidence[order],
+        lift=result.lift[order],
+        score=result.score[order],
+    )
 
 
 def _python_rows(

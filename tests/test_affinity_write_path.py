@@ -1,0 +1,159 @@
+"""The affinity write path: a table without enforced foreign keys or a uniqueness index.
+
+``ProductAffinity`` relies on its one writer and on Django's delete collector instead of
+database constraints (see the model's docstring). These tests pin what that trade needs:
+the writer never writes a pair twice and writes in index order, deleting a product or a
+run still removes its rows, a dangling row never breaks a widget, and the table keeps the
+one index the readers and pruning use.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import numpy as np
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from django_crosssell import affinity, recompute
+from django_crosssell.models import AffinityRun, ProductAffinity
+from django_crosssell.recommend import recommend_for_product
+from tests.factories import ProductFactory, make_order
+
+N_PRODUCTS = 10
+
+baskets_strategy = st.lists(
+    st.lists(st.integers(min_value=0, max_value=N_PRODUCTS - 1), min_size=1, max_size=6),
+    min_size=1,
+    max_size=30,
+)
+
+
+@pytest.fixture
+def products(db):
+    return ProductFactory.create_batch(N_PRODUCTS)
+
+
+def _write(products, baskets, top_k):
+    """Compute ``baskets`` (indices into ``products``) and write them as a new run."""
+    ids = [products[i].pk for i in range(N_PRODUCTS)]
+    lines = [(order, ids[item]) for order, basket in enumerate(baskets) for item in basket]
+    result = affinity.compute_affinity(
+        np.array([order for order, _ in lines], dtype=np.int64),
+        np.array([product for _, product in lines], dtype=object),
+        min_co_count=1,
+        top_k=top_k,
+        metric="confidence",
+    )
+    run = AffinityRun.objects.create(status=AffinityRun.Status.RUNNING)
+    written = recompute.write_affinities(run, result)
+    return run, result, written
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(baskets=baskets_strategy, top_k=st.sampled_from([None, 1, 3]))
+def test_the_writer_writes_each_pair_once_and_exactly_the_engines_pairs(products, baskets, top_k):
+    run, result, written = _write(products, baskets, top_k)
+    try:
+        rows = list(
+            ProductAffinity.objects.filter(run=run)
+            .order_by("pk")
+            .values_list("source_id", "target_id", "co_count", "score")
+        )
+        pairs = Counter((source, target) for source, target, _, _ in rows)
+        assert not [pair for pair, n in pairs.items() if n > 1]
+        assert written == len(rows) == result.n_pairs
+        expected = {
+            (result.product_ids[s], result.product_ids[t]): (int(c), float(v))
+            for s, t, c, v in zip(
+                result.source, result.target, result.co_count, result.score, strict=True
+            )
+        }
+        assert {(s, t): (c, v) for s, t, c, v in rows} == expected
+        assert all(source != target for source, target in pairs)
+        if connection.vendor == "postgresql":
+            # Written in the (run, source, -score) index order: ``id`` follows the COPY.
+            keys = [(source, -score) for source, _, _, score in rows]
+            assert keys == sorted(keys)
+    finally:
+        ProductAffinity.objects.filter(run=run).delete()
+        run.delete()
+
+
+def test_index_order_sorts_sources_and_keeps_each_sources_score_order():
+    ids = np.array([30, 10, 20], dtype=">i8")  # products in order of first appearance
+    source = np.array([0, 0, 1, 1, 1, 2])
+    order = recompute._index_order(ids, source)
+    assert order.tolist() == [2, 3, 4, 5, 0, 1]  # 10 first, then 20, then 30; stable
+    assert recompute._index_order(np.array([1, 2, 3], dtype=">i8"), source) is None
+
+
+def test_index_order_compares_uuids_bytewise_like_postgresql():
+    values = sorted(uuid.uuid4() for _ in range(6))
+    shuffled = [values[i] for i in (4, 0, 5, 2, 1, 3)]
+    ids = recompute._encode_ids(np.array(shuffled, dtype=object), "uuid")
+    source = np.arange(6)
+    order = recompute._index_order(ids, source)
+    assert [shuffled[i] for i in order] == values
+
+
+@pytest.fixture
+def computed(db):
+    a, b, c = ProductFactory.create_batch(3)
+    for _ in range(2):
+        make_order(a, b, c)
+    run = recompute.run_recompute(min_co_count=1)
+    assert run.pairs_written == 6
+    return a, b, c, run
+
+
+def test_deleting_a_product_deletes_its_rows_as_source_and_as_target(computed):
+    a, b, c, run = computed
+    b.delete()
+    pairs = set(ProductAffinity.objects.filter(run=run).values_list("source_id", "target_id"))
+    assert pairs == {(a.pk, c.pk), (c.pk, a.pk)}
+
+
+def test_deleting_or_pruning_a_run_deletes_its_rows(computed):
+    *_, first = computed
+    second = recompute.run_recompute(min_co_count=1, top_k=1)
+    assert recompute.prune_runs(keep=1) == 1  # keeps the current run only
+    assert not AffinityRun.objects.filter(pk=first.pk).exists()
+    assert set(ProductAffinity.objects.values_list("run_id", flat=True)) == {second.pk}
+    second.delete()  # the ORM cascade, without a database constraint behind it
+    assert not ProductAffinity.objects.exists()
+
+
+def test_a_row_pointing_at_a_missing_product_never_reaches_a_widget(computed):
+    a, b, c, run = computed
+    ghost = uuid.uuid4()  # a product deleted behind Django's back, e.g. by raw SQL
+    ProductAffinity.objects.create(
+        run=run, source=a, target_id=ghost, co_count=9, support=1, confidence=1, lift=9, score=9
+    )
+    recs = recommend_for_product(a, limit=10)
+    assert ghost not in {rec.product.pk for rec in recs}
+    assert {rec.product.pk for rec in recs} >= {b.pk, c.pk}
+
+
+def test_the_table_has_no_enforced_foreign_keys_and_one_index_besides_the_key(db):
+    table = ProductAffinity._meta.db_table
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    assert [name for name, info in constraints.items() if info["foreign_key"]] == []
+    unique = [
+        info["columns"]
+        for info in constraints.values()
+        if info["unique"] and not info["primary_key"]
+    ]
+    assert unique == []
+    indexes = {
+        name: info["columns"]
+        for name, info in constraints.items()
+        if info["index"] and not info["primary_key"] and not info["unique"]
+    }
+    assert indexes == {"crosssell_aff_run_source_idx": ["run_id", "source_id", "score"]}
