@@ -64,10 +64,10 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/api.py
 
 bench-quick: $(VENV)/.installed-test
-	$(PY) benchmarks/affinity.py --quick
-	$(PY) benchmarks/widgets.py --quick
-	$(PY) benchmarks/bundles.py --quick
-	$(PY) benchmarks/api.py --quick
+	$(PY) benchmarks/affinity.py --quick --no-write
+	$(PY) benchmarks/widgets.py --quick --no-write
+	$(PY) benchmarks/bundles.py --quick --no-write
+	$(PY) benchmarks/api.py --quick --no-write
 
 dist: $(VENV)/.installed-test
 	rm -rf dist && $(PY) -m build
