@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +10,7 @@ import pytest
 
 from django_crosssell import affinity
 from django_crosssell.conf import DEFAULTS, METRIC_CHOICES
-
-GROCERIES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "groceries.csv"
+from tests.reference import GROCERIES, mlxtend_pair_rules, read_groceries
 
 
 def lines(*baskets):
@@ -221,30 +218,10 @@ def test_mismatched_arrays_are_rejected():
 
 
 def groceries_baskets():
-    if not GROCERIES.is_file():
+    baskets = read_groceries()
+    if baskets is None:
         pytest.skip(f"{GROCERIES} is absent (it ships in the project's shared data only)")
-    with GROCERIES.open(newline="") as handle:
-        return [[item.strip() for item in row if item.strip()] for row in csv.reader(handle)]
-
-
-def mlxtend_pair_rules(baskets, min_support, min_confidence):
-    from mlxtend.frequent_patterns import association_rules, fpgrowth
-    from mlxtend.preprocessing import TransactionEncoder
-
-    encoder = TransactionEncoder()
-    onehot = pd.DataFrame(encoder.fit(baskets).transform(baskets), columns=encoder.columns_)
-    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=2)
-    rules = association_rules(itemsets, metric="confidence", min_threshold=min_confidence)
-    rules = rules[(rules.antecedents.map(len) == 1) & (rules.consequents.map(len) == 1)]
-    return pd.DataFrame(
-        {
-            "source": rules.antecedents.map(lambda s: next(iter(s))),
-            "target": rules.consequents.map(lambda s: next(iter(s))),
-            "support": rules.support,
-            "confidence": rules.confidence,
-            "lift": rules.lift,
-        }
-    ).reset_index(drop=True)
+    return baskets
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,6 @@ This is the end-to-end oracle of the affinity engine: the real file goes through
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from django.core.management import call_command
@@ -17,8 +15,8 @@ from django.core.management import call_command
 from django_crosssell.models import AffinityRun, ProductAffinity
 from django_crosssell.recompute import run_recompute
 from example_shop.shop.management.commands.load_baskets import read_baskets
+from tests.reference import GROCERIES, mlxtend_pair_rules
 
-GROCERIES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "groceries.csv"
 ORDERS = 9835
 
 
@@ -31,23 +29,7 @@ def baskets():
 
 @pytest.fixture(scope="module")
 def mlxtend_rules(baskets):
-    from mlxtend.frequent_patterns import association_rules, fpgrowth
-    from mlxtend.preprocessing import TransactionEncoder
-
-    encoder = TransactionEncoder()
-    onehot = pd.DataFrame(encoder.fit(baskets).transform(baskets), columns=encoder.columns_)
-    itemsets = fpgrowth(onehot, min_support=0.001, use_colnames=True, max_len=2)
-    rules = association_rules(itemsets, metric="confidence", min_threshold=0.0)
-    rules = rules[(rules.antecedents.map(len) == 1) & (rules.consequents.map(len) == 1)]
-    return pd.DataFrame(
-        {
-            "source": rules.antecedents.map(lambda s: next(iter(s))),
-            "target": rules.consequents.map(lambda s: next(iter(s))),
-            "support": rules.support,
-            "confidence": rules.confidence,
-            "lift": rules.lift,
-        }
-    )
+    return mlxtend_pair_rules(baskets, min_support=0.001, min_confidence=0.0)
 
 
 @pytest.fixture
