@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ORDERS ?= 20000
 
-.PHONY: help install demo demo-data test test-lib test-shop lint fmt check-migrations messages bench bench-quick dist clean
+.PHONY: help install demo demo-data test lint fmt messages bench bench-quick dist clean
 
 help:
 	@echo "make demo    - install, migrate, seed demo data, compute recommendations, serve http://$(HOST):$(PORT)/"
