@@ -34,11 +34,9 @@ engine's numbers differ from mlxtend's; missed speed targets are reported.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -56,11 +54,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import machine, write_section  # noqa: E402
 from django_crosssell import affinity  # noqa: E402  (pure: no Django needed)
+from tests.reference import GROCERIES, mlxtend_pair_rules, read_groceries  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Affinity engine"
-GROCERIES = ROOT / ".." / "shared" / "data" / "groceries.csv"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/crosssell_bench"
 SEED = 20261122
 
@@ -136,33 +134,6 @@ def synthetic_lines(
 # --- (a) Groceries -----------------------------------------------------------------------
 
 
-def read_groceries() -> list[list[str]] | None:
-    if not GROCERIES.is_file():
-        return None
-    with GROCERIES.open(newline="") as handle:
-        return [[i.strip() for i in row if i.strip()] for row in csv.reader(handle)]
-
-
-def mlxtend_pairs(baskets, min_support, min_confidence) -> pd.DataFrame:
-    from mlxtend.frequent_patterns import association_rules, fpgrowth
-    from mlxtend.preprocessing import TransactionEncoder
-
-    encoder = TransactionEncoder()
-    onehot = pd.DataFrame(encoder.fit(baskets).transform(baskets), columns=encoder.columns_)
-    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=2)
-    rules = association_rules(itemsets, metric="confidence", min_threshold=min_confidence)
-    rules = rules[(rules.antecedents.map(len) == 1) & (rules.consequents.map(len) == 1)]
-    return pd.DataFrame(
-        {
-            "source": rules.antecedents.map(lambda s: next(iter(s))),
-            "target": rules.consequents.map(lambda s: next(iter(s))),
-            "support": rules.support.to_numpy(),
-            "confidence": rules.confidence.to_numpy(),
-            "lift": rules.lift.to_numpy(),
-        }
-    )
-
-
 def engine_pairs(baskets, min_support, min_confidence) -> pd.DataFrame:
     orders, products = affinity.baskets_to_lines(baskets)
     min_count = max(1, int(np.ceil(min_support * len(baskets) - 1e-9)))
@@ -188,7 +159,7 @@ def bench_groceries(repeat: int) -> list[dict]:
     rows = []
     for min_support, min_confidence, published in [(0.006, 0.25, 150), (0.001, 0.5, 11)]:
         setting = (baskets, min_support, min_confidence)
-        ml_time, theirs = timed(lambda setting=setting: mlxtend_pairs(*setting), repeat)
+        ml_time, theirs = timed(lambda setting=setting: mlxtend_pair_rules(*setting), repeat)
         ours_time, ours = timed(lambda setting=setting: engine_pairs(*setting), repeat)
         merged = theirs.merge(ours, on=["source", "target"], suffixes=("_ml", ""))
         worst = (
@@ -635,18 +606,6 @@ def report(args, groceries, shop, big, big_sizes) -> tuple[list[str], bool, bool
     return out, ok, correct
 
 
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md, leaving the others alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
@@ -686,13 +645,12 @@ def main() -> int:
         import scipy
 
         info = (
-            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, 2 cores, "
-            f"24 GiB, Python {platform.python_version()}, numpy {numpy.__version__}, scipy "
+            f"{machine()}, numpy {numpy.__version__}, scipy "
             f"{scipy.__version__}{', --quick' if args.quick else ''}. Other engineers were "
             "running tests on the same machine, so timings are noisy. Reproduce with "
             "`python benchmarks/affinity.py`."
         )
-        write_section("\n".join([SECTION, "", info, "", *lines, ""]))
+        write_section(SECTION, "\n".join([info, "", *lines]))
     print("All targets met." if ok else "Some targets were missed (see above).")
     # Missed speed targets are reported, not failed: on a shared 2-core machine they are
     # noisy. Numbers that disagree with mlxtend are a bug and fail the run.

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -37,11 +36,13 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.results import machine, write_section  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.api_settings")
 
 import django  # noqa: E402
@@ -57,7 +58,6 @@ import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## REST API"
 ENDPOINT = "/api/crosssell/products/{}/recommendations/"
 
@@ -217,8 +217,7 @@ def main() -> int:
 
     if not args.no_write:
         info = (
-            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-            f"2 cores, 24 GiB, Python {platform.python_version()}, {connection.vendor}, "
+            f"{machine()}, {connection.vendor}, "
             f"{cache} cache, example shop seeded with {orders} orders (`seed_demo`) and a real "
             f"recompute, {len(products)} active products; `manage.py runserver` (threaded, "
             f"DEBUG and throttling off) on 127.0.0.1, clients are `requests` calls (a new "
@@ -227,20 +226,8 @@ def main() -> int:
             "with each other and with other engineers' test runs, so absolute figures are "
             "noisy and low; the ratios compare phases of one run."
         )
-        write_section("\n".join([SECTION, "", info, "", *table, ""]))
+        write_section(SECTION, "\n".join([info, "", *table]))
     return 0 if errors == 0 else 1
-
-
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md, leaving the others alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION + "\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

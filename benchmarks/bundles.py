@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.results import machine, write_section  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 import django  # noqa: E402
@@ -42,7 +43,6 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Bundles"
 
 
@@ -241,13 +241,12 @@ def main() -> int:
 
     if not args.no_write:
         info = (
-            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-            f"2 cores, 24 GiB, Python {platform.python_version()}, {vendor}, "
+            f"{machine()}, {vendor}, "
             f"{args.rules} active rules over {args.products} products, "
             f"{repeat} repetitions{' (--quick)' if args.quick else ''}. The machine was shared "
             "with other engineers running tests, so timings are noisy."
         )
-        write_section(vendor, "\n".join([f"### {vendor}", "", info, "", *table, ""]))
+        write_section(f"### {vendor}", "\n".join([info, "", *table]), under=SECTION, intro=INTRO)
     return 0 if ok else 1
 
 
@@ -258,30 +257,6 @@ INTRO = (
     "(a stress case). `evaluate / greedy` compares the full evaluation (exact search and "
     "nudges) with the greedy assignment alone, measured in the same run."
 )
-
-
-def write_section(vendor: str, subsection: str) -> None:
-    """Replace this benchmark's subsection for ``vendor`` in RESULTS.md, leaving others alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{INTRO}\n\n"
-        start = text.find(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    end = len(text) if end == -1 else end + 1
-    body = text[start:end]
-    head = f"### {vendor}"
-    sub_start = body.find(head)
-    if sub_start == -1:
-        body = body.rstrip("\n") + "\n\n" + subsection
-    else:
-        sub_end = body.find("\n### ", sub_start + len(head))
-        sub_end = len(body) if sub_end == -1 else sub_end + 1
-        body = body[:sub_start] + subsection + body[sub_end:]
-    if not body.endswith("\n"):
-        body += "\n"
-    text = text[:start] + body + ("\n" + text[end:].lstrip("\n") if text[end:].strip() else "")
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

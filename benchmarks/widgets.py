@@ -25,16 +25,17 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.results import machine, write_section  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_shop.settings")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 
@@ -48,7 +49,6 @@ from django.db import connection  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Widgets"
 TARGET = 1.3
 MARKER = 'data-crosssell-widget="also_recommended"'
@@ -237,8 +237,7 @@ def main() -> int:
 
     if not args.no_write:
         info = (
-            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-            f"2 cores, 24 GiB, Python {platform.python_version()}, {connection.vendor}, "
+            f"{machine()}, {connection.vendor}, "
             f"example shop seeded with {orders} orders (`seed_demo`) and a real recompute, "
             f"{repeat} interleaved rounds over every active product page, full requests "
             f"through django.test.Client (middleware, view, template), DEBUG off"
@@ -246,21 +245,8 @@ def main() -> int:
             "engineers running tests, so absolute timings are noisy; the ratio compares "
             "requests measured side by side."
         )
-        write_section("\n".join([SECTION, "", info, "", *table, ""]))
+        write_section(SECTION, "\n".join([info, "", *table]))
     return 0 if ok else 1
-
-
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md, leaving the others alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        rest = text[end + 1 :] if end != -1 else ""
-        text = text[:start] + (section.rstrip("\n") + "\n\n" if rest else section) + rest
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
