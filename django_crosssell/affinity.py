@@ -38,7 +38,8 @@ the catalogue. With the shipped ``min_co_count=2, top_k=50`` it scores 0.394 / 0
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -286,6 +287,54 @@ def compute_pairs(
     progress: ProgressCallback | None = None,
 ) -> AffinityResult:
     """Top-K partners of every product of ``baskets`` (see the module docstring)."""
+    blocks = list(
+        iter_pair_blocks(
+            baskets,
+            min_co_count=min_co_count,
+            top_k=top_k,
+            metric=metric,
+            block_budget=block_budget,
+            progress=progress,
+        )
+    )
+    first = blocks[0]
+    if len(blocks) == 1:
+        return first
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(block, name) for block in blocks])
+
+    return dataclasses.replace(
+        first,
+        source=cat("source"),
+        target=cat("target"),
+        co_count=cat("co_count"),
+        support=cat("support"),
+        confidence=cat("confidence"),
+        lift=cat("lift"),
+        score=cat("score"),
+    )
+
+
+def iter_pair_blocks(
+    baskets: BasketMatrix,
+    *,
+    min_co_count: int = DEFAULT_MIN_CO_COUNT,
+    top_k: int | None = DEFAULT_TOP_K,
+    metric: str = DEFAULT_METRIC,
+    block_budget: int = DEFAULT_BLOCK_BUDGET,
+    min_blocks: int = 1,
+    progress: ProgressCallback | None = None,
+) -> Iterator[AffinityResult]:
+    """:func:`compute_pairs` a block of source products at a time.
+
+    Each yielded result holds the pairs of consecutive source products (in product index
+    order, each source's partners best first); concatenated they are exactly the result of
+    :func:`compute_pairs`. A writer can store one block while the next is computed, and
+    ``min_blocks`` cuts the work into at least that many blocks (when there are that many
+    products) so there is something to overlap. At least one block is always yielded.
+    Arguments are checked before the first block is computed.
+    """
     if metric not in METRICS:
         raise AffinityInputError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
     if min_co_count < 1:
@@ -293,7 +342,7 @@ def compute_pairs(
     if top_k is not None and top_k < 1:
         raise AffinityInputError("top_k must be at least 1 (or None for every partner).")
     x = baskets.matrix
-    n_orders, n_products = x.shape
+    n_orders = x.shape[0]
     item_counts = np.asarray(x.sum(axis=0)).ravel().astype(np.int64)
     parameters = {
         "min_co_count": min_co_count,
@@ -316,8 +365,27 @@ def compute_pairs(
         metric=metric,
         parameters=parameters,
     )
+    return _pair_blocks(
+        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress
+    )
+
+
+def _pair_blocks(
+    baskets: BasketMatrix,
+    empty: AffinityResult,
+    min_co_count: int,
+    top_k: int | None,
+    metric: str,
+    block_budget: int,
+    min_blocks: int,
+    progress: ProgressCallback | None,
+) -> Iterator[AffinityResult]:
+    x = baskets.matrix
+    n_orders, n_products = x.shape
     if n_orders == 0 or n_products < 2:
-        return empty
+        yield empty
+        return
+    item_counts = empty.item_counts
 
     # Orders with a single product cannot contribute a pair; dropping them from the
     # product (not from the totals) saves work on shops with many one-item orders.
@@ -337,10 +405,12 @@ def compute_pairs(
     xt = xm.T.tocsr()  # products x orders
     # Upper bound of each source row's non-zeros: the lines of the orders it appears in.
     cost = np.asarray(xt @ basket_size[multi].astype(np.int64)).ravel()
+    if min_blocks > 1:
+        block_budget = min(block_budget, max(int(cost.sum()) // min_blocks, 1))
     blocks = _blocks(cost, block_budget)
 
-    parts: list[tuple[np.ndarray, ...]] = []
     done = 0
+    yielded = False
     for start, stop in blocks:
         block = xt[start:stop] @ xm
         block.sort_indices()
@@ -383,39 +453,23 @@ def compute_pairs(
             order = order[rank < top_k]
         else:
             order = np.lexsort((-score, rows))
-        parts.append(
-            (
-                rows[order],
-                cols[order],
-                counts[order],
-                support[order],
-                confidence[order],
-                lift[order],
-                score[order],
-            )
-        )
         done = stop
         if progress is not None:
             progress("pairs", done, n_products)
-
-    def cat(i: int, dtype: Any) -> np.ndarray:
-        return np.concatenate([p[i] for p in parts]).astype(dtype, copy=False)
-
-    return AffinityResult(
-        product_ids=baskets.product_ids,
-        item_counts=item_counts,
-        source=cat(0, np.int64),
-        target=cat(1, np.int64),
-        co_count=cat(2, np.int64),
-        support=cat(3, np.float64),
-        confidence=cat(4, np.float64),
-        lift=cat(5, np.float64),
-        score=cat(6, np.float64),
-        n_orders=n_orders,
-        n_lines=baskets.n_lines,
-        metric=metric,
-        parameters=parameters,
-    )
+        yielded = True
+        yield dataclasses.replace(
+            empty,
+            source=rows[order].astype(np.int64, copy=False),
+            target=cols[order].astype(np.int64, copy=False),
+            co_count=counts[order].astype(np.int64, copy=False),
+            support=support[order].astype(np.float64, copy=False),
+            confidence=confidence[order].astype(np.float64, copy=False),
+            lift=lift[order].astype(np.float64, copy=False),
+            score=score[order].astype(np.float64, copy=False),
+            parameters=dict(empty.parameters),
+        )
+    if not yielded:
+        yield empty
 
 
 def compute_affinity(

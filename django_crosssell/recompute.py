@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,6 +55,11 @@ CACHE_LOCK_KEY = "crosssell:recompute-lock"
 CACHE_LOCK_TIMEOUT = 6 * 60 * 60
 #: Rows per COPY / bulk insert round trip.
 WRITE_BATCH = 100_000
+#: The engine's work is cut into at least this many blocks on PostgreSQL, so the COPY can
+#: send one block while a background thread computes the next (see :func:`_in_background`).
+PIPELINE_BLOCKS = 8
+#: Finished blocks waiting for the writer; bounds the memory the overlap adds.
+PIPELINE_DEPTH = 2
 BULK_CREATE_BATCH = 2_000
 
 PARAMETER_NAMES = ("min_co_count", "top_k", "lookback_days", "half_life_days", "metric")
@@ -204,6 +211,138 @@ def _claim(run: AffinityRun | None, params: dict[str, Any]) -> AffinityRun | Non
     return run
 
 
+# --- Computing ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PendingPairs:
+    """Order lines read and the basket matrix built; the pairs are computed when consumed.
+
+    Kept lazy so the PostgreSQL writer can stream the engine's blocks into its COPY while
+    the next block is computed, instead of computing everything and then writing
+    everything. ``result()`` computes them all at once (dry runs, other databases).
+    """
+
+    baskets: affinity.BasketMatrix
+    params: dict[str, Any]
+    parameters: dict[str, Any]  # lines_read and lines_dropped, for the run's record
+
+    @property
+    def n_orders(self) -> int:
+        return self.baskets.n_orders
+
+    @property
+    def n_lines(self) -> int:
+        return self.baskets.n_lines
+
+    @property
+    def n_products(self) -> int:
+        return self.baskets.n_products
+
+    @property
+    def product_ids(self) -> np.ndarray:
+        return self.baskets.product_ids
+
+    def blocks(
+        self, *, min_blocks: int = 1, progress: affinity.ProgressCallback | None = None
+    ) -> Iterator[affinity.AffinityResult]:
+        """The engine's pairs a block of source products at a time, in product order."""
+        return affinity.iter_pair_blocks(
+            self.baskets,
+            min_co_count=self.params["min_co_count"],
+            top_k=self.params["top_k"],
+            metric=self.params["metric"],
+            min_blocks=min_blocks,
+            progress=progress,
+        )
+
+    def result(self, progress: Progress | None = None) -> affinity.AffinityResult:
+        result = affinity.compute_pairs(
+            self.baskets,
+            min_co_count=self.params["min_co_count"],
+            top_k=self.params["top_k"],
+            metric=self.params["metric"],
+            progress=progress,
+        )
+        result.parameters.update(self.parameters)
+        return result
+
+
+def _by_product_id(baskets: affinity.BasketMatrix) -> affinity.BasketMatrix:
+    """The basket matrix with its products (columns) in ascending id order.
+
+    The engine emits sources in column order; in id order the pairs reach the COPY in the
+    order of the ``(run, source, -score)`` index (PostgreSQL compares integer and UUID keys
+    as Python does), so they can be streamed block by block without a global re-sort, and
+    every new index entry lands right of the previous one. Partners tied on score are then
+    ranked by ascending id on every database. Ids that do not sort are left as they are.
+    """
+    ids = baskets.product_ids
+    if len(ids) < 2:
+        return baskets
+    try:
+        order = np.argsort(ids, kind="stable")
+    except TypeError:
+        return baskets
+    if (order[1:] > order[:-1]).all():
+        return baskets
+    column_of = np.empty(len(order), dtype=np.int64)
+    column_of[order] = np.arange(len(order))
+    matrix = baskets.matrix
+    remapped = matrix.__class__(
+        (matrix.data, column_of[matrix.indices].astype(matrix.indices.dtype), matrix.indptr),
+        shape=matrix.shape,
+    )
+    return dataclasses.replace(baskets, matrix=remapped, product_ids=ids[order])
+
+
+_DONE = object()
+
+
+def _in_background(items: Iterator[Any], depth: int = PIPELINE_DEPTH) -> Iterator[Any]:
+    """Run the iterator ``items`` in a thread, ``depth`` items ahead of the consumer.
+
+    numpy, scipy's sparse products and psycopg's socket writes release the GIL, so on two
+    cores the engine computes block n + 1 while the caller writes block n. An exception in
+    the thread is re-raised here, in the caller; closing this generator (the caller
+    failed) stops the thread after the block it is computing.
+    """
+    handoff: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((_DONE, exc))
+
+    thread = threading.Thread(target=produce, name="crosssell-affinity-engine", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 # --- Writing -------------------------------------------------------------------------
 
 _BINARY_TYPES = {"integer": ">i4", "bigint": ">i8", "smallint": ">i2", "uuid": "uuid"}
@@ -301,43 +440,36 @@ def _index_order(ids: np.ndarray, source: np.ndarray) -> np.ndarray | None:
 
 
 def write_affinities(
-    run: AffinityRun, result: affinity.AffinityResult, *, progress: Progress | None = None
+    run: AffinityRun,
+    result: affinity.AffinityResult | PendingPairs,
+    *,
+    progress: Progress | None = None,
 ) -> int:
     """Insert the run's pairs: binary COPY on PostgreSQL, batched inserts elsewhere.
 
     The table has no uniqueness index or enforced foreign keys (see
     :class:`~.models.ProductAffinity`), so this writer is what keeps it right: one row per
     (source, target) pair of the engine, only products the read just found in the catalogue.
+    Given :class:`PendingPairs` on PostgreSQL, the engine runs in a background thread and
+    each finished block goes into the one COPY while the next is computed; an error on
+    either side aborts the COPY, so none of the run's rows are committed.
     """
+    if connection.vendor == "postgresql":
+        kinds = _column_kinds()
+        if kinds is not None:
+            return _copy_binary(run, result, kinds, progress)
+    if isinstance(result, PendingPairs):
+        result = result.result(progress)
     total = result.n_pairs
     if total == 0:
         return 0
     if connection.vendor == "postgresql":
-        kinds = _column_kinds()
-        with connection.cursor() as cursor:
-            if kinds is not None:
-                product_kind = kinds["source"]
-                ids = _encode_ids(result.product_ids, product_kind)
-                order = _index_order(ids, result.source)
-                if order is not None:
-                    result = _reordered(result, order)
-                with cursor.copy(_column_sql() + " (FORMAT BINARY)") as copy:
-                    copy.write(_COPY_HEADER)
-                    for start in range(0, total, WRITE_BATCH):
-                        stop = min(start + WRITE_BATCH, total)
-                        copy.write(_binary_rows(run.pk, kinds, ids, result, start, stop))
-                        if progress is not None:
-                            progress("write", stop, total)
-                    copy.write(_COPY_TRAILER)
-                if progress is not None:  # the server has checked and indexed every row
-                    progress("write", total, total)
-                return total
-            with cursor.copy(_column_sql()) as copy:  # text COPY for unusual key types
-                for row in _python_rows(run.pk, result, 0, total):
-                    copy.write_row(row)
-            if progress is not None:
-                progress("write", total, total)
-            return total
+        with connection.cursor() as cursor, cursor.copy(_column_sql()) as copy:
+            for row in _python_rows(run.pk, result, 0, total):  # text COPY, unusual keys
+                copy.write_row(row)
+        if progress is not None:
+            progress("write", total, total)
+        return total
     for start in range(0, total, WRITE_BATCH):
         stop = min(start + WRITE_BATCH, total)
         ProductAffinity.objects.bulk_create(
@@ -359,6 +491,61 @@ def write_affinities(
         if progress is not None:
             progress("write", stop, total)
     return total
+
+
+def _copy_binary(
+    run: AffinityRun,
+    result: affinity.AffinityResult | PendingPairs,
+    kinds: dict[str, str],
+    progress: Progress | None,
+) -> int:
+    """One binary COPY of every pair, streamed from the engine when it is still pending."""
+    ids = _encode_ids(result.product_ids, kinds["source"])
+    n_products = len(ids)
+    if isinstance(result, PendingPairs):
+        blocks = _in_background(_numbered(result))
+    else:
+        order = _index_order(ids, result.source)
+        blocks = _in_background(
+            iter([(_reordered(result, order) if order is not None else result, n_products)])
+        )
+    written = 0
+    try:
+        # Its own transaction (a savepoint inside a caller's): a failure part-way, on the
+        # server or in the engine, then rolls back just the COPY and leaves the connection
+        # usable for marking the run failed.
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.copy(_column_sql() + " (FORMAT BINARY)") as copy,
+        ):
+            copy.write(_COPY_HEADER)
+            for block, done in blocks:
+                total = block.n_pairs
+                for start in range(0, total, WRITE_BATCH):
+                    stop = min(start + WRITE_BATCH, total)
+                    copy.write(_binary_rows(run.pk, kinds, ids, block, start, stop))
+                written += total
+                if progress is not None:
+                    progress("pairs", done, n_products)
+                del block
+            copy.write(_COPY_TRAILER)
+    finally:
+        blocks.close()  # stops the engine thread if the COPY failed
+    if progress is not None:  # the server has checked and indexed every row
+        progress("write", written, written)
+    return written
+
+
+def _numbered(pending: PendingPairs) -> Iterator[tuple[affinity.AffinityResult, int]]:
+    """The pending blocks, each with how many source products are done after it."""
+    done = [0]
+
+    def count(stage: str, products_done: int, total: int) -> None:
+        done[0] = products_done
+
+    for block in pending.blocks(min_blocks=PIPELINE_BLOCKS, progress=count):
+        yield block, done[0]
 
 
 def _reordered(result: affinity.AffinityResult, order: np.ndarray) -> affinity.AffinityResult:
@@ -451,7 +638,8 @@ def _mark_failed(run: AffinityRun, exc: BaseException) -> None:
 # --- Running ---------------------------------------------------------------------------
 
 
-def _compute(params: dict[str, Any], progress: Progress | None) -> affinity.AffinityResult:
+def _compute(params: dict[str, Any], progress: Progress | None) -> PendingPairs:
+    """Read the order lines and build the basket matrix; the pairs are left pending."""
     now = timezone.now()
     decay = params["half_life_days"] is not None
     lines = read_order_lines(
@@ -460,20 +648,18 @@ def _compute(params: dict[str, Any], progress: Progress | None) -> affinity.Affi
         now=now,
         progress=(lambda n: progress("read", n, None)) if progress else None,
     )
-    result = affinity.compute_affinity(
+    baskets = affinity.build_basket_matrix(
         lines.orders,
         lines.products,
         lines.placed_at if decay else None,
-        min_co_count=params["min_co_count"],
-        top_k=params["top_k"],
         half_life_days=params["half_life_days"],
-        metric=params["metric"],
         now=now,
-        progress=(lambda stage, done, total: progress(stage, done, total)) if progress else None,
     )
-    result.parameters["lines_dropped"] = lines.lines_dropped
-    result.parameters["lines_read"] = lines.lines_read
-    return result
+    return PendingPairs(
+        baskets=_by_product_id(baskets),
+        params=params,
+        parameters={"lines_read": lines.lines_read, "lines_dropped": lines.lines_dropped},
+    )
 
 
 def run_recompute(
@@ -512,7 +698,7 @@ def run_recompute(
         raise
     if dry_run:
         started = timezone.now()
-        result = _compute(params, progress)
+        result = _compute(params, progress).result(progress)
         preview = AffinityRun(
             status=AffinityRun.Status.SUCCEEDED,
             started_at=started,
@@ -564,11 +750,12 @@ def run_recompute(
     return run
 
 
-def _fill_stats(run: AffinityRun, result: affinity.AffinityResult) -> None:
+def _fill_stats(run: AffinityRun, result: affinity.AffinityResult | PendingPairs) -> None:
     run.orders_read = result.n_orders
     run.lines_read = result.parameters.get("lines_read", result.n_lines)
     run.products = result.n_products
-    run.pairs_written = result.n_pairs
+    if isinstance(result, affinity.AffinityResult):
+        run.pairs_written = result.n_pairs
 
 
 def enqueue_recompute(**params: Any) -> AffinityRun:

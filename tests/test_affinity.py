@@ -161,6 +161,28 @@ def test_blocked_computation_equals_one_block():
     assert calls[-1] == ("pairs", 60, 60)
 
 
+def test_pair_blocks_concatenate_to_the_whole_result():
+    rng = np.random.default_rng(11)
+    baskets = [rng.choice(40, size=rng.integers(1, 7), replace=False) for _ in range(500)]
+    orders, products = lines(*baskets)
+    matrix = affinity.build_basket_matrix(orders, products)
+    whole = affinity.compute_pairs(matrix, min_co_count=1, top_k=4)
+    blocks = list(affinity.iter_pair_blocks(matrix, min_co_count=1, top_k=4, min_blocks=6))
+    assert len(blocks) >= 6
+    sources = np.concatenate([block.source for block in blocks])
+    assert (np.diff(sources) >= 0).all()  # blocks follow the product order
+    for name in ("source", "target", "co_count", "support", "confidence", "lift", "score"):
+        joined = np.concatenate([getattr(block, name) for block in blocks])
+        np.testing.assert_array_equal(joined, getattr(whole, name))
+
+
+def test_pair_blocks_check_arguments_before_computing():
+    matrix = affinity.build_basket_matrix(*lines("ab"))
+    with pytest.raises(affinity.AffinityInputError, match="min_co_count"):
+        affinity.iter_pair_blocks(matrix, min_co_count=0)
+    assert [block.n_pairs for block in affinity.iter_pair_blocks(matrix, min_co_count=5)] == [0]
+
+
 def test_lookback_window_drops_old_orders():
     now = datetime(2026, 1, 31, tzinfo=UTC)
     orders = [1, 1, 2, 2, 3, 3]

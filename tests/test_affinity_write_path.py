@@ -85,6 +85,41 @@ def test_the_writer_writes_each_pair_once_and_exactly_the_engines_pairs(products
         run.delete()
 
 
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(baskets=baskets_strategy, top_k=st.sampled_from([None, 1, 3]))
+def test_streamed_blocks_write_exactly_the_engines_pairs_in_index_order(products, baskets, top_k):
+    ids = np.array([products[i].pk for i in range(N_PRODUCTS)], dtype=object)
+    orders = np.array([o for o, basket in enumerate(baskets) for _ in basket], dtype=np.int64)
+    items = np.array([ids[i] for basket in baskets for i in basket], dtype=object)
+    matrix = recompute._by_product_id(affinity.build_basket_matrix(orders, items))
+    params = {"min_co_count": 1, "top_k": top_k, "metric": "confidence"}
+    pending = recompute.PendingPairs(baskets=matrix, params=params, parameters={})
+    expected = pending.result().to_frame()
+    run = AffinityRun.objects.create(status=AffinityRun.Status.RUNNING)
+    try:
+        written = recompute.write_affinities(run, pending)
+        rows = list(
+            ProductAffinity.objects.filter(run=run)
+            .order_by("pk")
+            .values_list("source_id", "target_id", "co_count", "score")
+        )
+        assert written == len(rows) == len(expected)
+        assert {(s, t): (c, v) for s, t, c, v in rows} == {
+            (s, t): (int(c), float(v))
+            for s, t, c, v in expected[["source", "target", "co_count", "score"]].itertuples(
+                index=False
+            )
+        }
+        if connection.vendor == "postgresql":
+            keys = [(source, -score) for source, _, _, score in rows]
+            assert keys == sorted(keys)
+    finally:
+        ProductAffinity.objects.filter(run=run).delete()
+        run.delete()
+
+
 def test_index_order_sorts_sources_and_keeps_each_sources_score_order():
     ids = np.array([30, 10, 20], dtype=">i8")  # products in order of first appearance
     source = np.array([0, 0, 1, 1, 1, 2])

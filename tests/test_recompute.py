@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import islice
 from unittest import mock
 
 import pytest
@@ -114,14 +115,97 @@ def test_a_failure_while_writing_keeps_the_previous_run(shop):
 
 
 def test_a_failure_in_the_engine_is_recorded(shop):
+    good = run_recompute(min_co_count=1)
+    real_blocks = recompute.affinity.iter_pair_blocks
+
+    def fail_after_a_block(*args, **kwargs):
+        # One real block reaches the writer (into the open COPY on PostgreSQL) first.
+        yield from islice(real_blocks(*args, **kwargs), 1)
+        raise MemoryError("big")
+
     with (
-        mock.patch.object(recompute.affinity, "compute_affinity", side_effect=MemoryError("big")),
+        mock.patch.object(recompute.affinity, "iter_pair_blocks", fail_after_a_block),
         pytest.raises(MemoryError),
     ):
-        run_recompute()
+        run_recompute(min_co_count=1)
+    failed = AffinityRun.objects.exclude(pk=good.pk).get()
+    assert failed.status == AffinityRun.Status.FAILED
+    assert failed.error == "MemoryError: big"
+    assert not failed.is_current
+    assert not ProductAffinity.objects.filter(run=failed).exists()
+    good.refresh_from_db()
+    assert good.is_current
+    assert ProductAffinity.objects.filter(run__is_current=True).count() == good.pairs_written
+    assert not [t for t in threading.enumerate() if t.name == "crosssell-affinity-engine"]
+
+
+def test_a_failed_copy_stops_the_engine_thread(shop):
+    from tests.services import require_postgresql
+
+    require_postgresql()
+    blocks_computed = []
+    real_blocks = recompute.affinity.iter_pair_blocks
+
+    def counted(*args, **kwargs):
+        for block in real_blocks(*args, **kwargs):
+            blocks_computed.append(block.n_pairs)
+            yield block
+
+    def broken_rows(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with (
+        mock.patch.object(recompute.affinity, "iter_pair_blocks", counted),
+        mock.patch.object(recompute, "_binary_rows", broken_rows),
+        pytest.raises(OperationalError),
+    ):
+        run_recompute(min_co_count=1)
     run = AffinityRun.objects.get()
     assert run.status == AffinityRun.Status.FAILED
-    assert run.error == "MemoryError: big"
+    assert not ProductAffinity.objects.exists()
+    assert blocks_computed  # the engine ran, in its thread, and was stopped with the COPY
+    assert not [t for t in threading.enumerate() if t.name == "crosssell-affinity-engine"]
+
+
+def test_partners_tied_on_score_are_ranked_by_ascending_product_id(db):
+    first, second, third = ProductFactory.create_batch(3)
+    # ``third`` is seen before ``second`` but both are tied as partners of ``first``.
+    make_order(first, third)
+    make_order(first, second)
+    run = run_recompute(min_co_count=1, top_k=1, metric="co_count")
+    partner = ProductAffinity.objects.get(run=run, source=first).target_id
+    assert partner == min(second.pk, third.pk)
+
+
+def test_background_blocks_keep_order_and_reraise_errors():
+    assert list(recompute._in_background(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("engine broke")
+
+    stream = recompute._in_background(broken())
+    assert next(stream) == 1
+    with pytest.raises(ValueError, match="engine broke"):
+        next(stream)
+
+
+def test_closing_the_background_stream_stops_its_thread():
+    produced = []
+
+    def endless():
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    stream = recompute._in_background(endless(), depth=2)
+    assert next(stream) == 0
+    stream.close()
+    settled = len(produced)
+    assert settled <= 5  # the item handed over, the queue's two, one waiting to be put
+    assert not [t for t in threading.enumerate() if t.name == "crosssell-affinity-engine"]
 
 
 @pytest.mark.parametrize(
