@@ -7,6 +7,10 @@ transaction (a partial unique constraint guarantees one current run). A run that
 a worker that is killed, leaves the previous run current; the failed run is marked with the
 reason and its partial rows are removed.
 
+On PostgreSQL the pairs are never held whole: the engine computes them in a background
+thread a block of source products at a time, and each finished block goes into the run's
+one binary COPY while the next is computed (:func:`write_affinities`).
+
 Two recomputes never write at once: on PostgreSQL a session-level advisory lock guards the
 whole run (the server releases it if the worker dies); elsewhere a cache lock with a
 timeout does, backed by a database guard on runs marked ``running``.
