@@ -71,6 +71,10 @@ class AffinityInputError(ValueError):
     """The arrays given to the engine are inconsistent or an option is out of range."""
 
 
+#: The per-pair arrays of an :class:`AffinityResult` (one entry per stored pair).
+PAIR_FIELDS = ("source", "target", "co_count", "support", "confidence", "lift", "score")
+
+
 @dataclass
 class AffinityResult:
     """Top-K partners per product, as parallel arrays (one entry per stored pair).
@@ -100,6 +104,22 @@ class AffinityResult:
     @property
     def n_pairs(self) -> int:
         return len(self.source)
+
+    def take(self, order: np.ndarray) -> AffinityResult:
+        """A copy with the pair arrays permuted or filtered by ``order`` (products unchanged)."""
+        pairs = {name: getattr(self, name)[order] for name in PAIR_FIELDS}
+        return dataclasses.replace(self, **pairs)
+
+    @classmethod
+    def concat(cls, blocks: Sequence[AffinityResult]) -> AffinityResult:
+        """Blocks of consecutive source products joined back into one result."""
+        first = blocks[0]
+        if len(blocks) == 1:
+            return first
+        return dataclasses.replace(
+            first,
+            **{name: np.concatenate([getattr(b, name) for b in blocks]) for name in PAIR_FIELDS},
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """The pairs with the caller's product ids, for analysis and tests."""
@@ -297,23 +317,7 @@ def compute_pairs(
             progress=progress,
         )
     )
-    first = blocks[0]
-    if len(blocks) == 1:
-        return first
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(block, name) for block in blocks])
-
-    return dataclasses.replace(
-        first,
-        source=cat("source"),
-        target=cat("target"),
-        co_count=cat("co_count"),
-        support=cat("support"),
-        confidence=cat("confidence"),
-        lift=cat("lift"),
-        score=cat("score"),
-    )
+    return AffinityResult.concat(blocks)
 
 
 def iter_pair_blocks(

@@ -511,7 +511,7 @@ def _copy_binary(
     else:
         order = _index_order(ids, result.source)
         blocks = _in_background(
-            iter([(_reordered(result, order) if order is not None else result, n_products)])
+            iter([(result.take(order) if order is not None else result, n_products)])
         )
     written = 0
     try:
@@ -550,20 +550,6 @@ def _numbered(pending: PendingPairs) -> Iterator[tuple[affinity.AffinityResult, 
 
     for block in pending.blocks(min_blocks=PIPELINE_BLOCKS, progress=count):
         yield block, done[0]
-
-
-def _reordered(result: affinity.AffinityResult, order: np.ndarray) -> affinity.AffinityResult:
-    """A copy of ``result`` with its pair arrays permuted (the product arrays unchanged)."""
-    return dataclasses.replace(
-        result,
-        source=result.source[order],
-        target=result.target[order],
-        co_count=result.co_count[order],
-        support=result.support[order],
-        confidence=result.confidence[order],
-        lift=result.lift[order],
-        score=result.score[order],
-    )
 
 
 def _python_rows(
