@@ -52,6 +52,10 @@ DEFAULTS: dict[str, Any] = {
     # Rows fetched per round trip when streaming order lines.
     "CHUNK_SIZE": 20_000,
     # --- The host's catalogue ------------------------------------------------------------
+    # Dotted path to the host adapter class (a django_crosssell.adapter.CrossSellAdapter
+    # subclass): the one place the app asks the host about prices, availability, variants,
+    # images, carts and orders. None uses the default adapter, which reads the settings below.
+    "ADAPTER": None,
     # Lookups a product must match to be recommended, e.g. {"is_active": True, "stock__gt": 0}.
     "AVAILABLE_PRODUCTS_FILTER": {},
     "PRICE_FIELD": "price",

@@ -1,0 +1,310 @@
+"""The host adapter: the only place where the app asks the shop anything.
+
+The app never owns products, prices or orders. Whatever it needs to know about them (a
+price, whether a product can be bought, its image, its parent, what a cart holds, which
+orders count) it asks one object, the adapter, in the spirit of django-allauth's adapters.
+A shop whose prices live in stock records, price lists or a pricing service subclasses
+:class:`CrossSellAdapter`, overrides the methods that differ, and names the class in
+``CROSSSELL["ADAPTER"]``.
+
+The default adapter reads today's settings (``PRICE_FIELD``, ``AVAILABLE_PRODUCTS_FILTER``,
+``CATEGORY_FIELD``, ``IMAGE_FIELD``, ``ORDER_LINE_*``, ``ORDER_SOURCE``), so a plain Django
+shop needs nothing but settings.
+
+Every method that takes several products works in bulk: a widget asks once for all its
+cards, never once per card. Methods that take a ``request`` may vary by customer (a price
+list per customer group); what they return for ``request=None`` is what cached, shared
+widgets show, and :meth:`CrossSellAdapter.cache_key` names what else a cached widget must
+vary by.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.db import models
+from django.db.models import Q
+from django.dispatch import receiver
+from django.http import HttpRequest
+from django.utils.module_loading import import_string
+
+from .conf import app_settings, get_order_line_model, get_product_model
+from .money import to_decimal
+from .products import product_key, product_queryset
+
+DEFAULT_ADAPTER = "django_crosssell.adapter.CrossSellAdapter"
+
+
+class CartLine(NamedTuple):
+    """One line of the host's cart; ``product`` is a product instance or its primary key."""
+
+    product: Any
+    quantity: int
+    unit_price: Decimal
+
+
+class CrossSellAdapter:
+    """Default adapter: a product model with a price field and an order-line model.
+
+    Subclass it and override what differs; keep methods bulk (one query for many products)
+    and side-effect free. Each method says what calls it.
+    """
+
+    # --- the catalogue ---------------------------------------------------------------------
+
+    def products(self) -> models.QuerySet:
+        """Every product, the base of each product query the app makes."""
+        return product_queryset()
+
+    def available(self, queryset: models.QuerySet, request: HttpRequest | None = None) -> Any:
+        """``queryset`` narrowed to products a customer can buy now.
+
+        Return anything the ORM can say: a filtered queryset with ``Q`` objects, OR-ed
+        conditions, subqueries or annotations (``Coalesce``). The default applies
+        ``AVAILABLE_PRODUCTS_FILTER``.
+        """
+        return queryset.filter(Q(**(app_settings.AVAILABLE_PRODUCTS_FILTER or {})))
+
+    def prices(
+        self, products: Iterable[models.Model], request: HttpRequest | None = None
+    ) -> dict[Any, Decimal]:
+        """``{pk: price}`` for products that have a price; one query at most for all.
+
+        The default reads ``PRICE_FIELD`` from the instances (no query). Products without a
+        price are left out.
+        """
+        field = app_settings.PRICE_FIELD
+        prices: dict[Any, Decimal] = {}
+        for product in products:
+            value = getattr(product, field, None) if field else None
+            if value is None:
+                continue
+            try:
+                prices[product.pk] = to_decimal(value)
+            except (InvalidOperation, TypeError, ValueError):
+                continue
+        return prices
+
+    def price_column(self) -> str | None:
+        """The product model's concrete column holding the price, if prices are a column.
+
+        Lets queries that read product rows without building instances (bundle rules) take
+        the price from the same row. Return None when prices live elsewhere; the app then
+        calls :meth:`prices`.
+        """
+        field = app_settings.PRICE_FIELD
+        if not field:
+            return None
+        try:
+            return get_product_model()._meta.get_field(field).attname
+        except FieldDoesNotExist:
+            return None
+
+    def canonical(self, product: models.Model) -> models.Model:
+        """The product customers browse for ``product`` (a variant's parent); itself here."""
+        return product
+
+    def canonical_ids(self, ids: Iterable[Any]) -> dict[Any, Any]:
+        """``{id: canonical id}`` for product keys (order lines, carts, exclusions, bundles).
+
+        Must not query for products that are their own canonical product more than once
+        per call. The default maps every id to itself without a query.
+        """
+        return {pk: pk for pk in ids}
+
+    def image_url(self, product: models.Model) -> str:
+        """The URL of the product's image for cards, or "" (``IMAGE_FIELD``)."""
+        field = app_settings.IMAGE_FIELD
+        if not field:
+            return ""
+        value = getattr(product, field, None)
+        if not value:
+            return ""
+        if isinstance(value, str):
+            return value
+        try:
+            return str(value.url)
+        except ValueError:  # a file field without a file
+            return ""
+
+    def url(self, product: models.Model) -> str:
+        """The product page's URL (``get_absolute_url``), or ""."""
+        get_url = getattr(product, "get_absolute_url", None)
+        return str(get_url()) if callable(get_url) else ""
+
+    def add_to_cart_url(self, product: models.Model) -> str:
+        """Where a card's add-to-cart form posts, or "" for no button."""
+        return ""
+
+    def category_field(self) -> models.Field | None:
+        """The product field ``CATEGORY_FIELD`` names (a foreign key, many-to-many or value)."""
+        name = app_settings.CATEGORY_FIELD
+        if not name:
+            return None
+        try:
+            return get_product_model()._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+
+    def category_ids(self, products: Iterable[models.Model]) -> dict[Any, tuple[Any, ...]]:
+        """``{pk: (category id, ...)}`` for same-category fallbacks.
+
+        A foreign key or plain field is read from the instances (no query); a many-to-many
+        field costs one query for all products. Products without a category map to ().
+        """
+        products = list(products)
+        field = self.category_field()
+        if field is None:
+            return {product.pk: () for product in products}
+        if field.many_to_many:
+            through = field.remote_field.through
+            source = field.m2m_field_name()
+            target = field.m2m_reverse_field_name()
+            result: dict[Any, list[Any]] = {product.pk: [] for product in products}
+            rows = (
+                through._default_manager.filter(**{f"{source}__in": list(result)})
+                .order_by(target)
+                .values_list(source, target)
+            )
+            for pk, category in rows:
+                result[pk].append(category)
+            return {pk: tuple(ids) for pk, ids in result.items()}
+        attname = field.attname
+        return {
+            product.pk: (() if getattr(product, attname) is None else (getattr(product, attname),))
+            for product in products
+        }
+
+    def in_categories(self, queryset: models.QuerySet, category_ids: Iterable[Any]) -> Any:
+        """``queryset`` narrowed to products in any of ``category_ids``."""
+        field = self.category_field()
+        ids = list(category_ids)
+        if field is None:
+            return queryset
+        condition = Q(pk__in=self.products().filter(**{f"{field.name}__in": ids}).values("pk"))
+        return queryset.filter(condition)
+
+    # --- customers and carts -------------------------------------------------------------
+
+    def customer_key(self, user: Any) -> Any:
+        """The key order lines store for ``user`` (``ORDER_LINE_FIELDS['customer']``), or None."""
+        if user is None or not getattr(user, "is_authenticated", False):
+            return None
+        return user.pk
+
+    def cart_lines(self, cart: Any, request: HttpRequest | None = None) -> list[CartLine]:
+        """The host's cart as :class:`CartLine` s with the host's unit prices.
+
+        Accepts a list or queryset of lines, a related manager, or an object with lines
+        (``.all_lines()``, ``.lines``); a line is a ``CartLine``, a 3-tuple, or an object
+        with ``product``, ``quantity`` and ``unit_price`` (or ``price``) attributes.
+        """
+        lines: list[CartLine] = []
+        for line in _iter_lines(cart):
+            if isinstance(line, tuple):
+                product, quantity, unit_price = line
+            else:
+                product = line.product
+                quantity = line.quantity
+                unit_price = getattr(line, "unit_price", None)
+                if unit_price is None:
+                    unit_price = getattr(line, "price", None)
+            lines.append(CartLine(product, quantity, unit_price))
+        return lines
+
+    def cart_product_ids(self, cart: Any) -> list[Any]:
+        """Distinct canonical keys of what a cart holds (products, keys or lines)."""
+        model = get_product_model()
+        keys = []
+        for item in _iter_lines(cart):
+            if isinstance(item, tuple):
+                item = item[0]
+            elif not isinstance(item, model | int | str | uuid.UUID) and hasattr(item, "product"):
+                item = item.product  # the host's cart line
+            keys.append(product_key(item))
+        canonical = self.canonical_ids(keys)
+        return list(dict.fromkeys(canonical.get(key, key) for key in keys))
+
+    def purchased_product_ids(self, customer: Any) -> models.QuerySet | None:
+        """A one-column queryset of the product ids ``customer`` bought, or None."""
+        line_model = get_order_line_model()
+        fields = app_settings.ORDER_LINE_FIELDS
+        if line_model is None or not fields.get("customer") or app_settings.ORDER_SOURCE:
+            return None
+        return (
+            line_model._default_manager.filter(**(app_settings.ORDER_FILTER or {}))
+            .filter(**{fields["customer"]: customer})
+            .values(fields["product"])
+        )
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def order_lines(
+        self, *, since: datetime | None, with_placed_at: bool, chunk_size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Chunks of ``(order, product[, placed_at])`` tuples for the affinity engine.
+
+        The default reads ``ORDER_SOURCE`` when set, otherwise ``ORDER_LINE_MODEL``
+        through ``ORDER_LINE_FIELDS`` and ``ORDER_FILTER``.
+        """
+        from .sources import iter_line_chunks
+
+        return iter_line_chunks(since=since, with_placed_at=with_placed_at, chunk_size=chunk_size)
+
+    # --- caching -------------------------------------------------------------------------
+
+    def invalidation_models(self) -> list[type[models.Model]]:
+        """Host models besides the product model whose saves and deletes change widgets."""
+        return []
+
+    def cache_key(self, request: HttpRequest | None) -> str:
+        """What a cached widget varies by beyond its arguments (a price list's name); ""."""
+        return ""
+
+
+def _iter_lines(cart: Any) -> Iterable[Any]:
+    if cart is None:
+        raise ValueError("A cart is required, got None.")
+    for attribute in ("all_lines", "lines"):
+        lines = getattr(cart, attribute, None)
+        if lines is not None and not isinstance(cart, list | tuple | set | models.QuerySet):
+            cart = lines() if callable(lines) else lines
+            break
+    if hasattr(cart, "all") and callable(cart.all) and not isinstance(cart, list | tuple | set):
+        cart = cart.all()
+    if isinstance(cart, str | bytes | dict) or not isinstance(cart, Iterable):
+        raise ValueError(f"Expected a cart or an iterable of lines, got {type(cart).__name__}.")
+    return cart
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> CrossSellAdapter:
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        msg = f"CROSSSELL['ADAPTER'] {path!r} cannot be imported: {exc}"
+        raise ImproperlyConfigured(msg) from exc
+    if not (isinstance(cls, type) and issubclass(cls, CrossSellAdapter)):
+        raise ImproperlyConfigured(
+            f"CROSSSELL['ADAPTER'] {path!r} must be a subclass of "
+            "django_crosssell.adapter.CrossSellAdapter."
+        )
+    return cls()
+
+
+def get_adapter() -> CrossSellAdapter:
+    """The configured adapter (one shared instance per class path)."""
+    return _load(app_settings.ADAPTER or DEFAULT_ADAPTER)
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CROSSSELL":
+        _load.cache_clear()
