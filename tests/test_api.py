@@ -51,7 +51,8 @@ class TestStorefront:
         assert first["product"] == {
             "id": str(b.pk),
             "name": str(b),
-            "price": "2000.00",
+            "price": "2000",  # rounded to the currency (CURRENCY_DECIMALS 0)
+            "price_display": "2,000",
             "url": f"http://testserver{b.get_absolute_url()}",
         }
 
@@ -491,7 +492,8 @@ class TestAffinityAndRuns:
                 "product": {
                     "id": str(d.pk),
                     "name": str(d),
-                    "price": "4000.00",
+                    "price": "4000",
+                    "price_display": "4,000",
                     "url": f"http://testserver{d.get_absolute_url()}",
                 },
                 "co_count": 5,

@@ -10,6 +10,8 @@ neither is known when this module is imported.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -22,29 +24,18 @@ from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
+from ..adapter import get_adapter
 from ..conf import app_settings, get_product_model
+from ..money import format_money, money_string
+from ..products import InvalidProductKey, product_key
 
 
 def parse_product_pk(value: Any) -> Any:
-    """Return ``value`` as a valid product key or raise Django's ``ValidationError``.
-
-    ``pk.clean`` runs the key's own ``to_python`` plus, for integers, the database's range
-    validators, so an out-of-range number never reaches a query. Booleans and fractional
-    numbers are refused first because ``int(True)`` and ``int(1.5)`` would silently succeed,
-    and so are non-ASCII strings, which ``int()`` reads too (full-width "１" is 1).
-    """
-    if (
-        isinstance(value, bool)
-        or (isinstance(value, float) and not value.is_integer())
-        or (isinstance(value, str) and not value.isascii())
-    ):
-        raise DjangoValidationError(_("Not a valid product id."), code="invalid")
-    if isinstance(value, float):
-        value = int(value)
-    pk_field = get_product_model()._meta.pk
+    """``value`` as a product key (:func:`django_crosssell.products.product_key`), or
+    Django's ``ValidationError`` for the API's field errors."""
     try:
-        return pk_field.clean(value, None)
-    except DjangoValidationError as exc:
+        return product_key(value)
+    except InvalidProductKey as exc:
         raise DjangoValidationError(_("Not a valid product id."), code="invalid") from exc
 
 
@@ -104,19 +95,25 @@ class ProductRelatedField(serializers.PrimaryKeyRelatedField):
         return value.pk
 
 
-def _price_of(product: models.Model) -> Any:
-    return getattr(product, app_settings.PRICE_FIELD, None)
-
-
 def format_amount(value: Any) -> str | None:
-    """Amounts travel as decimal strings: exact, and JSON numbers are floats in JavaScript."""
-    if value is None:
-        return None
-    return str(value)
+    """Amounts travel as decimal strings rounded to the currency: exact, and JSON numbers
+    are floats in JavaScript."""
+    return money_string(value)
+
+
+def price_context(request: Any, products: Iterable[models.Model]) -> dict[str, Any]:
+    """Serializer context with the products' prices from the adapter, in one bulk call."""
+    products = list(products)
+    prices = get_adapter().prices(products, request) if products else {}
+    return {"request": request, "prices": prices}
 
 
 class ProductSerializer(serializers.Serializer):
     """The default product representation: id, name (``str(product)``), price and URL.
+
+    ``price`` is the rounded decimal string, ``price_display`` the same amount as the
+    storefront shows it (``PRICE_FORMATTER``). Prices come from the adapter, in bulk when
+    the view put them in the context (:func:`price_context`).
 
     Replace it with ``CROSSSELL["PRODUCT_SERIALIZER"] = "myshop.api.ProductSerializer"``
     to add images, stock or anything else the storefront needs.
@@ -125,10 +122,20 @@ class ProductSerializer(serializers.Serializer):
     id = ProductIdField(source="pk", read_only=True)
     name = serializers.CharField(source="__str__", read_only=True)
     price = serializers.SerializerMethodField()
+    price_display = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
+    def _price(self, product: models.Model) -> Decimal | None:
+        prices = self.context.get("prices")
+        if prices is None or product.pk not in prices:
+            prices = get_adapter().prices([product], self.context.get("request"))
+        return prices.get(product.pk)
+
     def get_price(self, product: models.Model) -> str | None:
-        return format_amount(_price_of(product))
+        return money_string(self._price(product))
+
+    def get_price_display(self, product: models.Model) -> str:
+        return format_money(self._price(product))
 
     def get_url(self, product: models.Model) -> str | None:
         get_absolute_url = getattr(product, "get_absolute_url", None)

@@ -20,8 +20,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from ..adapter import CartLine, get_adapter
 from ..affinity import METRICS
-from ..bundles import CartLine, product_price
 from ..conf import app_settings, get_product_model
 from ..forms import validate_items
 from ..models import (
@@ -535,6 +535,7 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found = get_product_model()._default_manager.in_bulk({line["product"] for line in lines})
+        self._prices = get_adapter().prices(found.values(), self.context.get("request"))
         errors: dict[int, dict[str, list[str]]] = {}
         seen: set[Any] = set()
         for index, line in enumerate(lines):
@@ -544,7 +545,7 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
                 errors[index] = {"product": [_("No product with id %(pk)s.") % {"pk": pk}]}
             elif pk in seen:
                 errors[index] = {"product": [_("This product is already in another line.")]}
-            elif product_price(product) is None:
+            elif pk not in self._prices:
                 errors[index] = {"product": [_("This product has no price.")]}
             else:
                 line["product"] = product
@@ -554,9 +555,9 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
         return lines
 
     def cart_lines(self) -> list[Any]:
-        """Lines for ``bundles.evaluate``, priced with ``PRICE_FIELD`` on the server."""
+        """Lines for ``bundles.evaluate``, priced by the adapter on the server."""
         return [
-            CartLine(line["product"], line["quantity"], product_price(line["product"]))
+            CartLine(line["product"], line["quantity"], self._prices[line["product"].pk])
             for line in self.validated_data["lines"]
         ]
 

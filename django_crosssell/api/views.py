@@ -43,7 +43,7 @@ from ..models import (
 from ..recompute import RecomputeParameterError, enqueue_recompute
 from . import schema
 from . import serializers as s
-from .fields import parse_product_pk
+from .fields import parse_product_pk, price_context
 from .parsers import StrictJSONParser
 from .permissions import IsStaffWithModelPermission
 from .throttling import CrossSellAnonThrottle, CrossSellUserThrottle
@@ -128,7 +128,8 @@ class ProductRecommendationsView(ProductView):
             limit=query.validated_data.get("limit"),
             user=user,
         )
-        data = s.RecommendationSerializer(results, many=True, context={"request": request}).data
+        context = price_context(request, [rec.product for rec in results])
+        data = s.RecommendationSerializer(results, many=True, context=context).data
         return Response(data)
 
 
@@ -174,7 +175,8 @@ class CartRecommendationsView(CrossSellAPIMixin, generics.GenericAPIView):
             limit=body.validated_data.get("limit"),
             user=user,
         )
-        data = s.RecommendationSerializer(results, many=True, context={"request": request}).data
+        context = price_context(request, [rec.product for rec in results])
+        data = s.RecommendationSerializer(results, many=True, context=context).data
         return Response(data)
 
 
@@ -192,7 +194,7 @@ class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
     serializer_class = s.BundleEvaluateRequestSerializer
 
     def post(self, request: Request) -> Response:
-        body = s.BundleEvaluateRequestSerializer(data=request.data)
+        body = s.BundleEvaluateRequestSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         evaluation = bundles.evaluate(body.cart_lines())
         data = s.BundleEvaluationSerializer(evaluation, context={"request": request}).data

@@ -1,18 +1,12 @@
 """The recommendation service: the only place with recommendation queries.
 
-Template tags, the REST API and the admin call these functions; see :mod:`.service` for the
-query budget and caching.
+Template tags, the REST API and the admin call these functions. :mod:`.queries` holds the
+queries and their budget, :mod:`.caching` the cached results, :mod:`.service` products and
+carts, :mod:`.tiers` upsell and downsell.
 """
 
-from .service import (
-    downgrade_for,
-    format_price,
-    product_key,
-    recommend_for_cart,
-    recommend_for_product,
-    tier_offers,
-    upgrade_for,
-)
+from .service import recommend_for_cart, recommend_for_product
+from .tiers import downgrade_for, tier_offers, upgrade_for
 from .types import (
     BOUGHT_TOGETHER,
     CURATED,
@@ -34,8 +28,6 @@ __all__ = [
     "Recommendation",
     "TierOffer",
     "downgrade_for",
-    "format_price",
-    "product_key",
     "recommend_for_cart",
     "recommend_for_product",
     "tier_offers",

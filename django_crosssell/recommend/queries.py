@@ -1,0 +1,232 @@
+"""The recommendation queries: candidate rows in one ``UNION ALL``, products in one more.
+
+Budget: a product or cart recommendation costs at most two SQL queries with a cold cache and
+none with a warm one, whatever the cart size.
+
+1. One ``UNION ALL`` query collects every candidate id with its ranking data: the curated
+   links (with their campaign windows, so the cache can expire when one starts or ends), the
+   current run's computed partners, and, when the cache does not already hold them, the
+   bestsellers used as fallback.
+2. One query fetches the candidate products through the adapter's availability rule (and
+   the "already bought" exclusion), together with the source product to notice a deleted one.
+
+Every branch has the same columns (:data:`COLUMNS`); ranking and deduplication happen in
+the service, in Python, on a few dozen rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connections, models
+from django.db.models import Count, F, Max, Q, Sum, Value
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from ..adapter import get_adapter
+from ..conf import app_settings, get_order_line_model, get_product_model
+from ..models import ProductAffinity, ProductRelation
+
+#: At most this many curated links are read per source product.
+MAX_CURATED = 100
+
+TAG_CURATED, TAG_AFFINITY, TAG_BEST = "c", "a", "b"
+COLUMNS = ("cs_tag", "cs_target", "cs_score", "cs_position", "cs_starts", "cs_ends", "cs_count")
+Row = tuple[Any, ...]
+
+_NULLS = {
+    "cs_position": models.IntegerField,
+    "cs_starts": models.DateTimeField,
+    "cs_ends": models.DateTimeField,
+    "cs_count": models.IntegerField,
+}
+
+
+def _top(
+    build: Callable[[Q], models.QuerySet], order: tuple[str, ...], limit: int, key: tuple[str, str]
+) -> models.QuerySet:
+    """``build(Q())`` ordered and cut to ``limit`` rows, in a form a ``UNION`` accepts.
+
+    PostgreSQL takes ``(SELECT ... ORDER BY ... LIMIT n) UNION ALL (...)``; SQLite does not,
+    so there the branch is rebuilt as "rows whose key is in the top n", which is the same
+    set (ranking happens in Python afterwards anyway). ``key`` is (column to read, field to
+    filter on) for that rewrite.
+    """
+    shaped = build(Q()).order_by(*order)
+    if connections[shaped.db].features.supports_slicing_ordering_in_compound:
+        return shaped[:limit]
+    column, field = key
+    top = shaped.values_list(column, flat=True)[:limit]
+    return build(Q(**{f"{field}__in": top})).order_by()
+
+
+def _shape(queryset: models.QuerySet, tag: str, **columns: Any) -> models.QuerySet:
+    """Give every branch of the union the same columns in the same order.
+
+    ``columns`` maps column names to expressions; a name already annotated on ``queryset``
+    (aggregates) is left alone, any other missing column becomes a typed NULL.
+    """
+    existing = set(queryset.query.annotations)
+    annotations: dict[str, Any] = {"cs_tag": Value(tag)}
+    for name in COLUMNS[1:]:
+        if name in columns:
+            annotations[name] = columns[name]
+        elif name not in existing:
+            annotations[name] = Value(None, output_field=_NULLS[name]())
+    return queryset.annotate(**annotations).values_list(*COLUMNS)
+
+
+def curated(sources: list[Any], kinds: tuple[str, ...], now: datetime) -> models.QuerySet:
+    """Staff links from ``sources``, including ones that start later (they bound the cache)."""
+
+    def build(extra: Q) -> models.QuerySet:
+        rows = ProductRelation.objects.filter(
+            extra,
+            Q(ends_at__isnull=True) | Q(ends_at__gt=now),
+            source__in=sources,
+            kind__in=kinds,
+            is_active=True,
+        )
+        return _shape(
+            rows,
+            TAG_CURATED,
+            cs_target=F("target"),
+            cs_score=Value(1.0, output_field=models.FloatField()),
+            cs_position=F("position"),
+            cs_starts=F("starts_at"),
+            cs_ends=F("ends_at"),
+        )
+
+    return _top(build, ("position", "pk"), MAX_CURATED, ("pk", "pk"))
+
+
+def partners(source: Any, limit: int) -> models.QuerySet:
+    """The current run's computed partners of one product."""
+
+    def build(extra: Q) -> models.QuerySet:
+        rows = ProductAffinity.objects.filter(extra, run__is_current=True, source=source)
+        return _shape(
+            rows, TAG_AFFINITY, cs_target=F("target"), cs_score=F("score"), cs_count=F("co_count")
+        )
+
+    return _top(build, ("-score", "target_id"), limit, ("pk", "pk"))
+
+
+def cart_partners(sources: list[Any], limit: int) -> models.QuerySet:
+    """The current run's partners of a cart, scores summed, the cart's own items left out."""
+
+    def build(extra: Q) -> models.QuerySet:
+        rows = (
+            ProductAffinity.objects.filter(extra, run__is_current=True, source__in=sources)
+            .exclude(target__in=sources)
+            .values(cs_target=F("target"))
+            .annotate(cs_score=Sum("score"), cs_count=Max("co_count"))
+        )
+        return _shape(rows, TAG_AFFINITY)
+
+    return _top(build, ("-cs_score", "cs_target"), limit, ("cs_target", "target"))
+
+
+def _category_members(category_ids: tuple[Any, ...] | None, source_pk: Any) -> Any:
+    """Keys of the products sharing a category, or None when categories are not used.
+
+    ``category_ids`` None means "the source product's categories", read in a subquery: a
+    foreign key and a many-to-many field both list their category ids through ``values()``.
+    """
+    field = get_adapter().category_field()
+    if field is None:
+        return None
+    products = get_adapter().products()
+    if category_ids is None:
+        ids: Any = products.filter(pk=source_pk).values(field.name)
+    else:
+        ids = list(category_ids)
+    return products.filter(**{f"{field.name}__in": ids}).values("pk")
+
+
+def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.QuerySet:
+    """Top sellers (distinct orders), of the source's categories when categories are used.
+
+    Read from the order lines when the host configured them (the truth, within the lookback
+    window); otherwise from the current affinity run, where a product's total co-purchase
+    count stands in for its sales.
+    """
+    in_category = _category_members(category_ids, source_pk)
+    line_model = get_order_line_model()
+    limit = int(app_settings.MAX_LIMIT) * 3
+    if line_model is not None and not app_settings.ORDER_SOURCE:
+        fields = app_settings.ORDER_LINE_FIELDS
+        product_path = fields["product"]
+        since = timezone.now() - timedelta(days=app_settings.LOOKBACK_DAYS or 0)
+
+        def build(extra: Q) -> models.QuerySet:
+            lines = line_model._default_manager.filter(**(app_settings.ORDER_FILTER or {}))
+            lines = lines.filter(extra, **{f"{product_path}__isnull": False})
+            if fields.get("placed_at") and app_settings.LOOKBACK_DAYS:
+                lines = lines.filter(**{f"{fields['placed_at']}__gte": since})
+            if in_category is not None:
+                lines = lines.filter(**{f"{product_path}__in": in_category})
+            rows = lines.values(cs_target=F(product_path)).annotate(
+                cs_score=Cast(Count(fields["order"], distinct=True), models.FloatField())
+            )
+            return _shape(rows, TAG_BEST)
+
+        return _top(build, ("-cs_score", "cs_target"), limit, ("cs_target", product_path))
+
+    def build_from_run(extra: Q) -> models.QuerySet:
+        rows = ProductAffinity.objects.filter(extra, run__is_current=True)
+        if in_category is not None:
+            rows = rows.filter(target__in=in_category)
+        rows = rows.values(cs_target=F("target")).annotate(
+            cs_score=Cast(Sum("co_count"), models.FloatField())
+        )
+        return _shape(rows, TAG_BEST)
+
+    return _top(build_from_run, ("-cs_score", "cs_target"), limit, ("cs_target", "target"))
+
+
+def union(querysets: list[models.QuerySet]) -> list[Row]:
+    """Run the branches as one query; keys normalised to the product key's Python type."""
+    first, *rest = querysets
+    rows = list(first.union(*rest, all=True)) if rest else list(first)
+    # Union results may carry keys as strings (UUIDs on SQLite).
+    to_python = get_product_model()._meta.pk.to_python
+    return [(row[0], to_python(row[1]), *row[2:]) for row in rows]
+
+
+def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int]:
+    """Group union rows by branch, drop links outside their window, find the cache lifetime."""
+    groups: dict[str, list[Row]] = {TAG_CURATED: [], TAG_AFFINITY: [], TAG_BEST: []}
+    timeout = int(app_settings.CACHE_TIMEOUT)
+    for row in rows:
+        tag, _target, _score, _position, starts, ends, _count = row
+        if tag == TAG_CURATED:
+            for boundary in (starts, ends):
+                if boundary is not None and boundary > now:
+                    timeout = min(timeout, int((boundary - now).total_seconds()) + 1)
+            if starts is not None and starts > now:
+                continue
+        groups[tag].append(row)
+    groups[TAG_CURATED].sort(key=lambda row: (row[3] or 0,))
+    groups[TAG_AFFINITY].sort(key=lambda row: -(row[2] or 0.0))
+    groups[TAG_BEST].sort(key=lambda row: -(row[2] or 0.0))
+    return groups, max(timeout, 1)
+
+
+def fetch_products(ids: list[Any], *, customer: Any, include: Any = None) -> dict[Any, Any]:
+    """Available candidates in one query, keyed by primary key.
+
+    ``customer`` leaves out what they bought; ``include`` (the source product) is fetched
+    whatever its availability, to tell a deleted source from an unavailable one.
+    """
+    adapter = get_adapter()
+    wanted = adapter.available(adapter.products().filter(pk__in=ids))
+    if customer is not None:
+        purchased = adapter.purchased_product_ids(customer)
+        if purchased is not None:
+            wanted = wanted.exclude(pk__in=purchased)
+    if include is not None:
+        wanted = adapter.products().filter(Q(pk__in=wanted.values("pk")) | Q(pk=include))
+    return {product.pk: product for product in wanted.order_by()}

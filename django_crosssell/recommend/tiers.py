@@ -1,0 +1,126 @@
+"""Upsell and downsell: the next tier up or down on the staff's tier ladders."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q
+from django.utils.translation import gettext
+
+from ..adapter import get_adapter
+from ..conf import app_settings
+from ..models import TierLadder, TierStep
+from ..money import format_money
+from ..products import product_key
+from .caching import cached, make_key
+from .types import DOWNGRADE, UPGRADE, TierOffer
+
+
+def tier_offers(product: Any) -> dict[str, TierOffer | None]:
+    """``{"upgrade": ..., "downgrade": ...}`` for ``product`` from the active tier ladders.
+
+    One query reads every step of the ladders holding the product (available products only,
+    plus the product itself for its price), and the adapter prices them in bulk. An upgrade
+    is the next available tier up and is offered only when it costs at most
+    ``UPGRADE_MAX_PRICE_RATIO`` times the current price; a downgrade is the next available
+    cheaper tier down. Ladders are tried in name order.
+    """
+    return tier_offers_with_expiry(product)[0]
+
+
+def tier_offers_with_expiry(product: Any) -> tuple[dict[str, TierOffer | None], float]:
+    """:func:`tier_offers` and the ``time.time()`` until which they hold."""
+    pk = product_key(product)
+    return cached(make_key("tiers", pk), lambda: (_compute(pk), app_settings.CACHE_TIMEOUT))
+
+
+def _compute(pk: Any) -> dict[str, TierOffer | None]:
+    adapter = get_adapter()
+    ladders = TierLadder.objects.filter(is_active=True, steps__product=pk).values("pk")
+    available = adapter.available(adapter.products()).values("pk")
+    steps = list(
+        TierStep.objects.filter(ladder__in=ladders)
+        .filter(Q(product=pk) | Q(product__in=available))
+        .select_related("ladder", "product")
+        .order_by("ladder__name", "ladder_id", "rank")
+    )
+    offers: dict[str, TierOffer | None] = {UPGRADE: None, DOWNGRADE: None}
+    if not steps:
+        return offers
+    prices = adapter.prices({step.product_id: step.product for step in steps}.values())
+    by_ladder: dict[Any, list[TierStep]] = {}
+    for step in steps:
+        by_ladder.setdefault(step.ladder_id, []).append(step)
+    for ladder_steps in by_ladder.values():
+        own = next((step for step in ladder_steps if step.product_id == pk), None)
+        current = prices.get(pk) if own is not None else None
+        if own is None or current is None:
+            continue
+        if offers[UPGRADE] is None:
+            offers[UPGRADE] = _upgrade(own, ladder_steps, current, prices)
+        if offers[DOWNGRADE] is None:
+            offers[DOWNGRADE] = _downgrade(own, ladder_steps, current, prices)
+    return offers
+
+
+def _offer(step: TierStep, current: Decimal, price: Decimal, direction: str) -> TierOffer:
+    label = step.label or str(step.product)
+    difference = price - current if direction == UPGRADE else current - price
+    if direction == UPGRADE:
+        reason = gettext("Upgrade to %(label)s for %(difference)s more") % {
+            "label": label,
+            "difference": format_money(difference),
+        }
+    else:
+        reason = gettext("Save %(difference)s with %(label)s") % {
+            "label": label,
+            "difference": format_money(difference),
+        }
+    return TierOffer(
+        product=step.product,
+        label=label,
+        pitch=step.pitch,
+        rank=step.rank,
+        ladder=step.ladder.name,
+        ladder_slug=step.ladder.slug,
+        price=price,
+        current_price=current,
+        price_difference=difference,
+        direction=direction,
+        reason=reason,
+    )
+
+
+def _upgrade(
+    own: TierStep, steps: list[TierStep], current: Decimal, prices: dict[Any, Decimal]
+) -> TierOffer | None:
+    above = [step for step in steps if step.rank > own.rank]
+    if not above or current <= 0:
+        return None  # top tier, or no price to compare with
+    step = above[0]
+    price = prices.get(step.product_id)
+    ratio = Decimal(str(app_settings.UPGRADE_MAX_PRICE_RATIO))
+    if price is None or price <= current or price > current * ratio:
+        return None
+    return _offer(step, current, price, UPGRADE)
+
+
+def _downgrade(
+    own: TierStep, steps: list[TierStep], current: Decimal, prices: dict[Any, Decimal]
+) -> TierOffer | None:
+    for step in reversed([step for step in steps if step.rank < own.rank]):
+        price = prices.get(step.product_id)
+        if price is not None and price < current:
+            return _offer(step, current, price, DOWNGRADE)
+    return None
+
+
+def upgrade_for(product: Any) -> TierOffer | None:
+    """The next tier up for ``product``, or None (top tier, too expensive, no ladder)."""
+    return tier_offers(product)[UPGRADE]
+
+
+def downgrade_for(product: Any) -> TierOffer | None:
+    """A cheaper tier below ``product`` for a hesitating customer, or None."""
+    return tier_offers(product)[DOWNGRADE]
