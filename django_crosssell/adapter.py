@@ -111,13 +111,18 @@ class CrossSellAdapter:
         """The product customers browse for ``product`` (a variant's parent); itself here."""
         return product
 
-    def canonical_ids(self, ids: Iterable[Any]) -> dict[Any, Any]:
-        """``{id: canonical id}`` for product keys (order lines, carts, exclusions, bundles).
+    def canonical_ids(self, products: Iterable[Any]) -> dict[Any, Any]:
+        """``{key: canonical key}`` for products or keys (order lines, carts, exclusions,
+        bundles).
 
-        Must not query for products that are their own canonical product more than once
-        per call. The default maps every id to itself without a query.
+        Instances should be answered from their own fields (a ``parent_id``) without a
+        query, so a widget given a product instance stays within its query budget; bare
+        keys may cost one query for all. The default maps every product to itself.
         """
-        return {pk: pk for pk in ids}
+        keys = [
+            product.pk if isinstance(product, models.Model) else product for product in products
+        ]
+        return {key: key for key in keys}
 
     def image_url(self, product: models.Model) -> str:
         """The URL of the product's image for cards, or "" (``IMAGE_FIELD``)."""
@@ -257,6 +262,16 @@ class CrossSellAdapter:
         from .sources import iter_line_chunks
 
         return iter_line_chunks(since=since, with_placed_at=with_placed_at, chunk_size=chunk_size)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def settings_used(self) -> tuple[str, ...]:
+        """The ``CROSSSELL`` keys this adapter reads, which the system checks validate.
+
+        A subclass that takes prices or availability from elsewhere drops those keys, so
+        ``check`` does not report a ``PRICE_FIELD`` its shop does not have.
+        """
+        return ("PRICE_FIELD", "CATEGORY_FIELD", "IMAGE_FIELD", "AVAILABLE_PRODUCTS_FILTER")
 
     # --- caching -------------------------------------------------------------------------
 

@@ -33,11 +33,12 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
-from django.core.exceptions import FieldDoesNotExist, FieldError
+from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 from django.utils.module_loading import import_string
 
+from .adapter import CrossSellAdapter, get_adapter
 from .conf import DEFAULTS, METRIC_CHOICES, PRODUCT_MODEL_SETTING, app_settings
 
 # name -> (minimum, allow None)
@@ -139,8 +140,27 @@ def _product_model() -> tuple[type[models.Model] | None, list[checks.Error]]:
         ]
 
 
-def _check_product_fields(product: type[models.Model]) -> Iterable[checks.Error]:
+def _check_adapter() -> tuple[CrossSellAdapter | None, list[checks.Error]]:
+    path = app_settings.ADAPTER
+    if path is None:
+        return get_adapter(), []
+    hint = (
+        "Name a subclass of django_crosssell.adapter.CrossSellAdapter by its dotted path, "
+        "e.g. 'myshop.crosssell.ShopAdapter', or remove ADAPTER to use the default."
+    )
+    try:
+        return get_adapter(), []
+    except ImproperlyConfigured as exc:
+        return None, [_error(str(exc), hint, "E016")]
+
+
+def _check_product_fields(
+    product: type[models.Model], adapter: CrossSellAdapter
+) -> Iterable[checks.Error]:
+    used = set(adapter.settings_used())
     for name in ("PRICE_FIELD", "CATEGORY_FIELD", "IMAGE_FIELD"):
+        if name not in used:
+            continue
         path = getattr(app_settings, name)
         if path is None and name != "PRICE_FIELD":
             continue
@@ -153,9 +173,10 @@ def _check_product_fields(product: type[models.Model]) -> Iterable[checks.Error]
                 + ("." if name == "PRICE_FIELD" else ", or set it to None."),
                 "E007",
             )
-    yield from _check_lookups(
-        product, "AVAILABLE_PRODUCTS_FILTER", app_settings.AVAILABLE_PRODUCTS_FILTER
-    )
+    if "AVAILABLE_PRODUCTS_FILTER" in used:
+        yield from _check_lookups(
+            product, "AVAILABLE_PRODUCTS_FILTER", app_settings.AVAILABLE_PRODUCTS_FILTER
+        )
 
 
 #: The CROSSSELL key an order-source problem is about -> (check id, hint).
@@ -289,8 +310,10 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]
         for key in user
         if key not in DEFAULTS
     )
-    if product is not None:
-        errors.extend(_check_product_fields(product))
+    adapter, adapter_errors = _check_adapter()
+    errors.extend(adapter_errors)
+    if product is not None and adapter is not None:
+        errors.extend(_check_product_fields(product, adapter))
     errors.extend(_check_order_source())
     errors.extend(_check_values())
     return errors

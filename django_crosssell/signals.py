@@ -1,7 +1,8 @@
 """Cache invalidation: any edit that can change a widget bumps the cache version.
 
 Connected from ``CrossSellConfig.ready()``. Curated links, ladders, bundle rules, affinity
-runs and the host's products (name, price, stock decide the cards) all count. Computed
+runs, the host's products (name, price, stock decide the cards) and the models the adapter
+names in ``invalidation_models()`` (a stock record, a price list) all count. Computed
 affinity rows are bulk-written by a recompute, which calls :func:`cache.invalidate` itself
 after swapping runs; they are deliberately not connected, since deleting an old run would
 otherwise fire one invalidation per row.
@@ -13,10 +14,13 @@ import contextlib
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
 
 from . import cache
+from .adapter import get_adapter
 from .conf import get_product_model
 from .models import AffinityRun, BundleItem, BundleRule, ProductRelation, TierLadder, TierStep
 
@@ -41,7 +45,10 @@ def _models() -> list[type[models.Model]]:
     # A misconfigured host gets system check crosssell.E001 instead of an error here.
     with contextlib.suppress(ImproperlyConfigured):
         watched.append(get_product_model())
-    return watched
+    # A broken ADAPTER setting gets system check crosssell.E016 instead of an error here.
+    with contextlib.suppress(ImproperlyConfigured):
+        watched.extend(get_adapter().invalidation_models())
+    return list(dict.fromkeys(watched))
 
 
 def connect() -> None:
@@ -60,3 +67,10 @@ def connect() -> None:
                 sender=field.remote_field.through,
                 dispatch_uid=f"crosssell-m2m-{label}-{field.name}",
             )
+
+
+@receiver(setting_changed)
+def _reconnect(*, setting: str, **kwargs: Any) -> None:
+    """A new ``ADAPTER`` (tests' ``override_settings``) may name more models to watch."""
+    if setting == "CROSSSELL":
+        connect()

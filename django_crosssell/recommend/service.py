@@ -63,10 +63,15 @@ def customer_for(user: Any) -> Any:
 
 
 def subject_key(subject: Any) -> Any:
-    """A product's canonical key, or the sorted canonical keys of a cart (for cache keys)."""
+    """A product's key, or the sorted keys of a cart's products, for cache keys.
+
+    A product's key is not made canonical: a variant's widget is cached on its own, so a
+    warm widget given a bare key never needs the adapter's (possibly querying) variant
+    lookup. A cart's products are instances or lines, which the adapter reads for free.
+    """
     if is_cart(subject):
         return sorted(map(str, get_adapter().cart_product_ids(subject)))
-    return _canonical(product_key(subject))
+    return product_key(subject)
 
 
 def is_cart(value: Any) -> bool:
@@ -80,8 +85,10 @@ def is_cart(value: Any) -> bool:
     return isinstance(value, Iterable) or hasattr(value, "all_lines") or hasattr(value, "lines")
 
 
-def _canonical(pk: Any) -> Any:
-    return get_adapter().canonical_ids([pk]).get(pk, pk)
+def canonical_key(product: Any) -> Any:
+    """The key of the product customers browse for ``product`` (a variant's parent)."""
+    pk = product_key(product)
+    return get_adapter().canonical_ids([product]).get(pk, pk)
 
 
 # --- reasons and ranking ---------------------------------------------------------------------
@@ -151,7 +158,7 @@ def recommend_for_product_with_expiry(
     product: Any, *, kind: str | None = None, limit: int | None = None, user: Any = None
 ) -> tuple[list[Recommendation], float]:
     """:func:`recommend_for_product` and the ``time.time()`` until which it holds."""
-    pk = _canonical(product_key(product))
+    pk = canonical_key(product)
     if isinstance(product, models.Model) and product.pk != pk:
         product = pk  # a variant: its parent's categories apply, read in the query
     kinds, limit, customer = _kinds(kind), _limit(limit), customer_for(user)

@@ -29,6 +29,12 @@ class Product(models.Model):
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL)
     is_active = models.BooleanField(default=True)
     stock = models.PositiveIntegerField(default=10)
+    # Variants (a size of a T-shirt) point at the product customers browse; many-to-many
+    # tags exercise a many-to-many CATEGORY_FIELD. Used by tests/adapters.py.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    tags = models.ManyToManyField(Category, blank=True, related_name="tagged")
 
     class Meta:
         ordering = ["name"]
@@ -38,6 +44,18 @@ class Product(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("testapp:product", args=[self.pk])
+
+
+class StockRecord(models.Model):
+    """Prices and stock kept outside the product, as Oscar does (tests/adapters.py)."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="stockrecord")
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    num_in_stock = models.PositiveIntegerField(default=0)
+    num_allocated = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Stock of {self.product}"
 
 
 class Order(models.Model):
