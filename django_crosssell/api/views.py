@@ -40,6 +40,7 @@ from ..models import (
     TierLadder,
     TierStep,
 )
+from ..products import product_queryset
 from ..recompute import RecomputeParameterError, enqueue_recompute
 from . import schema
 from . import serializers as s
@@ -71,7 +72,7 @@ class StaffPagination(PageNumberPagination):
 
 
 def _product_queryset() -> QuerySet:
-    return get_product_model()._default_manager.all()
+    return product_queryset()
 
 
 class ProductView(CrossSellAPIMixin, generics.GenericAPIView):
