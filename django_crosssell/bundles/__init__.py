@@ -24,7 +24,6 @@ host adapter (:mod:`django_crosssell.adapter`).
 """
 
 from .evaluate import evaluate, evaluate_rules
-from .messages import nudge_message, offer_message
 from .offers import offers_for_product, preview
 from .rules import application_discount, fetch_rules, product_price, product_prices
 from .types import AppliedBundle, BundleEvaluation, BundleOffer, CartLine, MissingItem, Nudge
@@ -40,8 +39,6 @@ __all__ = [
     "evaluate",
     "evaluate_rules",
     "fetch_rules",
-    "nudge_message",
-    "offer_message",
     "offers_for_product",
     "preview",
     "product_price",
