@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -17,7 +18,13 @@ from django.utils.translation import override
 from django_crosssell import bundles
 from django_crosssell.bundles import CartLine, offers
 from django_crosssell.models import BundleRule
-from tests.factories import BundleItemFactory, BundleRuleFactory, ProductFactory
+from tests.factories import (
+    BundleItemFactory,
+    BundleRuleFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -148,6 +155,29 @@ class TestBundleProgress:
             ]
 
         assert "−650" in render("{% bundle_progress cart %}", cart=HostCart())
+
+    def test_reads_host_carts_through_the_adapter(self, shirt_and_tie):
+        shirt, tie, _rule = shirt_and_tie
+        order = OrderFactory()
+        OrderLineFactory(order=order, product=shirt)
+        OrderLineFactory(order=order, product=tie)
+        assert "−650" in render("{% bundle_progress order %}", order=order)  # .lines manager
+        assert "−650" in render("{% bundle_progress lines %}", lines=order.lines.all())
+
+        class HostCart:  # .all_lines(), and lines with `price` instead of `unit_price`
+            def all_lines(self):
+                return [
+                    SimpleNamespace(product=shirt, quantity=1, price=shirt.price),
+                    SimpleNamespace(product=tie.pk, quantity=1, price=tie.price),
+                ]
+
+        assert "−650" in render("{% bundle_progress cart %}", cart=HostCart())
+
+    @override_settings(DEBUG=True)
+    def test_a_missing_cart_is_an_empty_one(self, django_assert_num_queries):
+        with django_assert_num_queries(0):
+            assert render("{% bundle_progress cart %}").strip() == ""
+            assert render("{% bundle_progress cart %}", cart=None).strip() == ""
 
     def test_empty_cart_renders_nothing_without_queries(self, django_assert_num_queries):
         with django_assert_num_queries(0):
