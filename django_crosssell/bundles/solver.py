@@ -6,9 +6,11 @@ Pure: plain Python and ``Decimal`` on a cart of slots and rules described by
 integer-programme fallback, so importing the bundles (and the template tags) does not load
 NumPy or SciPy.
 
-This module is a little over the ~600-line guideline: the branch and bound (:class:`Search`)
-is one class whose bound, transposition table, LP restart and MILP fallback share its state,
-and splitting it would only move that state into arguments.
+Why this module is about 700 lines, over the package's ~600: the branch and bound
+(:class:`Search`, about 340 of them) is one class whose bounds, transposition table, LP
+restart and MILP fallback all read and update the same search state; splitting it would
+only turn that state into arguments passed between modules. The rest (slots, patterns,
+components) is what the search runs on and nothing else uses.
 
 1. Cart lines are pooled into *slots*, one per (product, unit price), sorted canonically, so
    the result never depends on the order of the lines (:class:`Cart`).
