@@ -86,6 +86,7 @@ def cart_from_lines(lines: Iterable[Any]) -> Cart:
 def group(
     problem: Problem, cart: Cart, chosen: list[tuple[int, Pattern, Decimal]]
 ) -> list[AppliedBundle]:
+    """The chosen bundles as one :class:`AppliedBundle` per rule, largest discount first."""
     by_rule: dict[int, AppliedBundle] = {}
     for index, pattern, discount in chosen:
         spec = problem.specs[index]
