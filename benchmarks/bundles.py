@@ -133,14 +133,16 @@ def timed(fn, repeat: int) -> list[float]:
 
 def greedy_only(lines):
     """The greedy assignment alone (the first incumbent of the exact search)."""
-    from django_crosssell import bundles
+    from django_crosssell.bundles.evaluate import cart_from_lines
+    from django_crosssell.bundles.rules import currency, fetch_rules
+    from django_crosssell.bundles.solver import Search, build, components
 
-    cart = bundles._Cart.from_lines(lines)
-    specs = bundles.fetch_rules(cart.by_product)
-    problem, _ = bundles._build(specs, cart)
+    cart = cart_from_lines(lines)
+    specs = fetch_rules(cart.by_product)
+    problem, _ = build(specs, cart, currency())
     total = Decimal(0)
-    for members in bundles._components(problem):
-        search = bundles._Search(problem, members, cart.quantities)
+    for members in components(problem):
+        search = Search(problem, members, cart.quantities)
         search.greedy()
         total += search.best_value
     return total
@@ -155,7 +157,8 @@ def main() -> int:
     args = parser.parse_args()
     repeat = 15 if args.quick else 100
 
-    from django_crosssell import bundles
+    from django_crosssell import bundles, cache
+    from django_crosssell.bundles.offers import offers_at
 
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
@@ -193,12 +196,12 @@ def main() -> int:
                 }
             )
         offer_product = rules[0][1][0]
-        bundles.cache.invalidate()
+        cache.invalidate()
         with CaptureQueriesContext(connection) as queries:
             bundles.offers_for_product(offer_product)
         offers_queries = len(queries)
         offers_cold = statistics.median(
-            timed(lambda: bundles._offers(offer_product.pk, timezone.now()), repeat)
+            timed(lambda: offers_at(offer_product.pk, timezone.now()), repeat)
         )
         offers_warm = statistics.median(
             timed(lambda: bundles.offers_for_product(offer_product), repeat)
@@ -224,7 +227,8 @@ def main() -> int:
         )
     table.append("")
     table.append(
-        f"`offers_for_product`: {offers_queries} query cold; median {offers_cold:.2f} ms "
+        f"`offers_for_product`: {offers_queries} {'query' if offers_queries == 1 else 'queries'} "
+        f"cold; median {offers_cold:.2f} ms "
         f"uncached, {offers_warm:.3f} ms from the cache."
     )
     by_cart = {r["cart"]: r for r in rows}

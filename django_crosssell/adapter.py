@@ -290,7 +290,8 @@ def _iter_lines(cart: Any) -> Iterable[Any]:
     for attribute in ("all_lines", "lines"):
         lines = getattr(cart, attribute, None)
         if lines is not None and not isinstance(cart, list | tuple | set | models.QuerySet):
-            cart = lines() if callable(lines) else lines
+            # A related manager (``order.lines``) is callable too; ``.all()`` below reads it.
+            cart = lines() if callable(lines) and not hasattr(lines, "all") else lines
             break
     if hasattr(cart, "all") and callable(cart.all) and not isinstance(cart, list | tuple | set):
         cart = cart.all()

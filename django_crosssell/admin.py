@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import bundles
+from . import bundles, money
 from .conf import get_product_model
 from .forms import BundleItemFormSet
 from .models import (
@@ -298,11 +298,11 @@ class BundleRuleAdmin(admin.ModelAdmin):
             _("Units in one bundle"),
             offer.units,
             _("Regular total"),
-            bundles.format_money(offer.regular_total),
+            money.format_money(offer.regular_total),
             _("Discount"),
-            bundles.format_money(offer.saving),
+            money.format_money(offer.saving),
             _("Bundle total"),
-            bundles.format_money(offer.bundle_total),
+            money.format_money(offer.bundle_total),
         )
 
     @admin.action(description=_("Duplicate for a new campaign (inactive, no dates)"))

@@ -17,8 +17,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from .bundles import format_money, product_price
+from .bundles import product_prices
 from .models import BundleRule
+from .money import format_money
 
 
 def validate_items(rule: BundleRule, items: Iterable[tuple[Any, int]]) -> None:
@@ -68,7 +69,8 @@ def validate_items(rule: BundleRule, items: Iterable[tuple[Any, int]]) -> None:
 
 def _cheapest_regular_total(rule: BundleRule, items: list[tuple[Any, int]]) -> Decimal | None:
     """Regular price of the cheapest way to fill one bundle (what the fixed price must beat)."""
-    prices = [(product_price(product), quantity) for product, quantity in items]
+    found = product_prices(product for product, _ in items)  # one call for all items
+    prices = [(found.get(product.pk), quantity) for product, quantity in items]
     if not prices or any(price is None for price, _ in prices):
         return None
     if rule.kind == BundleRule.Kind.FIXED_SET:

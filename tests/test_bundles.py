@@ -11,8 +11,10 @@ from django.utils import timezone
 from django.utils.translation import override
 
 from django_crosssell import bundles
+from django_crosssell.adapter import CrossSellAdapter
 from django_crosssell.bundles import CartLine, evaluate, offers_for_product
 from django_crosssell.models import BundleRule
+from django_crosssell.products import InvalidProductKey
 from tests.factories import BundleItemFactory, BundleRuleFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -253,8 +255,10 @@ class TestInput:
             evaluate([(ProductFactory(), -1, 100)])
 
     def test_bad_product_key_is_refused(self):
-        with pytest.raises(ValueError, match="product key"):
+        with pytest.raises(InvalidProductKey, match=r"not a valid testapp\.Product key"):
             evaluate([("not-a-uuid", 1, 100)])
+        with pytest.raises(ValueError):  # InvalidProductKey is a ValueError
+            evaluate([(True, 1, 100)])
 
     def test_empty_cart_needs_no_query(self, django_assert_num_queries):
         with django_assert_num_queries(0):
@@ -272,8 +276,9 @@ def test_rules_are_read_in_one_query(django_assert_num_queries):
     with django_assert_num_queries(1):
         result = evaluate(cart)
     assert result.total_discount > 0
-    with django_assert_num_queries(1):
-        offers_for_product(products[3])
+    # The rules, then the availability of every set partner at once.
+    with django_assert_num_queries(2):
+        assert offers_for_product(products[3])
 
 
 class TestNudges:
@@ -396,3 +401,85 @@ def test_large_quantities_stay_exact_and_flat():
     # (1,995 units) and one pair of the two units left over is the best there is.
     assert {x.rule.slug: x.times for x in result.applied} == {"any-three": 665, "pairs": 1}
     assert result.total_discount == D("179690")
+
+
+# --- the host adapter: canonical products and prices ---------------------------------------------
+
+#: Variant key -> parent key, for VariantAdapter.
+parents: dict = {}
+#: Calls of ColumnlessPriceAdapter.prices(): the product keys of each call.
+price_calls: list = []
+
+
+class VariantAdapter(CrossSellAdapter):
+    def canonical_ids(self, ids):
+        return {pk: parents.get(pk, pk) for pk in ids}
+
+
+class ColumnlessPriceAdapter(CrossSellAdapter):
+    """Prices from a price list (500 below the field), not a column of the product rows."""
+
+    def price_column(self):
+        return None
+
+    def prices(self, products, request=None):
+        products = list(products)
+        price_calls.append(sorted(str(p.pk) for p in products))
+        return {p.pk: p.price - 500 for p in products}
+
+
+def use_adapter(settings, adapter: type) -> None:
+    settings.CROSSSELL = {**settings.CROSSSELL, "ADAPTER": f"{__name__}.{adapter.__name__}"}
+
+
+def test_a_variant_counts_as_its_parent(settings, django_assert_num_queries):
+    use_adapter(settings, VariantAdapter)
+    parent = ProductFactory(name="Shirt", price=D("5000"))
+    variant = ProductFactory(name="Shirt, blue, M", price=D("5200"))
+    parents[variant.pk] = parent.pk
+    try:
+        make_rule(MULTI, PCT, "10", [parent], n=2)
+        with django_assert_num_queries(1):
+            result = evaluate(lines((parent, 1), (variant, 1)))
+    finally:
+        parents.clear()
+    assert result.total_discount == D("1020")  # 10% of 5,000 + 5,200
+    assert result.applied[0].units == {parent.pk: 2}
+
+
+def test_prices_without_a_column_come_from_one_adapter_call(settings, django_assert_num_queries):
+    use_adapter(settings, ColumnlessPriceAdapter)
+    price_calls.clear()
+    shirt = ProductFactory(name="Shirt", price=D("5000"))
+    tie = ProductFactory(name="Tie", price=D("1500"))
+    belt = ProductFactory(name="Belt", price=D("3000"))
+    make_rule(SET, PCT, "10", [shirt, tie], slug="shirt-tie")
+    make_rule(SET, PCT, "10", [shirt, belt], slug="shirt-belt")
+    with django_assert_num_queries(1):
+        result = evaluate(lines((shirt, 1)))
+    # 10% of the shirt at its line price (5,000) and the missing item at the adapter's price
+    assert {n.rule.slug: n.saving for n in result.nudges} == {
+        "shirt-tie": D("600"),
+        "shirt-belt": D("750"),
+    }
+    assert price_calls == [sorted(str(p.pk) for p in (shirt, tie, belt))]
+    [offer] = [o for o in offers_for_product(shirt) if o.rule.slug == "shirt-tie"]
+    assert offer.regular_total == D("5500")  # 4,500 + 1,000
+
+
+def test_solver_uses_the_models_kinds_and_discount_types():
+    from django_crosssell.bundles import solver
+
+    assert {solver.FIXED_SET, solver.MIX_AND_MATCH, solver.MULTI_BUY} == set(BundleRule.Kind.values)
+    assert {solver.PERCENT, solver.AMOUNT, solver.FIXED_PRICE} == set(
+        BundleRule.DiscountType.values
+    )
+
+
+def test_application_discount_uses_the_shops_currency(settings):
+    settings.CROSSSELL = {**settings.CROSSSELL, "CURRENCY_DECIMALS": 2, "ROUNDING": "ROUND_DOWN"}
+    rule = BundleRule(kind=SET, discount_type=PCT, value=D("15"))
+    assert bundles.application_discount(rule, D("10.99")) == D("1.64")
+    assert bundles.application_discount(rule, D("0")) == 0
+    amount = BundleRule(kind=SET, discount_type=AMT, value=D("5"))
+    assert bundles.application_discount(amount, D("3.999")) == D("3.99")  # never above the base

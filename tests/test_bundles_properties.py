@@ -17,8 +17,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_crosssell import bundles
-from django_crosssell.bundles import CartLine, evaluate_rules
+from django_crosssell.bundles import CartLine, evaluate_rules, solver
 from django_crosssell.models import BundleRule
 from tests.testapp.models import Product
 
@@ -253,7 +252,7 @@ def test_nudges_are_honest(scenario):
 def test_optimal_with_the_lp_dual_bound(scenario):
     """The same exactness when every component goes straight to the LP dual bound."""
     _products, rules, lines = scenario
-    with mock.patch.object(bundles, "LP_AFTER_NODES", 0):
+    with mock.patch.object(solver, "LP_AFTER_NODES", 0):
         result = evaluate_rules(lines, rules)
     assert result.exact
     assert result.total_discount == brute_force(rules, lines)
@@ -265,8 +264,8 @@ def test_optimal_through_the_integer_programme_fallback(scenario):
     """Exact too when the search gives up at once and HiGHS solves the component."""
     _products, rules, lines = scenario
     with (
-        mock.patch.object(bundles, "LP_AFTER_NODES", 0),
-        mock.patch.object(bundles, "MAX_NODES", 0),
+        mock.patch.object(solver, "LP_AFTER_NODES", 0),
+        mock.patch.object(solver, "MAX_NODES", 0),
     ):
         result = evaluate_rules(lines, rules)
     assert result.exact

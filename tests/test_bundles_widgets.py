@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -15,9 +16,15 @@ from django.utils import timezone
 from django.utils.translation import override
 
 from django_crosssell import bundles
-from django_crosssell.bundles import CartLine
+from django_crosssell.bundles import CartLine, offers
 from django_crosssell.models import BundleRule
-from tests.factories import BundleItemFactory, BundleRuleFactory, ProductFactory
+from tests.factories import (
+    BundleItemFactory,
+    BundleRuleFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -59,15 +66,51 @@ class TestBundleOffers:
     def test_renders_nothing_without_offers(self):
         assert render("{% bundle_offers product %}", product=ProductFactory()).strip() == ""
 
-    def test_one_query(self, shirt_and_tie, django_assert_num_queries):
+    def test_two_queries_cold_none_warm(self, shirt_and_tie, django_assert_num_queries):
         shirt, _tie, _rule = shirt_and_tie
-        with django_assert_num_queries(1):
+        with django_assert_num_queries(2):  # the rules, the partners' availability
+            assert "Tie" in render("{% bundle_offers product %}", product=shirt)
+        with django_assert_num_queries(0):
+            assert "Tie" in render("{% bundle_offers product %}", product=shirt)
+
+    def test_query_count_does_not_grow_with_rules_and_partners(
+        self, shirt_and_tie, django_assert_num_queries
+    ):
+        shirt, _tie, _rule = shirt_and_tie
+        for i in range(8):
+            partners = [ProductFactory(name=f"Partner {i}.{j}") for j in range(2)]
+            rule = BundleRuleFactory(kind="fixed_set", value=D("5"), slug=f"set-{i}")
+            for product in (shirt, *partners):
+                BundleItemFactory(rule=rule, product=product)
+            multi = BundleRuleFactory(
+                kind="multi_buy", min_quantity=2, value=D("5"), slug=f"multi-{i}"
+            )
+            BundleItemFactory(rule=multi, product=shirt)
+        with django_assert_num_queries(2):
+            html = render("{% bundle_offers product %}", product=shirt)
+        assert "Partner 7.1" in html
+        with django_assert_num_queries(0):
             render("{% bundle_offers product %}", product=shirt)
+
+    @pytest.mark.parametrize("change", [{"stock": 0}, {"is_active": False}])
+    def test_a_set_with_an_unavailable_partner_is_not_offered(self, shirt_and_tie, change):
+        shirt, tie, _rule = shirt_and_tie
+        three = BundleRuleFactory(name="Three shirts", kind="multi_buy", min_quantity=3)
+        BundleItemFactory(rule=three, product=shirt)
+        for field, value in change.items():
+            setattr(tie, field, value)
+        tie.save()
+        assert [o.rule.slug for o in bundles.offers_for_product(shirt)] == [three.slug]
+        html = render("{% bundle_offers product %}", product=shirt)
+        assert "Buy 3 and get 10% off" in html and "Tie" not in html
+        tie.stock, tie.is_active = 5, True
+        tie.save()  # back in stock: the product save invalidates the cached offers
+        assert "Tie" in render("{% bundle_offers product %}", product=shirt)
 
     def test_failure_renders_empty_and_logs(self, shirt_and_tie, caplog):
         shirt, _tie, _rule = shirt_and_tie
         with (
-            mock.patch.object(bundles, "fetch_rules", side_effect=RuntimeError("db down")),
+            mock.patch.object(offers, "fetch_rules", side_effect=RuntimeError("db down")),
             caplog.at_level(logging.WARNING, logger="django_crosssell"),
         ):
             html = render("<p>page</p>{% bundle_offers product %}", product=shirt)
@@ -78,7 +121,7 @@ class TestBundleOffers:
     def test_failure_raises_with_debug(self, shirt_and_tie):
         shirt, _tie, _rule = shirt_and_tie
         with (
-            mock.patch.object(bundles, "fetch_rules", side_effect=RuntimeError("db down")),
+            mock.patch.object(offers, "fetch_rules", side_effect=RuntimeError("db down")),
             pytest.raises(RuntimeError),
         ):
             render("{% bundle_offers product %}", product=shirt)
@@ -112,6 +155,29 @@ class TestBundleProgress:
             ]
 
         assert "−650" in render("{% bundle_progress cart %}", cart=HostCart())
+
+    def test_reads_host_carts_through_the_adapter(self, shirt_and_tie):
+        shirt, tie, _rule = shirt_and_tie
+        order = OrderFactory()
+        OrderLineFactory(order=order, product=shirt)
+        OrderLineFactory(order=order, product=tie)
+        assert "−650" in render("{% bundle_progress order %}", order=order)  # .lines manager
+        assert "−650" in render("{% bundle_progress lines %}", lines=order.lines.all())
+
+        class HostCart:  # .all_lines(), and lines with `price` instead of `unit_price`
+            def all_lines(self):
+                return [
+                    SimpleNamespace(product=shirt, quantity=1, price=shirt.price),
+                    SimpleNamespace(product=tie.pk, quantity=1, price=tie.price),
+                ]
+
+        assert "−650" in render("{% bundle_progress cart %}", cart=HostCart())
+
+    @override_settings(DEBUG=True)
+    def test_a_missing_cart_is_an_empty_one(self, django_assert_num_queries):
+        with django_assert_num_queries(0):
+            assert render("{% bundle_progress cart %}").strip() == ""
+            assert render("{% bundle_progress cart %}", cart=None).strip() == ""
 
     def test_empty_cart_renders_nothing_without_queries(self, django_assert_num_queries):
         with django_assert_num_queries(0):

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from django_crosssell import bundles
+from django_crosssell import bundles, money
+from django_crosssell.adapter import get_adapter
 
 register = template.Library()
 logger = logging.getLogger("django_crosssell")
@@ -39,17 +40,6 @@ def _safely(name: str, context: template.Context, build: Callable[[], dict[str, 
         return SafeString("")
 
 
-def _lines(cart: Any) -> list[Any]:
-    """Accept CartLine/3-tuples or objects with product, quantity and unit_price."""
-    lines = []
-    for line in getattr(cart, "lines", cart) or ():
-        if isinstance(line, tuple):
-            lines.append(line)
-        else:
-            lines.append(bundles.CartLine(line.product, line.quantity, line.unit_price))
-    return lines
-
-
 @register.simple_tag(takes_context=True)
 def bundle_offers(
     context: template.Context, product: Any, at: Any = None, template: str = OFFERS_TEMPLATE
@@ -69,15 +59,19 @@ def bundle_progress(
 ) -> SafeString:
     """``{% bundle_progress cart_lines %}``: applied bundle discounts and "add one more" nudges.
 
-    ``cart_lines`` may also be a ready :class:`~django_crosssell.bundles.BundleEvaluation`,
-    so a page that already evaluated the cart does not evaluate it twice.
+    ``cart_lines`` is anything the adapter's ``cart_lines()`` reads (a list of lines, a
+    queryset or related manager, an object with ``.all_lines()`` or ``.lines``), or a ready
+    :class:`~django_crosssell.bundles.BundleEvaluation`, so a page that already evaluated the
+    cart does not evaluate it twice. A missing cart (None, "") is an empty one.
     """
 
     def build() -> dict[str, Any]:
         if isinstance(cart_lines, bundles.BundleEvaluation):
             evaluation = cart_lines
         else:
-            evaluation = bundles.evaluate(_lines(cart_lines), at=at)
+            empty = cart_lines is None or (isinstance(cart_lines, str) and not cart_lines)
+            lines = [] if empty else get_adapter().cart_lines(cart_lines, context.get("request"))
+            evaluation = bundles.evaluate(lines, at=at)
         return {"evaluation": evaluation}
 
     return _safely("bundle_progress", context, build, template)
@@ -88,4 +82,4 @@ def crosssell_money(amount: Any) -> str:
     """Format an amount with ``CROSSSELL['PRICE_FORMATTER']``."""
     if amount in (None, ""):
         return ""
-    return bundles.format_money(amount)
+    return money.format_money(amount)

@@ -1,0 +1,79 @@
+"""The sentences the bundle widgets show: nudges ("Add 1 more to get 10% off") and offers.
+
+Translated when called (the msgids are the Japanese catalogue's; keep them identical). The
+functions take the parts of a nudge or an offer rather than the objects, so this module
+depends on no other bundle module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Model
+from django.utils.translation import gettext
+
+from ..models import BundleRule
+from ..money import format_money, format_percent, to_decimal
+
+Kind = BundleRule.Kind
+DiscountType = BundleRule.DiscountType
+
+
+def _names(products: Iterable[Model]) -> str:
+    return gettext(", ").join(str(p) for p in products)
+
+
+def _what(rule: BundleRule | Any) -> dict[str, str]:
+    value = to_decimal(rule.value)
+    return {
+        "percent": format_percent(value),
+        "amount": format_money(value),
+        "price": format_money(value),
+    }
+
+
+def nudge_message(rule: BundleRule, units: int, products: Iterable[Model], saving: Decimal) -> str:
+    """What to add (``units`` of ``products``) and what it unlocks, in the active language."""
+    params = {**_what(rule), "count": units, "saving": format_money(saving)}
+    if rule.kind == Kind.FIXED_SET:
+        params["products"] = _names(products)
+        templates = {
+            DiscountType.PERCENT: gettext("Add %(products)s to get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Add %(products)s to save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("Add %(products)s to get the set price %(price)s"),
+        }
+    else:
+        templates = {
+            DiscountType.PERCENT: gettext("Add %(count)d more to get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Add %(count)d more to save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext(
+                "Add %(count)d more to get the bundle price %(price)s"
+            ),
+        }
+    return str(templates[rule.discount_type]) % params
+
+
+def offer_message(rule: BundleRule, units: int, partners: Iterable[Model]) -> str:
+    """The offer of ``rule`` on a product page (with ``partners`` for a set)."""
+    params = {**_what(rule), "count": units, "products": _names(partners)}
+    if rule.kind == Kind.FIXED_SET:
+        templates = {
+            DiscountType.PERCENT: gettext("Buy with %(products)s and get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Buy with %(products)s and save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("Buy with %(products)s for %(price)s in total"),
+        }
+    elif rule.kind == Kind.MULTI_BUY:
+        templates = {
+            DiscountType.PERCENT: gettext("Buy %(count)d and get %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Buy %(count)d and save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("%(count)d for %(price)s"),
+        }
+    else:
+        templates = {
+            DiscountType.PERCENT: gettext("Any %(count)d eligible items: %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("Any %(count)d eligible items: save %(amount)s"),
+            DiscountType.FIXED_PRICE: gettext("Any %(count)d eligible items for %(price)s"),
+        }
+    return str(templates[rule.discount_type]) % params
