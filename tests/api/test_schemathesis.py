@@ -37,7 +37,6 @@ from schemathesis.specs.openapi.checks import (
 
 from django_crosssell.conf import get_product_model
 from django_crosssell.models import AffinityRun, BundleRule, ProductRelation, TierLadder
-from tests.api_fixtures import *  # noqa: F403 - fixtures
 
 pytestmark = pytest.mark.django_db
 
