@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 from django_crosssell.conf import get_product_model
 from django_crosssell.models import AffinityRun, BundleRule, ProductRelation, TierLadder
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 MAX_EXAMPLES = int(os.environ.get("CROSSSELL_SCHEMATHESIS_EXAMPLES", "20"))
 CHECKS = [
