@@ -57,6 +57,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
+	$(BIN)/mypy django_crosssell
 
 fmt: $(VENV)/.installed-test
 	$(BIN)/ruff format .
@@ -81,4 +82,4 @@ dist: $(VENV)/.installed-test
 	rm -rf dist && $(PY) -m build
 
 clean:
-	rm -rf dist build *.egg-info .pytest_cache example_shop.sqlite3 .tox
+	rm -rf dist build *.egg-info .pytest_cache .mypy_cache example_shop.sqlite3 .tox
