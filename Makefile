@@ -8,12 +8,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ORDERS ?= 20000
 
-.PHONY: help install demo demo-data test lint fmt messages bench bench-quick dist clean
+.PHONY: help install demo demo-data test test-fast lint fmt messages bench bench-quick dist clean
 
 help:
 	@echo "make demo    - install, migrate, seed demo data, compute recommendations, serve http://$(HOST):$(PORT)/"
 	@echo "make test    - install the test extras and run the whole suite"
-	@echo "make lint    - ruff and makemigrations --check"
+	@echo "make test-fast - both suites without the slow and browser tests (for iterating)"
+	@echo "make lint    - ruff, mypy and makemigrations --check"
 	@echo "make bench   - run the benchmarks (writes benchmarks/RESULTS.md)"
 
 $(PY):
@@ -44,11 +45,19 @@ test: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/pytest --ds=example_shop.settings example_shop/tests $(PYTEST_ARGS)
 
+# Everything but the tests marked slow (property and fuzz suites, packaging, reference data,
+# fresh processes) or browser. `make test` stays the full run (what CI does).
+FAST := -m "not slow and not browser"
+test-fast: $(VENV)/.installed-test
+	$(BIN)/pytest $(FAST) $(PYTEST_ARGS)
+	$(BIN)/pytest --ds=example_shop.settings example_shop/tests $(FAST) $(PYTEST_ARGS)
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
+	$(BIN)/mypy django_crosssell
 
 fmt: $(VENV)/.installed-test
 	$(BIN)/ruff format .
@@ -73,4 +82,4 @@ dist: $(VENV)/.installed-test
 	rm -rf dist && $(PY) -m build
 
 clean:
-	rm -rf dist build *.egg-info .pytest_cache example_shop.sqlite3 .tox
+	rm -rf dist build *.egg-info .pytest_cache .mypy_cache example_shop.sqlite3 .tox

@@ -100,3 +100,33 @@ class BundleItemFactory(factory.django.DjangoModelFactory):
     rule = factory.SubFactory(BundleRuleFactory)
     product = factory.SubFactory(ProductFactory)
     quantity = 1
+
+
+class AffinityRunFactory(factory.django.DjangoModelFactory):
+    """A finished recompute. ``AffinityRunFactory(current=True)`` is the one the
+    recommendation service reads (at most one run is current)."""
+
+    class Meta:
+        model = cs.AffinityRun
+
+    status = cs.AffinityRun.Status.SUCCEEDED
+    is_current = False
+
+    class Params:
+        current = factory.Trait(is_current=True)
+
+
+class ProductAffinityFactory(factory.django.DjangoModelFactory):
+    """One stored pair of a run; ``confidence`` follows ``score`` unless given."""
+
+    class Meta:
+        model = cs.ProductAffinity
+
+    run = factory.SubFactory(AffinityRunFactory)
+    source = factory.SubFactory(ProductFactory)
+    target = factory.SubFactory(ProductFactory)
+    co_count = 3
+    support = 0.1
+    confidence = factory.SelfAttribute("score")
+    lift = 1.5
+    score = 0.5

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from example_shop import env
+from tests import env
 
 BASE_DIR = Path(__file__).resolve().parent
 

@@ -246,6 +246,7 @@ def groceries_baskets():
     return baskets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("min_support", "min_confidence", "expected"), [(0.006, 0.25, 150), (0.001, 0.5, 11)]
 )
@@ -267,6 +268,7 @@ def test_groceries_pair_rules_equal_mlxtend(min_support, min_confidence, expecte
         assert np.abs(merged[column] - merged[f"{column}_ml"]).max() <= 1e-9, column
 
 
+@pytest.mark.slow
 def test_groceries_default_metric_beats_popularity_on_hit_rate_and_coverage():
     baskets = groceries_baskets()
     rows = affinity.evaluate_leave_one_out(

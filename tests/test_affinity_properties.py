@@ -7,10 +7,13 @@ from collections import Counter
 from itertools import permutations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from django_crosssell import affinity
+
+pytestmark = pytest.mark.slow  # generated baskets against a brute force
 
 baskets_strategy = st.lists(
     st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=7),

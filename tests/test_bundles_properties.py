@@ -14,6 +14,7 @@ import random
 from decimal import ROUND_HALF_UP, Decimal
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,8 @@ from tests.testapp.models import Product
 KINDS = list(BundleRule.Kind.values)
 TYPES = list(BundleRule.DiscountType.values)
 PRICES = [1, 5, 99, 100, 333, 980, 1005, 1500, 2999]
+
+pytestmark = pytest.mark.slow  # thousands of generated carts: about 15 s
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

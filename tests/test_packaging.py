@@ -46,6 +46,7 @@ def test_wheel_contains_the_whole_package_and_nothing_else(dist):
     assert tracked_package_files() <= package
     assert "django_crosssell/locale/ja/LC_MESSAGES/django.mo" in package
     assert "django_crosssell/migrations/0001_initial.py" in package
+    assert "django_crosssell/py.typed" in package  # PEP 561: type checkers read the hints
     assert any(n.startswith("django_crosssell/templates/") for n in package)
     others = {n for n in names - package if ".dist-info/" not in n}
     assert others == set()

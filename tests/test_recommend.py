@@ -26,7 +26,9 @@ from django_crosssell.recommend import (
     upgrade_for,
 )
 from tests.factories import (
+    AffinityRunFactory,
     CategoryFactory,
+    ProductAffinityFactory,
     ProductFactory,
     ProductRelationFactory,
     TierLadderFactory,
@@ -36,25 +38,6 @@ from tests.factories import (
 from tests.settings import CROSSSELL
 
 pytestmark = pytest.mark.django_db
-
-
-def current_run(**fields) -> cs.AffinityRun:
-    return cs.AffinityRun.objects.create(
-        status=cs.AffinityRun.Status.SUCCEEDED, is_current=True, **fields
-    )
-
-
-def affinity(run, source, target, score, co_count=3) -> cs.ProductAffinity:
-    return cs.ProductAffinity.objects.create(
-        run=run,
-        source=source,
-        target=target,
-        co_count=co_count,
-        support=0.1,
-        confidence=score,
-        lift=1.5,
-        score=score,
-    )
 
 
 def products_of(recs: list[Recommendation]) -> list:
@@ -91,9 +74,9 @@ def test_curated_by_position_then_affinity_by_score_then_bestsellers(make):
     ProductRelationFactory(
         source=source, target=curated_first, position=1, kind=cs.ProductRelation.Kind.RELATED
     )
-    run = current_run()
-    affinity(run, source, weak, 0.2, co_count=4)
-    affinity(run, source, strong, 0.9, co_count=37)
+    run = AffinityRunFactory(current=True)
+    ProductAffinityFactory(run=run, source=source, target=weak, score=0.2, co_count=4)
+    ProductAffinityFactory(run=run, source=source, target=strong, score=0.9, co_count=37)
     make_order(seller)
 
     recs = recommend_for_product(source, limit=10)
@@ -116,10 +99,10 @@ def test_curated_by_position_then_affinity_by_score_then_bestsellers(make):
 def test_duplicates_keep_their_best_rank_and_the_default_limit_is_four(make):
     source = make()
     others = [make() for _ in range(6)]
-    run = current_run()
+    run = AffinityRunFactory(current=True)
     ProductRelationFactory(source=source, target=others[0])
     for rank, product in enumerate(others):
-        affinity(run, source, product, 1.0 - rank / 10)
+        ProductAffinityFactory(run=run, source=source, target=product, score=1.0 - rank / 10)
     make_order(others[0], others[1])
 
     recs = recommend_for_product(source)
@@ -131,9 +114,9 @@ def test_duplicates_keep_their_best_rank_and_the_default_limit_is_four(make):
 
 def test_limit_is_capped_at_max_limit(make):
     source = make()
-    run = current_run()
+    run = AffinityRunFactory(current=True)
     for rank in range(8):
-        affinity(run, source, make(), 1.0 - rank / 10)
+        ProductAffinityFactory(run=run, source=source, target=make(), score=1.0 - rank / 10)
     with settings_with(MAX_LIMIT=5):
         assert len(recommend_for_product(source, limit=50)) == 5
 
@@ -142,7 +125,7 @@ def test_kind_restricts_the_curated_part_only(make):
     source, pair, similar, computed = make(), make(), make(), make()
     ProductRelationFactory(source=source, target=pair, kind=cs.ProductRelation.Kind.CROSS_SELL)
     ProductRelationFactory(source=source, target=similar, kind=cs.ProductRelation.Kind.RELATED)
-    affinity(current_run(), source, computed, 0.5)
+    ProductAffinityFactory(run=AffinityRunFactory(current=True), source=source, target=computed)
 
     with settings_with(FALLBACK=None):
         assert products_of(recommend_for_product(source, kind="related")) == [similar, computed]
@@ -165,9 +148,9 @@ def test_only_current_links_and_the_current_run(make):
     ProductRelationFactory(
         source=source, target=live, starts_at=now - timedelta(days=1), ends_at=now + timedelta(1)
     )
-    old = cs.AffinityRun.objects.create(status=cs.AffinityRun.Status.SUCCEEDED)
-    affinity(old, source, old_run_partner, 0.9)
-    current_run()
+    old = AffinityRunFactory()
+    ProductAffinityFactory(run=old, source=source, target=old_run_partner, score=0.9)
+    AffinityRunFactory(current=True)
 
     with settings_with(FALLBACK=None):
         assert products_of(recommend_for_product(source)) == [live]
@@ -193,9 +176,9 @@ def test_a_link_starting_later_bounds_the_cache_lifetime(make, monkeypatch):
 def test_unavailable_products_and_the_product_itself_are_never_shown(make):
     source = make()
     inactive, sold_out, fine = make(is_active=False), make(stock=0), make()
-    run = current_run()
+    run = AffinityRunFactory(current=True)
     for product in (inactive, sold_out, fine, source):
-        affinity(run, source, product, 0.5)
+        ProductAffinityFactory(run=run, source=source, target=product, score=0.5)
     ProductRelationFactory(source=source, target=sold_out)
     make_order(source, inactive, sold_out)
     make_order(source)
@@ -237,9 +220,9 @@ def test_fallback_ignores_orders_outside_the_lookback_window(make):
 
 def test_fallback_from_the_current_run_without_an_order_line_model(make):
     source, hub, leaf = make(), make(), make()
-    run = current_run()
-    affinity(run, leaf, hub, 0.5, co_count=9)
-    affinity(run, hub, leaf, 0.5, co_count=2)
+    run = AffinityRunFactory(current=True)
+    ProductAffinityFactory(run=run, source=leaf, target=hub, score=0.5, co_count=9)
+    ProductAffinityFactory(run=run, source=hub, target=leaf, score=0.5, co_count=2)
     with settings_with(ORDER_LINE_MODEL=None):
         recs = recommend_for_product(source)
     assert products_of(recs) == [hub, leaf]
@@ -320,9 +303,9 @@ def test_a_deleted_product_gets_nothing(make):
 
 def test_exclude_purchased_hides_what_the_customer_bought(make, django_user_model):
     source, bought, other = make(), make(), make()
-    run = current_run()
-    affinity(run, source, bought, 0.9)
-    affinity(run, source, other, 0.5)
+    run = AffinityRunFactory(current=True)
+    ProductAffinityFactory(run=run, source=source, target=bought, score=0.9)
+    ProductAffinityFactory(run=run, source=source, target=other, score=0.5)
     customer = django_user_model.objects.create_user("hanako")
     make_order(bought, customer=customer)
 
@@ -342,12 +325,13 @@ def test_exclude_purchased_hides_what_the_customer_bought(make, django_user_mode
 
 def test_cart_aggregates_affinity_and_excludes_the_cart(make):
     a, b, c, d, e, staff_pick = (make() for _ in range(6))
-    run = current_run()
-    affinity(run, a, b, 0.9, co_count=10)  # b is in the cart: never shown
-    affinity(run, a, c, 0.4, co_count=5)
-    affinity(run, b, c, 0.4, co_count=7)  # c: 0.8 in total
-    affinity(run, a, d, 0.7)
-    affinity(run, b, e, 0.1)
+    run = AffinityRunFactory(current=True)
+    # b is in the cart: never shown
+    ProductAffinityFactory(run=run, source=a, target=b, score=0.9, co_count=10)
+    ProductAffinityFactory(run=run, source=a, target=c, score=0.4, co_count=5)
+    ProductAffinityFactory(run=run, source=b, target=c, score=0.4, co_count=7)  # c: 0.8 in total
+    ProductAffinityFactory(run=run, source=a, target=d, score=0.7)
+    ProductAffinityFactory(run=run, source=b, target=e, score=0.1)
     ProductRelationFactory(source=b, target=staff_pick, position=3)
     ProductRelationFactory(source=a, target=b)
 
@@ -372,10 +356,11 @@ def test_related_links_do_not_fill_the_cart_widget(make):
 
 def _catalogue(make, size: int = 30):
     products = [make() for _ in range(size)]
-    run = current_run()
+    run = AffinityRunFactory(current=True)
     for index, product in enumerate(products):
         for offset in (1, 2, 3, 5, 8):
-            affinity(run, product, products[(index + offset) % size], 1 / offset)
+            partner = products[(index + offset) % size]
+            ProductAffinityFactory(run=run, source=product, target=partner, score=1 / offset)
         ProductRelationFactory(source=product, target=products[(index + 13) % size])
     for product in products[:10]:
         make_order(product, products[-1])
@@ -409,7 +394,8 @@ def test_cart_recommendations_cost_two_queries_whatever_the_size(
 
 def test_results_depend_on_the_language(make):
     source, partner = make(), make()
-    affinity(current_run(), source, partner, 0.5, co_count=2)
+    run = AffinityRunFactory(current=True)
+    ProductAffinityFactory(run=run, source=source, target=partner, score=0.5, co_count=2)
     with translation.override("en"):
         assert recommend_for_product(source)[0].reason == "2 people bought these together"
     with translation.override("ja"):

@@ -8,9 +8,9 @@ import pytest
 from django.db import transaction
 
 from django_crosssell import cache
-from django_crosssell import models as cs
 from django_crosssell.recommend import recommend_for_product, upgrade_for
 from tests.factories import (
+    AffinityRunFactory,
     BundleItemFactory,
     BundleRuleFactory,
     ProductFactory,
@@ -63,7 +63,7 @@ def test_ladders_steps_bundles_runs_and_products_invalidate(db):
     assert bumps(lambda: BundleItemFactory(rule=rule))
     assert bumps(item.delete)
     assert bumps(rule.delete)
-    assert bumps(lambda: cs.AffinityRun.objects.create(status=cs.AffinityRun.Status.SUCCEEDED))
+    assert bumps(AffinityRunFactory)
     assert bumps(reprice)
 
 

@@ -16,7 +16,9 @@ from django_crosssell import cache
 from django_crosssell import models as cs
 from django_crosssell.recommend import queries
 from tests.factories import (
+    AffinityRunFactory,
     CategoryFactory,
+    ProductAffinityFactory,
     ProductFactory,
     ProductRelationFactory,
     TierLadderFactory,
@@ -56,15 +58,9 @@ def shop():
     source = make(name="Kettle", price=Decimal("4980"))
     pick, partner, seller = make(name="Filter"), make(name="Beans"), make(name="Mug")
     ProductRelationFactory(source=source, target=pick)
-    run = cs.AffinityRun.objects.create(status="succeeded", is_current=True)
-    cs.ProductAffinity.objects.create(
-        run=run, source=source, target=partner, co_count=37, support=0.1, confidence=0.4,
-        lift=2.0, score=0.4,
-    )  # fmt: skip
-    cs.ProductAffinity.objects.create(
-        run=run, source=pick, target=seller, co_count=5, support=0.1, confidence=0.3,
-        lift=2.0, score=0.3,
-    )  # fmt: skip
+    run = AffinityRunFactory(current=True)
+    ProductAffinityFactory(run=run, source=source, target=partner, co_count=37, score=0.4, lift=2.0)
+    ProductAffinityFactory(run=run, source=pick, target=seller, co_count=5, score=0.3, lift=2.0)
     make_order(seller)
     return {"source": source, "pick": pick, "partner": partner, "seller": seller}
 
@@ -301,10 +297,9 @@ def test_cart_widget_queries_do_not_grow_with_the_cart(
     extra = ProductFactory.create_batch(size - 1)
     run = cs.AffinityRun.objects.get(is_current=True)
     for product in extra:
-        cs.ProductAffinity.objects.create(
-            run=run, source=product, target=shop["partner"], co_count=2, support=0.1,
-            confidence=0.2, lift=1.0, score=0.2,
-        )  # fmt: skip
+        ProductAffinityFactory(
+            run=run, source=product, target=shop["partner"], co_count=2, score=0.2, lift=1.0
+        )
     cart = [shop["source"], *extra]
     with django_assert_max_num_queries(2):
         cold = render("{% bought_together cart %}", cart=cart)

@@ -8,9 +8,17 @@ from collections.abc import Callable
 
 import pytest
 from django.core.cache import caches
-from django.test import Client
+from django.test import Client, override_settings
 
 from example_shop.shop.models import Category, Product
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """The shop's PBKDF2 costs a good part of a second per hash by design; the tests create
+    and log in users often (the library's tests.settings uses MD5 for the same reason)."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.api_fixtures import *  # noqa: F403 - fixtures
-from tests.api_fixtures import api_url
+from tests.api.helpers import api_url
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from django_crosssell.api.throttling import CrossSellAnonThrottle
-from tests.api_fixtures import *  # noqa: F403 - fixtures
-from tests.api_fixtures import api_url
+from tests.api.helpers import api_url
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

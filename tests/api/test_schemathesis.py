@@ -37,9 +37,8 @@ from schemathesis.specs.openapi.checks import (
 
 from django_crosssell.conf import get_product_model
 from django_crosssell.models import AffinityRun, BundleRule, ProductRelation, TierLadder
-from tests.api_fixtures import *  # noqa: F403 - fixtures
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 MAX_EXAMPLES = int(os.environ.get("CROSSSELL_SCHEMATHESIS_EXAMPLES", "20"))
 CHECKS = [

@@ -12,8 +12,7 @@ from rest_framework import serializers
 from django_crosssell import bundles, recommend
 from django_crosssell.api.fields import ProductSerializer, get_product_serializer_class
 from django_crosssell.models import BundleRule, ProductRelation, TierLadder, TierStep
-from tests.api_fixtures import *  # noqa: F403 - fixtures
-from tests.api_fixtures import api_url
+from tests.api.helpers import api_url
 from tests.factories import (
     BundleItemFactory,
     ProductFactory,
@@ -184,7 +183,7 @@ class TestProductSerializer:
     def test_host_serializer_by_dotted_path(self, catalogue, anon_client, settings):
         settings.CROSSSELL = {
             **settings.CROSSSELL,
-            "PRODUCT_SERIALIZER": "tests.test_api.SkuProductSerializer",
+            "PRODUCT_SERIALIZER": "tests.api.test_endpoints.SkuProductSerializer",
         }
         response = anon_client.get(api_url("product-recommendations", pid(catalogue, 0)))
         product = response.json()[0]["product"]
@@ -193,7 +192,7 @@ class TestProductSerializer:
     def test_host_serializer_appears_in_the_schema(self, anon_client, settings):
         settings.CROSSSELL = {
             **settings.CROSSSELL,
-            "PRODUCT_SERIALIZER": "tests.test_api.SkuProductSerializer",
+            "PRODUCT_SERIALIZER": "tests.api.test_endpoints.SkuProductSerializer",
         }
         schema = anon_client.get("/api/schema/", {"format": "json"}).json()
         component = schema["components"]["schemas"]["SkuProduct"]

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from tests.api_fixtures import *  # noqa: F403 - fixtures
-from tests.api_fixtures import api_url
+from tests.api.helpers import api_url
 
 pytestmark = pytest.mark.django_db
 

@@ -1,11 +1,27 @@
-"""Users, clients and URLs shared by the REST API tests (tests/test_api*.py)."""
+"""Fixtures of the REST API tests (``tests/api/``): users, clients and a small catalogue.
+
+Throttling is off in this package unless a test is about it (``test_throttling.py`` sets
+its own rates): the rates are per minute and tests are fast.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth.models import Permission
-from django.urls import reverse
 from rest_framework.test import APIClient
+
+from tests.factories import (
+    AffinityRunFactory,
+    BundleItemFactory,
+    BundleRuleFactory,
+    ProductAffinityFactory,
+    ProductFactory,
+    ProductRelationFactory,
+    TierLadderFactory,
+    TierStepFactory,
+)
 
 CROSSSELL_MODELS = (
     "productrelation",
@@ -15,12 +31,12 @@ CROSSSELL_MODELS = (
     "productaffinity",
 )
 
-#: Throttling off unless a test is about it; the rates are per minute and tests are fast.
 NO_THROTTLE = {"crosssell_anon": None, "crosssell_user": None}
 
 
-def api_url(name: str, *args: object) -> str:
-    return reverse(f"crosssell_api:{name}", args=args)
+@pytest.fixture(autouse=True)
+def _no_throttling(settings):
+    settings.CROSSSELL = {**settings.CROSSSELL, "API_THROTTLE_RATES": NO_THROTTLE}
 
 
 @pytest.fixture
@@ -60,27 +76,10 @@ def staff_client(staff_user):
     return client
 
 
-@pytest.fixture(autouse=True)
-def _no_throttling(settings):
-    settings.CROSSSELL = {**settings.CROSSSELL, "API_THROTTLE_RATES": NO_THROTTLE}
-
-
 @pytest.fixture
 def catalogue():
     """A small shop with one of everything the API shows: a curated link, a ladder, a
     bundle, and a current affinity run."""
-    from decimal import Decimal
-
-    from django_crosssell.models import AffinityRun, ProductAffinity
-    from tests.factories import (
-        BundleItemFactory,
-        BundleRuleFactory,
-        ProductFactory,
-        ProductRelationFactory,
-        TierLadderFactory,
-        TierStepFactory,
-    )
-
     products = [ProductFactory(price=Decimal(1000 * (i + 1))) for i in range(5)]
     a, b, c, d, _e = products
     relation = ProductRelationFactory(source=a, target=b)
@@ -90,8 +89,8 @@ def catalogue():
     rule = BundleRuleFactory(name="Breakfast set", slug="breakfast", value=Decimal("10"))
     BundleItemFactory(rule=rule, product=a)
     BundleItemFactory(rule=rule, product=c)
-    run = AffinityRun.objects.create(status=AffinityRun.Status.SUCCEEDED, is_current=True)
-    ProductAffinity.objects.create(
+    run = AffinityRunFactory(current=True)
+    ProductAffinityFactory(
         run=run, source=a, target=d, co_count=5, support=0.1, confidence=0.5, lift=2.0, score=0.5
     )
     return {
