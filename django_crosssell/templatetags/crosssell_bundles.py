@@ -1,56 +1,53 @@
 """Bundle widgets (``bundle_offers``, ``bundle_progress``); loaded through ``crosssell``.
 
-The tags hold no queries: they call :mod:`django_crosssell.bundles` and render an inclusion
-template. A widget must never break the host's page, so any failure renders nothing and logs
-a warning; with ``DEBUG=True`` it raises, so a developer sees the traceback.
+The tags hold no queries: they call :mod:`django_crosssell.bundles` and render through the
+one render, failure and cache policy of :mod:`django_crosssell.widgets`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+import time
 from typing import Any
 
 from django import template
-from django.conf import settings
-from django.template.loader import render_to_string
-from django.utils.safestring import SafeString, mark_safe
+from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from django_crosssell import bundles, money
 from django_crosssell.adapter import get_adapter
+from django_crosssell.bundles.offers import offers_at
+from django_crosssell.products import product_key
+from django_crosssell.recommend.caching import make_key
+from django_crosssell.widgets import Built, render, request_of
 
 register = template.Library()
-logger = logging.getLogger("django_crosssell")
 
 OFFERS_TEMPLATE = "django_crosssell/widgets/bundle_offers.html"
 PROGRESS_TEMPLATE = "django_crosssell/widgets/bundle_progress.html"
-
-
-def _safely(name: str, context: template.Context, build: Callable[[], dict[str, Any]], tpl: str):
-    try:
-        data = build()
-        request = context.get("request")
-        return mark_safe(render_to_string(tpl, data, request=request))
-    except Exception:
-        if settings.DEBUG:
-            raise
-        logger.warning(
-            "django-crosssell: the %s widget failed; rendering nothing", name, exc_info=True
-        )
-        return SafeString("")
 
 
 @register.simple_tag(takes_context=True)
 def bundle_offers(
     context: template.Context, product: Any, at: Any = None, template: str = OFFERS_TEMPLATE
 ) -> SafeString:
-    """``{% bundle_offers product %}``: current bundle rules that include the product."""
+    """``{% bundle_offers product %}``: current bundle rules that include the product.
 
-    def build() -> dict[str, Any]:
-        offers = bundles.offers_for_product(product, at=at) if product else []
-        return {"offers": offers, "product": product}
+    Cached as HTML until the next campaign start or end among the product's rules.
+    """
 
-    return _safely("bundle_offers", context, build, template)
+    def build() -> Built:
+        offers, valid_for = offers_at(product_key(product), at or timezone.now())
+        if not offers:
+            return None, time.time() + valid_for
+        return {"offers": offers, "product": product}, time.time() + valid_for
+
+    return render(context, "bundle_offers", product, build, template, at=at)
+
+
+def _lines(context: template.Context, cart: Any) -> list[bundles.CartLine]:
+    if cart is None or (isinstance(cart, str) and not cart):
+        return []  # a missing cart is an empty one
+    return get_adapter().cart_lines(cart, request_of(context))
 
 
 @register.simple_tag(takes_context=True)
@@ -62,19 +59,30 @@ def bundle_progress(
     ``cart_lines`` is anything the adapter's ``cart_lines()`` reads (a list of lines, a
     queryset or related manager, an object with ``.all_lines()`` or ``.lines``), or a ready
     :class:`~django_crosssell.bundles.BundleEvaluation`, so a page that already evaluated the
-    cart does not evaluate it twice. A missing cart (None, "") is an empty one.
+    cart does not evaluate it twice. A missing cart (None, "") is an empty one. Cached as
+    HTML per cart content (products, quantities and unit prices).
     """
+    lines: list[bundles.CartLine] | None = None
 
-    def build() -> dict[str, Any]:
+    def key() -> str | None:
+        nonlocal lines
+        if isinstance(cart_lines, bundles.BundleEvaluation):
+            return None
+        lines = _lines(context, cart_lines)
+        content = sorted(
+            (str(product_key(line.product)), int(line.quantity), str(line.unit_price))
+            for line in lines
+        )
+        return make_key("widget", "bundle_progress", content, str(at), template)
+
+    def build() -> Built:
         if isinstance(cart_lines, bundles.BundleEvaluation):
             evaluation = cart_lines
         else:
-            empty = cart_lines is None or (isinstance(cart_lines, str) and not cart_lines)
-            lines = [] if empty else get_adapter().cart_lines(cart_lines, context.get("request"))
-            evaluation = bundles.evaluate(lines, at=at)
-        return {"evaluation": evaluation}
+            evaluation = bundles.evaluate(lines if lines is not None else [], at=at)
+        return {"evaluation": evaluation}, time.time() + 300
 
-    return _safely("bundle_progress", context, build, template)
+    return render(context, "bundle_progress", cart_lines, build, template, key=key)
 
 
 @register.filter
