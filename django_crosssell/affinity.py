@@ -72,7 +72,7 @@ class AffinityInputError(ValueError):
 
 
 #: The per-pair arrays of an :class:`AffinityResult` (one entry per stored pair) and their
-#: dtypes: the engine builds, permutes, joins and frames them, and the writer stores them,
+#: dtypes: the engine builds, joins and frames them, and the writer stores them, all
 #: from this one list. ``source`` and ``target`` are indices into ``product_ids``.
 PAIR_DTYPES: dict[str, type[np.generic]] = {
     "source": np.int64,
@@ -115,11 +115,6 @@ class AffinityResult:
     @property
     def n_pairs(self) -> int:
         return len(self.source)
-
-    def take(self, order: np.ndarray) -> AffinityResult:
-        """A copy with the pair arrays permuted or filtered by ``order`` (products unchanged)."""
-        pairs = {name: getattr(self, name)[order] for name in PAIR_FIELDS}
-        return dataclasses.replace(self, **pairs)
 
     @classmethod
     def concat(cls, blocks: Sequence[AffinityResult]) -> AffinityResult:

@@ -9,6 +9,7 @@ one index the readers and pruning use.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 
@@ -163,3 +164,15 @@ def test_the_table_has_no_enforced_foreign_keys_and_one_index_besides_the_key(db
         if info["index"] and not info["primary_key"] and not info["unique"]
     }
     assert indexes == {"crosssell_aff_run_source_idx": ["run_id", "source_id", "score"]}
+
+
+def test_one_column_list_drives_every_writer():
+    """The engine's per-pair arrays are exactly the table's columns after ``run``."""
+    assert ("run", *affinity.PAIR_FIELDS) == writer.COLUMNS
+    assert set(affinity.PAIR_FIELDS) <= {
+        f.name for f in dataclasses.fields(affinity.AffinityResult)
+    }
+    stored_columns = {
+        field.name for field in ProductAffinity._meta.concrete_fields if not field.primary_key
+    }
+    assert stored_columns == set(writer.COLUMNS)
