@@ -71,8 +71,19 @@ class AffinityInputError(ValueError):
     """The arrays given to the engine are inconsistent or an option is out of range."""
 
 
-#: The per-pair arrays of an :class:`AffinityResult` (one entry per stored pair).
-PAIR_FIELDS = ("source", "target", "co_count", "support", "confidence", "lift", "score")
+#: The per-pair arrays of an :class:`AffinityResult` (one entry per stored pair) and their
+#: dtypes: the engine builds, joins and frames them, and the writer stores them, all
+#: from this one list. ``source`` and ``target`` are indices into ``product_ids``.
+PAIR_DTYPES: dict[str, type[np.generic]] = {
+    "source": np.int64,
+    "target": np.int64,
+    "co_count": np.int64,
+    "support": np.float64,
+    "confidence": np.float64,
+    "lift": np.float64,
+    "score": np.float64,
+}
+PAIR_FIELDS: tuple[str, ...] = tuple(PAIR_DTYPES)
 
 
 @dataclass
@@ -105,11 +116,6 @@ class AffinityResult:
     def n_pairs(self) -> int:
         return len(self.source)
 
-    def take(self, order: np.ndarray) -> AffinityResult:
-        """A copy with the pair arrays permuted or filtered by ``order`` (products unchanged)."""
-        pairs = {name: getattr(self, name)[order] for name in PAIR_FIELDS}
-        return dataclasses.replace(self, **pairs)
-
     @classmethod
     def concat(cls, blocks: Sequence[AffinityResult]) -> AffinityResult:
         """Blocks of consecutive source products joined back into one result."""
@@ -123,17 +129,10 @@ class AffinityResult:
 
     def to_frame(self) -> pd.DataFrame:
         """The pairs with the caller's product ids, for analysis and tests."""
-        return pd.DataFrame(
-            {
-                "source": self.product_ids[self.source],
-                "target": self.product_ids[self.target],
-                "co_count": self.co_count,
-                "support": self.support,
-                "confidence": self.confidence,
-                "lift": self.lift,
-                "score": self.score,
-            }
-        )
+        columns = {name: getattr(self, name) for name in PAIR_FIELDS}
+        columns["source"] = self.product_ids[self.source]
+        columns["target"] = self.product_ids[self.target]
+        return pd.DataFrame(columns)
 
 
 @dataclass
@@ -152,6 +151,34 @@ class BasketMatrix:
     @property
     def n_products(self) -> int:
         return self.matrix.shape[1]
+
+
+def order_products_by_id(baskets: BasketMatrix) -> BasketMatrix:
+    """The basket matrix with its products (columns) in ascending id order.
+
+    The engine emits sources in column order; in id order the pairs reach a database writer
+    in the order of an index on ``(source, -score)`` (PostgreSQL compares integer and UUID
+    keys as Python does), so they can be streamed block by block without a global re-sort,
+    and every new index entry lands right of the previous one. Partners tied on score are
+    then ranked by ascending id. Ids that do not sort are left as they are.
+    """
+    ids = baskets.product_ids
+    if len(ids) < 2:
+        return baskets
+    try:
+        order = np.argsort(ids, kind="stable")
+    except TypeError:
+        return baskets
+    if (order[1:] > order[:-1]).all():
+        return baskets
+    column_of = np.empty(len(order), dtype=np.int64)
+    column_of[order] = np.arange(len(order))
+    matrix = baskets.matrix
+    remapped = matrix.__class__(
+        (matrix.data, column_of[matrix.indices].astype(matrix.indices.dtype), matrix.indptr),
+        shape=matrix.shape,
+    )
+    return dataclasses.replace(baskets, matrix=remapped, product_ids=ids[order])
 
 
 def _as_datetime_ns(values: Any) -> np.ndarray:
@@ -357,13 +384,7 @@ def iter_pair_blocks(
     empty = AffinityResult(
         product_ids=baskets.product_ids,
         item_counts=item_counts,
-        source=np.zeros(0, np.int64),
-        target=np.zeros(0, np.int64),
-        co_count=np.zeros(0, np.int64),
-        support=np.zeros(0),
-        confidence=np.zeros(0),
-        lift=np.zeros(0),
-        score=np.zeros(0),
+        **{name: np.zeros(0, dtype) for name, dtype in PAIR_DTYPES.items()},
         n_orders=n_orders,
         n_lines=baskets.n_lines,
         metric=metric,
@@ -461,15 +482,21 @@ def _pair_blocks(
         if progress is not None:
             progress("pairs", done, n_products)
         yielded = True
+        pairs = {
+            "source": rows,
+            "target": cols,
+            "co_count": counts,
+            "support": support,
+            "confidence": confidence,
+            "lift": lift,
+            "score": score,
+        }
         yield dataclasses.replace(
             empty,
-            source=rows[order].astype(np.int64, copy=False),
-            target=cols[order].astype(np.int64, copy=False),
-            co_count=counts[order].astype(np.int64, copy=False),
-            support=support[order].astype(np.float64, copy=False),
-            confidence=confidence[order].astype(np.float64, copy=False),
-            lift=lift[order].astype(np.float64, copy=False),
-            score=score[order].astype(np.float64, copy=False),
+            **{
+                name: pairs[name][order].astype(dtype, copy=False)
+                for name, dtype in PAIR_DTYPES.items()
+            },
             parameters=dict(empty.parameters),
         )
     if not yielded:

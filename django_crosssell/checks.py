@@ -20,7 +20,13 @@ validated here, at start-up, with a hint that says what to write instead.
 | E013 | ``UPGRADE_MAX_PRICE_RATIO`` is not a number of at least 1 |
 | E014 | ``FALLBACK`` is not ``"bestsellers"`` or ``None`` |
 | E015 | ``API_THROTTLE_RATES`` is not a dict of DRF rates such as ``"120/min"`` |
+| E016 | ``MIN_ORDERS_RATIO`` is not a number from 0 to 1 |
+| E017 | ``ADAPTER`` cannot be imported or is not a ``CrossSellAdapter`` subclass |
 | W001 | ``CROSSSELL`` has a key django-crosssell does not know (a typo?) |
+| W002 | no Celery app with a broker: a queued recompute (API, ``enqueue_recompute``) fails |
+
+Nothing here imports numpy, pandas or scipy: every ``manage.py`` command and web server
+runs these checks.
 """
 
 from __future__ import annotations
@@ -35,11 +41,13 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
 from django.db import models
-from django.db.models.constants import LOOKUP_SEP
 from django.utils.module_loading import import_string
 
 from .adapter import CrossSellAdapter, get_adapter
 from .conf import DEFAULTS, METRIC_CHOICES, PRODUCT_MODEL_SETTING, app_settings
+from .enqueue import celery_problem
+from .orm import resolve_field_path
+from .sources import check_source_configuration
 
 # name -> (minimum, allow None)
 INTEGER_SETTINGS: dict[str, tuple[int, bool]] = {
@@ -63,24 +71,6 @@ THROTTLE_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 def _error(msg: str, hint: str, id_: str) -> checks.Error:
     return checks.Error(msg, hint=hint, obj="settings.CROSSSELL", id=f"crosssell.{id_}")
-
-
-def resolve_field_path(model: type[models.Model], path: str) -> models.Field:
-    """The field an ORM path such as ``order__placed_at`` or ``product_id`` ends on.
-
-    Raises ``FieldDoesNotExist`` naming the failing part, so a check can say exactly which
-    part of a path is wrong.
-    """
-    field: Any = None
-    current = model
-    parts = path.split(LOOKUP_SEP)
-    for index, part in enumerate(parts):
-        field = current._meta.get_field(part)  # attnames such as "order_id" resolve too
-        if index < len(parts) - 1:
-            if not field.is_relation or field.related_model is None:
-                raise FieldDoesNotExist(f"{part!r} is not a relation")
-            current = field.related_model
-    return field
 
 
 def _check_lookups(model: type[models.Model], name: str, value: Any) -> list[checks.Error]:
@@ -151,7 +141,7 @@ def _check_adapter() -> tuple[CrossSellAdapter | None, list[checks.Error]]:
     try:
         return get_adapter(), []
     except ImproperlyConfigured as exc:
-        return None, [_error(str(exc), hint, "E016")]
+        return None, [_error(str(exc), hint, "E017")]
 
 
 def _check_product_fields(
@@ -200,10 +190,6 @@ ORDER_SOURCE_ERRORS = {
 
 
 def _check_order_source() -> Iterable[checks.Error]:
-    # Imported here: sources pulls in numpy and pandas, which a plain `manage.py` run of an
-    # unrelated command should not pay for at import time.
-    from .sources import check_source_configuration
-
     for setting, message in check_source_configuration():
         id_, hint = ORDER_SOURCE_ERRORS[setting]
         yield _error(message, hint, id_)
@@ -285,6 +271,29 @@ def _check_values() -> Iterable[checks.Error]:
             'Write for example {"crosssell_anon": "120/min", "crosssell_user": "600/min"}.',
             "E015",
         )
+    ratio = app_settings.MIN_ORDERS_RATIO
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+        yield _error(
+            f"CROSSSELL['MIN_ORDERS_RATIO'] must be a number from 0 to 1, not {ratio!r}.",
+            "For example 0.5: a recompute that reads fewer than half the current run's orders "
+            "is refused and the current run stays; 0 refuses only a read of no orders.",
+            "E016",
+        )
+
+
+def _check_celery() -> Iterable[checks.Warning]:
+    problem = celery_problem()
+    if problem is not None:
+        yield checks.Warning(
+            problem,
+            hint="Create your Celery app when Django starts (the project package's "
+            "__init__.py imports it, as in Celery's 'First steps with Django') and give it a "
+            "broker (CELERY_BROKER_URL), or set CELERY_TASK_ALWAYS_EAGER = True to run tasks "
+            "in-process. Until then recomputes queued by the REST API fail at once; "
+            "manage.py crosssell_recompute still works.",
+            obj="settings",
+            id="crosssell.W002",
+        )
 
 
 @checks.register("crosssell")
@@ -316,4 +325,5 @@ def check_settings(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]
         errors.extend(_check_product_fields(product, adapter))
     errors.extend(_check_order_source())
     errors.extend(_check_values())
+    errors.extend(_check_celery())
     return errors

@@ -91,6 +91,11 @@ DEFAULTS: dict[str, Any] = {
     "METRIC": "cosine",
     # Completed affinity runs kept (the current one included).
     "KEEP_RUNS": 3,
+    # A recompute that reads fewer orders than this share of the current run's (or none at
+    # all) is refused and the current run stays, unless it is run with allow_shrink: an
+    # emptied ORDER_FILTER or a broken ORDER_SOURCE must not wipe the recommendations.
+    # A number from 0 to 1; 0 only refuses a read of no orders.
+    "MIN_ORDERS_RATIO": 0.5,
     # --- Bundles -------------------------------------------------------------------------
     # Digits after the decimal point of the shop's currency (0 for yen).
     "CURRENCY_DECIMALS": 0,

@@ -229,7 +229,7 @@ class AffinityRun(models.Model):
 class ProductAffinity(models.Model):
     """A computed partner of a product, with the metrics an analyst expects.
 
-    Computed data, rewritten in bulk by one writer (``recompute.write_affinities``) that
+    Computed data, rewritten in bulk by one writer (``writer.write_affinities``) that
     only writes products it has just read from the catalogue, one row per pair. So the
     table carries no enforced foreign keys and no uniqueness index: PostgreSQL checking
     three foreign keys and maintaining five indexes for every written row made the write

@@ -45,7 +45,7 @@ def _models() -> list[type[models.Model]]:
     # A misconfigured host gets system check crosssell.E001 instead of an error here.
     with contextlib.suppress(ImproperlyConfigured):
         watched.append(get_product_model())
-    # A broken ADAPTER setting gets system check crosssell.E016 instead of an error here.
+    # A broken ADAPTER setting gets system check crosssell.E017 instead of an error here.
     with contextlib.suppress(ImproperlyConfigured):
         watched.extend(get_adapter().invalidation_models())
     return list(dict.fromkeys(watched))

@@ -1,4 +1,4 @@
-"""Streaming the host's order lines into numpy arrays for the affinity engine.
+"""Where the host's order lines come from, and whether that is configured right (no numpy).
 
 The app never owns orders. By default it reads ``CROSSSELL["ORDER_LINE_MODEL"]`` through
 the ORM paths of ``ORDER_LINE_FIELDS``, restricted by ``ORDER_FILTER``. A host whose orders
@@ -6,68 +6,37 @@ live elsewhere (another database, a warehouse export) names a callable in
 ``CROSSSELL["ORDER_SOURCE"]`` instead::
 
     def my_order_lines(*, since: datetime | None, with_placed_at: bool, chunk_size: int):
-        # yield (order_id, product_id, placed_at) tuples; placed_at may be None unless
-        # with_placed_at is true; lines older than ``since`` may be yielded (they are
+        # yield (order_id, product_id, placed_at) tuples; placed_at is required while
+        # ``since`` is set or ``with_placed_at`` is true (a line without it is an error,
+        # not silently dropped); lines older than ``since`` may be yielded (they are
         # dropped), but skipping them at the source is cheaper.
         ...
 
-Why ``values_list().iterator(chunk_size=...)`` and chunks of arrays: a shop with ten
-million lines must not build ten million model instances (about 1 KB each); tuples go
-straight into numpy arrays a chunk at a time, and on PostgreSQL ``iterator()`` uses a
-server-side cursor, so the database sends rows as they are consumed. ``placed_at`` is only
-fetched when time decay needs it, because converting datetimes is the most expensive part
-of reading.
+Why ``values_list()`` chunks: a shop with ten million lines must not build ten million
+model instances (about 1 KB each); tuples go straight to the reader
+(:mod:`django_crosssell.reader`, which turns them into numpy arrays) a chunk at a time, and
+on PostgreSQL the query runs on a server-side cursor, so the database sends rows as they are
+consumed. ``placed_at`` is only fetched when time decay needs it, because converting
+datetimes is the most expensive part of reading.
+
+This module imports no numpy: the system checks call :func:`check_source_configuration`
+in every process that runs ``manage.py check`` or a web server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from itertools import chain, islice
+from datetime import datetime
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
-from django.db import connections, models, transaction
-from django.db.models.sql.constants import MULTI
-from django.utils import timezone
+from django.db import models
 from django.utils.module_loading import import_string
 
-from .checks import resolve_field_path
+from .compat import batched, fetch_chunks
 from .conf import app_settings, get_order_line_model, get_product_model
-
-#: ``progress(lines_read_so_far)``
-ReadProgress = Callable[[int], None]
-
-
-@dataclass
-class OrderLines:
-    """Order lines as parallel arrays (``placed_at`` only when it was asked for)."""
-
-    orders: np.ndarray
-    products: np.ndarray
-    placed_at: np.ndarray | None
-    lines_read: int  # before lines of missing products were dropped
-    lines_dropped: int = 0
-
-    def __len__(self) -> int:
-        return len(self.orders)
-
-
-def batched(iterable: Iterable[Any], size: int) -> Iterator[tuple[Any, ...]]:
-    """``itertools.batched`` (Python 3.12+) for Python 3.11."""
-    iterator = iter(iterable)
-    while chunk := tuple(islice(iterator, size)):
-        yield chunk
-
-
-def _column(values: tuple[Any, ...]) -> np.ndarray:
-    array = np.asarray(values)
-    if array.dtype.kind in "iuf":
-        return array
-    return np.asarray(values, dtype=object)
+from .errors import OrderSourceError
+from .orm import resolve_field_path
 
 
 def _configured_source() -> Callable[..., Iterable[tuple[Any, ...]]] | None:
@@ -102,142 +71,69 @@ def iter_line_chunks(
     since: datetime | None = None,
     with_placed_at: bool = False,
     chunk_size: int | None = None,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """Yield lists of ``(order, product[, placed_at])`` tuples, ``chunk_size`` at a time."""
+) -> Iterator[list[Any]]:
+    """Yield lists of ``(order, product[, placed_at])`` rows, ``chunk_size`` at a time.
+
+    ``placed_at`` is in the rows only when ``with_placed_at`` is true. While a window
+    (``since``) or decay (``with_placed_at``) needs the time of each order, a line without
+    one raises :class:`~.errors.OrderSourceError`: dropping it would quietly shrink the
+    data the recommendations come from.
+    """
     chunk_size = chunk_size or app_settings.CHUNK_SIZE
     source = _configured_source()
     if source is not None:
         rows = source(since=since, with_placed_at=with_placed_at, chunk_size=chunk_size)
         for chunk in batched(rows, chunk_size):
-            if since is not None or with_placed_at:
-                yield [
-                    (row[0], row[1], row[2] if len(row) > 2 else None)
-                    for row in chunk
-                    if since is None or (len(row) > 2 and row[2] is not None and row[2] >= since)
-                ]
+            if since is None and not with_placed_at:
+                yield [(row[0], row[1]) for row in chunk]
+                continue
+            for row in chunk:
+                if len(row) < 3 or row[2] is None:
+                    raise missing_placed_at(row)
+            if since is not None:
+                chunk = [row for row in chunk if row[2] >= since]
+            if with_placed_at:
+                yield [(row[0], row[1], row[2]) for row in chunk]
             else:
                 yield [(row[0], row[1]) for row in chunk]
         return
     fields = app_settings.ORDER_LINE_FIELDS
     paths = [fields["order"], fields["product"]]
     if with_placed_at:
+        if not fields.get("placed_at"):
+            raise ImproperlyConfigured(
+                "Time decay needs CROSSSELL['ORDER_LINE_FIELDS']['placed_at']; set it or set "
+                "HALF_LIFE_DAYS to None."
+            )
         paths.append(fields["placed_at"])
+    # A window leaves lines without a time out in SQL (NULL >= since is not true).
     queryset = order_line_queryset(since=since).values_list(*paths)
-    yield from fetch_chunks(queryset, chunk_size)
+    for chunk in fetch_chunks(queryset, chunk_size):
+        if with_placed_at:
+            for row in chunk:
+                if row[2] is None:
+                    raise missing_placed_at(row)
+        yield chunk
 
 
-def fetch_chunks(queryset: models.QuerySet, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
-    """``values_list(...).iterator(chunk_size)``, a fetched chunk at a time.
-
-    The same SQL, the same server-side cursor on PostgreSQL and the same value converters
-    as ``iterator()``, but each chunk arrives as the list the cursor's ``fetchmany()``
-    returns instead of one generator step per row: at a million lines those steps cost as
-    much as the query itself.
-    """
-    connection = connections[queryset.db]
-    chunked = connection.features.can_use_chunked_reads and not connection.settings_dict.get(
-        "DISABLE_SERVER_SIDE_CURSORS"
+def missing_placed_at(row: Any) -> OrderSourceError:
+    """The error for an order line without ``placed_at`` while a window or decay needs it."""
+    shown = tuple(row)[:3]
+    if app_settings.ORDER_SOURCE:
+        return OrderSourceError(
+            f"CROSSSELL['ORDER_SOURCE'] yielded an order line without placed_at {shown!r} "
+            "while a lookback window or time decay is in use (LOOKBACK_DAYS or "
+            "HALF_LIFE_DAYS, or lookback_days / half_life_days of this run). Make the source "
+            "yield (order_id, product_id, placed_at) for every line, or set LOOKBACK_DAYS "
+            "and HALF_LIFE_DAYS to None (lookback_days=0 and half_life_days=0 for one run)."
+        )
+    path = app_settings.ORDER_LINE_FIELDS.get("placed_at")
+    return OrderSourceError(
+        f"An order line has no placed_at ({path!r} is empty: {shown!r}) while time decay is "
+        "in use (HALF_LIFE_DAYS, or half_life_days of this run). Leave such lines out with "
+        f"ORDER_FILTER, e.g. {{{(str(path) + '__isnull')!r}: False}}, or set HALF_LIFE_DAYS "
+        "to None (half_life_days=0 for one run)."
     )
-    compiler = queryset.query.get_compiler(using=queryset.db)
-    # Outside a transaction Django declares the server-side cursor ``WITH HOLD``, and
-    # PostgreSQL then runs the whole query and stores its result before the first fetch
-    # (at a million lines that storing cost about a third of the query again). Inside a
-    # transaction the cursor streams straight from the running query. (No savepoint: inside
-    # a caller's transaction there is nothing to add, and the read changes nothing.)
-    with transaction.atomic(using=queryset.db, savepoint=False):
-        results = compiler.execute_sql(MULTI, chunked_fetch=chunked, chunk_size=chunk_size)
-        converters = None
-        for rows in results:
-            if converters is None:
-                fields = [select[0] for select in compiler.select[: compiler.col_count]]
-                converters = compiler.get_converters(fields)
-            if converters:
-                rows = list(compiler.apply_converters(rows, converters))
-            # Without a server-side cursor the driver may hand over everything at once.
-            for start in range(0, len(rows), chunk_size):
-                yield rows[start : start + chunk_size]
-
-
-def read_order_lines(
-    *,
-    lookback_days: float | None = None,
-    with_placed_at: bool = False,
-    chunk_size: int | None = None,
-    now: datetime | None = None,
-    progress: ReadProgress | None = None,
-) -> OrderLines:
-    """Read every counting order line into arrays, dropping products not in the catalogue."""
-    now = now or timezone.now()
-    since = now - timedelta(days=lookback_days) if lookback_days is not None else None
-    order_parts: list[np.ndarray] = []
-    product_parts: list[np.ndarray] = []
-    placed_parts: list[np.ndarray] = []
-    total = 0
-    for chunk in iter_line_chunks(
-        since=since, with_placed_at=with_placed_at, chunk_size=chunk_size
-    ):
-        if not chunk:
-            continue
-        pair = None
-        if not with_placed_at:
-            try:  # integer keys: straight from the tuples into one array, no Python lists
-                flat = chain.from_iterable(chunk)
-                pair = np.fromiter(flat, dtype=np.int64, count=2 * len(chunk)).reshape(-1, 2)
-            except (TypeError, ValueError, OverflowError):
-                pair = None
-        if pair is not None:
-            order_parts.append(pair[:, 0])
-            product_parts.append(pair[:, 1])
-        else:
-            columns = list(zip(*chunk, strict=True))
-            order_parts.append(_column(columns[0]))
-            product_parts.append(_column(columns[1]))
-            if with_placed_at:
-                placed_parts.append(np.asarray(columns[2], dtype=object))
-        total += len(chunk)
-        if progress is not None:
-            progress(total)
-    if not order_parts:
-        empty = np.zeros(0, dtype=np.int64)
-        return OrderLines(empty, empty, np.zeros(0, object) if with_placed_at else None, 0)
-    orders = _concat(order_parts)
-    products = _concat(product_parts)
-    placed_at = np.concatenate(placed_parts) if with_placed_at else None
-    keep = _in_catalogue(products)
-    dropped = int(len(keep) - keep.sum())
-    if dropped:
-        orders, products = orders[keep], products[keep]
-        if placed_at is not None:
-            placed_at = placed_at[keep]
-    return OrderLines(orders, products, placed_at, lines_read=total, lines_dropped=dropped)
-
-
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    if all(part.dtype.kind in "iu" for part in parts):
-        return np.concatenate(parts).astype(np.int64, copy=False)
-    return np.concatenate([part.astype(object) for part in parts])
-
-
-def _in_catalogue(products: np.ndarray) -> np.ndarray:
-    """Mask of lines whose product still exists (a custom source may hold stale ids).
-
-    Small catalogues are read whole (one cheap query); otherwise the ids seen are looked
-    up in batches that respect the database's parameter limit.
-    """
-    unique = pd.unique(products)
-    unique = unique[pd.notna(unique)]
-    manager = get_product_model()._base_manager
-    existing: list[Any] = []
-    if manager.count() <= 4 * len(unique):
-        existing = list(manager.values_list("pk", flat=True).order_by())
-    else:
-        limit = connections[manager.db].features.max_query_params or 5_000
-        for ids in batched(unique.tolist(), min(limit, 5_000)):
-            existing.extend(manager.filter(pk__in=ids).values_list("pk", flat=True).order_by())
-    existing_set = set(existing)
-    if all(value in existing_set for value in unique.tolist()):
-        return np.asarray(pd.notna(products))
-    return pd.Series(products).isin(existing_set).to_numpy()
 
 
 # --- Configuration checks (called by checks.py) --------------------------------------

@@ -23,8 +23,10 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
+from .errors import RecomputeLocked
 from .models import AffinityRun
-from .recompute import RecomputeLocked, _mark_failed, run_recompute
+from .recompute import run_recompute
+from .runs import mark_failed
 
 logger = logging.getLogger("django_crosssell")
 
@@ -44,33 +46,38 @@ def backoff(retries: int) -> float:
     max_retries=MAX_RETRIES,
     acks_late=True,
 )
-def recompute_affinity(self: Any, run_id: int | None = None, **params: Any) -> dict[str, Any]:
+def recompute_affinity(
+    self: Any, run_id: int | None = None, allow_shrink: bool = False, **params: Any
+) -> dict[str, Any]:
     """Recompute co-purchase affinity (see :func:`~django_crosssell.recompute.run_recompute`).
 
     Idempotent: a run that already finished is not recomputed when the message is
     delivered again (``acks_late`` redelivers it if the worker dies). When another
     recompute holds the lock a queued run waits by retrying; a scheduled run without an id
-    simply skips, because the one running produces the same data.
+    simply skips, because the one running produces the same data. ``allow_shrink`` lets the
+    run replace a current run although it read far fewer orders (``MIN_ORDERS_RATIO``).
     """
     run: AffinityRun | None = None
     scheduled = run_id is None
     try:
         if scheduled:
             explicit = {name: value for name, value in params.items() if value is not None}
+            if allow_shrink:
+                explicit["allow_shrink"] = True
             run = AffinityRun.objects.create(status=AffinityRun.Status.QUEUED, parameters=explicit)
         else:
             run = AffinityRun.objects.filter(pk=run_id).first()
             if run is None:
                 logger.warning("django-crosssell: affinity run #%s no longer exists", run_id)
                 return {"run_id": run_id, "status": "missing"}
-        result = run_recompute(run=run, **params)
+        result = run_recompute(run=run, allow_shrink=allow_shrink, **params)
     except RecomputeLocked as exc:
         if scheduled:
             logger.info("django-crosssell: skipped a scheduled recompute: %s", exc)
             run.delete()
             return {"run_id": None, "status": "skipped"}
         if self.request.retries >= self.max_retries:
-            _mark_failed(run, exc)
+            mark_failed(run, exc)
             raise
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
     except TRANSIENT_ERRORS as exc:
@@ -88,7 +95,11 @@ def recompute_affinity(self: Any, run_id: int | None = None, **params: Any) -> d
         raise self.retry(
             exc=exc,
             countdown=backoff(self.request.retries),
-            kwargs={**params, "run_id": run.pk if run is not None else None},
+            kwargs={
+                **params,
+                "run_id": run.pk if run is not None else None,
+                "allow_shrink": allow_shrink,
+            },
         ) from exc
     return {
         "run_id": result.pk,

@@ -68,4 +68,4 @@ class StockRecordAdapter(CrossSellAdapter):
 
 
 class BrokenAdapter:
-    """Not a CrossSellAdapter subclass: system check crosssell.E016."""
+    """Not a CrossSellAdapter subclass: system check crosssell.E017."""

@@ -215,7 +215,7 @@ def test_tier_prompts_use_the_adapters_prices(stocked):
 def test_a_bad_adapter_is_a_system_check_error(path):
     with override_settings(CROSSSELL={**CROSSSELL, "ADAPTER": path}):
         messages = check_settings()
-    assert [m.id for m in messages] == ["crosssell.E016"]
+    assert [m.id for m in messages] == ["crosssell.E017"]
     assert "CrossSellAdapter" in messages[0].hint
 
 

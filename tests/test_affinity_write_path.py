@@ -9,6 +9,7 @@ one index the readers and pruning use.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 
@@ -18,7 +19,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_crosssell import affinity, recompute
+from django_crosssell import affinity, recompute, runs, writer
 from django_crosssell.models import AffinityRun, ProductAffinity
 from django_crosssell.recommend import recommend_for_product
 from tests.factories import ProductFactory, make_order
@@ -37,20 +38,14 @@ def products(db):
     return ProductFactory.create_batch(N_PRODUCTS)
 
 
-def _write(products, baskets, top_k):
-    """Compute ``baskets`` (indices into ``products``) and write them as a new run."""
-    ids = [products[i].pk for i in range(N_PRODUCTS)]
-    lines = [(order, ids[item]) for order, basket in enumerate(baskets) for item in basket]
-    result = affinity.compute_affinity(
-        np.array([order for order, _ in lines], dtype=np.int64),
-        np.array([product for _, product in lines], dtype=object),
-        min_co_count=1,
-        top_k=top_k,
-        metric="confidence",
-    )
-    run = AffinityRun.objects.create(status=AffinityRun.Status.RUNNING)
-    written = recompute.write_affinities(run, result)
-    return run, result, written
+def pending_pairs(products, baskets, top_k):
+    """``baskets`` (indices into ``products``) as the recompute hands them to the writer."""
+    ids = np.array([products[i].pk for i in range(N_PRODUCTS)], dtype=object)
+    orders = np.array([o for o, basket in enumerate(baskets) for _ in basket], dtype=np.int64)
+    items = np.array([ids[i] for basket in baskets for i in basket], dtype=object)
+    matrix = affinity.order_products_by_id(affinity.build_basket_matrix(orders, items))
+    params = {"min_co_count": 1, "top_k": top_k, "metric": "confidence"}
+    return writer.PendingPairs(baskets=matrix, params=params, parameters={})
 
 
 @settings(
@@ -58,8 +53,11 @@ def _write(products, baskets, top_k):
 )
 @given(baskets=baskets_strategy, top_k=st.sampled_from([None, 1, 3]))
 def test_the_writer_writes_each_pair_once_and_exactly_the_engines_pairs(products, baskets, top_k):
-    run, result, written = _write(products, baskets, top_k)
+    pending = pending_pairs(products, baskets, top_k)
+    expected = pending.result().to_frame()
+    run = AffinityRun.objects.create(status=AffinityRun.Status.RUNNING)
     try:
+        written = writer.write_affinities(run, pending)
         rows = list(
             ProductAffinity.objects.filter(run=run)
             .order_by("pk")
@@ -67,15 +65,14 @@ def test_the_writer_writes_each_pair_once_and_exactly_the_engines_pairs(products
         )
         pairs = Counter((source, target) for source, target, _, _ in rows)
         assert not [pair for pair, n in pairs.items() if n > 1]
-        assert written == len(rows) == result.n_pairs
-        expected = {
-            (result.product_ids[s], result.product_ids[t]): (int(c), float(v))
-            for s, t, c, v in zip(
-                result.source, result.target, result.co_count, result.score, strict=True
+        assert all(source != target for source, target in pairs)
+        assert written == len(rows) == len(expected)
+        assert {(s, t): (c, v) for s, t, c, v in rows} == {
+            (s, t): (int(c), float(v))
+            for s, t, c, v in expected[["source", "target", "co_count", "score"]].itertuples(
+                index=False
             )
         }
-        assert {(s, t): (c, v) for s, t, c, v in rows} == expected
-        assert all(source != target for source, target in pairs)
         if connection.vendor == "postgresql":
             # Written in the (run, source, -score) index order: ``id`` follows the COPY.
             keys = [(source, -score) for source, _, _, score in rows]
@@ -85,56 +82,31 @@ def test_the_writer_writes_each_pair_once_and_exactly_the_engines_pairs(products
         run.delete()
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(baskets=baskets_strategy, top_k=st.sampled_from([None, 1, 3]))
-def test_streamed_blocks_write_exactly_the_engines_pairs_in_index_order(products, baskets, top_k):
-    ids = np.array([products[i].pk for i in range(N_PRODUCTS)], dtype=object)
-    orders = np.array([o for o, basket in enumerate(baskets) for _ in basket], dtype=np.int64)
-    items = np.array([ids[i] for basket in baskets for i in basket], dtype=object)
-    matrix = recompute._by_product_id(affinity.build_basket_matrix(orders, items))
-    params = {"min_co_count": 1, "top_k": top_k, "metric": "confidence"}
-    pending = recompute.PendingPairs(baskets=matrix, params=params, parameters={})
-    expected = pending.result().to_frame()
-    run = AffinityRun.objects.create(status=AffinityRun.Status.RUNNING)
-    try:
-        written = recompute.write_affinities(run, pending)
-        rows = list(
-            ProductAffinity.objects.filter(run=run)
-            .order_by("pk")
-            .values_list("source_id", "target_id", "co_count", "score")
-        )
-        assert written == len(rows) == len(expected)
-        assert {(s, t): (c, v) for s, t, c, v in rows} == {
-            (s, t): (int(c), float(v))
-            for s, t, c, v in expected[["source", "target", "co_count", "score"]].itertuples(
-                index=False
-            )
-        }
-        if connection.vendor == "postgresql":
-            keys = [(source, -score) for source, _, _, score in rows]
-            assert keys == sorted(keys)
-    finally:
-        ProductAffinity.objects.filter(run=run).delete()
-        run.delete()
+def test_products_are_put_in_id_order_without_changing_the_pairs():
+    orders = np.array([0, 0, 1, 1, 2, 2, 2], dtype=np.int64)
+    items = np.array([30, 10, 30, 20, 10, 20, 30], dtype=np.int64)  # first seen: 30, 10, 20
+    baskets = affinity.build_basket_matrix(orders, items)
+    ordered = affinity.order_products_by_id(baskets)
+    assert ordered.product_ids.tolist() == [10, 20, 30]
+    options = {"min_co_count": 1, "top_k": None, "metric": "confidence"}
+
+    def pairs(matrix):
+        frame = affinity.compute_pairs(matrix, **options).to_frame()
+        return sorted(frame.itertuples(index=False, name=None))
+
+    assert pairs(ordered) == pairs(baskets)
+    sources = affinity.compute_pairs(ordered, **options).to_frame()["source"].tolist()
+    assert sources == sorted(sources)  # the engine now emits sources in index order
+    assert affinity.order_products_by_id(ordered) is ordered  # in order already
 
 
-def test_index_order_sorts_sources_and_keeps_each_sources_score_order():
-    ids = np.array([30, 10, 20], dtype=">i8")  # products in order of first appearance
-    source = np.array([0, 0, 1, 1, 1, 2])
-    order = recompute._index_order(ids, source)
-    assert order.tolist() == [2, 3, 4, 5, 0, 1]  # 10 first, then 20, then 30; stable
-    assert recompute._index_order(np.array([1, 2, 3], dtype=">i8"), source) is None
-
-
-def test_index_order_compares_uuids_bytewise_like_postgresql():
-    values = sorted(uuid.uuid4() for _ in range(6))
-    shuffled = [values[i] for i in (4, 0, 5, 2, 1, 3)]
-    ids = recompute._encode_ids(np.array(shuffled, dtype=object), "uuid")
-    source = np.arange(6)
-    order = recompute._index_order(ids, source)
-    assert [shuffled[i] for i in order] == values
+def test_uuid_products_are_ordered_bytewise_like_postgresql():
+    values = [uuid.uuid4() for _ in range(6)]
+    baskets = affinity.build_basket_matrix(
+        np.zeros(6, dtype=np.int64), np.array(values, dtype=object)
+    )
+    ordered = affinity.order_products_by_id(baskets)
+    assert [value.bytes for value in ordered.product_ids] == sorted(v.bytes for v in values)
 
 
 @pytest.fixture
@@ -157,7 +129,7 @@ def test_deleting_a_product_deletes_its_rows_as_source_and_as_target(computed):
 def test_deleting_or_pruning_a_run_deletes_its_rows(computed):
     *_, first = computed
     second = recompute.run_recompute(min_co_count=1, top_k=1)
-    assert recompute.prune_runs(keep=1) == 1  # keeps the current run only
+    assert runs.prune_runs(keep=1) == 1  # keeps the current run only
     assert not AffinityRun.objects.filter(pk=first.pk).exists()
     assert set(ProductAffinity.objects.values_list("run_id", flat=True)) == {second.pk}
     second.delete()  # the ORM cascade, without a database constraint behind it
@@ -192,3 +164,15 @@ def test_the_table_has_no_enforced_foreign_keys_and_one_index_besides_the_key(db
         if info["index"] and not info["primary_key"] and not info["unique"]
     }
     assert indexes == {"crosssell_aff_run_source_idx": ["run_id", "source_id", "score"]}
+
+
+def test_one_column_list_drives_every_writer():
+    """The engine's per-pair arrays are exactly the table's columns after ``run``."""
+    assert ("run", *affinity.PAIR_FIELDS) == writer.COLUMNS
+    assert set(affinity.PAIR_FIELDS) <= {
+        f.name for f in dataclasses.fields(affinity.AffinityResult)
+    }
+    stored_columns = {
+        field.name for field in ProductAffinity._meta.concrete_fields if not field.primary_key
+    }
+    assert stored_columns == set(writer.COLUMNS)

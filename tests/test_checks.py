@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from django_crosssell.checks import check_settings, resolve_field_path
+from django_crosssell.checks import check_settings
+from django_crosssell.orm import resolve_field_path
 from tests.testapp.models import OrderLine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,6 +168,19 @@ def test_bad_fallback_is_e014():
 @pytest.mark.parametrize("value", [{"crosssell_anon": "lots"}, "120/min"])
 def test_bad_throttle_rates_are_e015(value):
     assert ids(API_THROTTLE_RATES=value) == ["crosssell.E015"]
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1, "0.5", True, None])
+def test_bad_min_orders_ratio_is_e016(value):
+    with override_settings(CROSSSELL={**BASE, "MIN_ORDERS_RATIO": value}):
+        [message] = check_settings()
+    assert message.id == "crosssell.E016"
+    assert "0.5" in message.hint
+
+
+@pytest.mark.parametrize("value", [0, 0.25, 1])
+def test_min_orders_ratio_from_zero_to_one_is_fine(value):
+    assert ids(MIN_ORDERS_RATIO=value) == []
 
 
 def test_unknown_key_is_a_warning_naming_it():

@@ -10,16 +10,21 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.test import override_settings
+from django.utils import timezone
 
-from django_crosssell import cache, recompute
-from django_crosssell.models import AffinityRun, ProductAffinity
-from django_crosssell.recompute import (
+from django_crosssell import affinity, cache, recompute, runs, writer
+from django_crosssell.enqueue import enqueue_recompute
+from django_crosssell.errors import (
+    OrderSourceError,
     RecomputeLocked,
     RecomputeParameterError,
-    enqueue_recompute,
-    run_recompute,
+    RecomputeRefused,
 )
+from django_crosssell.models import AffinityRun, ProductAffinity
+from django_crosssell.params import resolve_parameters
+from django_crosssell.recompute import run_recompute
 from tests.factories import ProductFactory, make_order
+from tests.testapp.models import Order
 
 SETTINGS = {
     "ORDER_LINE_MODEL": "testapp.OrderLine",
@@ -116,7 +121,7 @@ def test_a_failure_while_writing_keeps_the_previous_run(shop):
 
 def test_a_failure_in_the_engine_is_recorded(shop):
     good = run_recompute(min_co_count=1)
-    real_blocks = recompute.affinity.iter_pair_blocks
+    real_blocks = affinity.iter_pair_blocks
 
     def fail_after_a_block(*args, **kwargs):
         # One real block reaches the writer (into the open COPY on PostgreSQL) first.
@@ -124,7 +129,7 @@ def test_a_failure_in_the_engine_is_recorded(shop):
         raise MemoryError("big")
 
     with (
-        mock.patch.object(recompute.affinity, "iter_pair_blocks", fail_after_a_block),
+        mock.patch.object(affinity, "iter_pair_blocks", fail_after_a_block),
         pytest.raises(MemoryError),
     ):
         run_recompute(min_co_count=1)
@@ -144,7 +149,7 @@ def test_a_failed_copy_stops_the_engine_thread(shop):
 
     require_postgresql()
     blocks_computed = []
-    real_blocks = recompute.affinity.iter_pair_blocks
+    real_blocks = affinity.iter_pair_blocks
 
     def counted(*args, **kwargs):
         for block in real_blocks(*args, **kwargs):
@@ -155,8 +160,8 @@ def test_a_failed_copy_stops_the_engine_thread(shop):
         raise OperationalError("server closed the connection unexpectedly")
 
     with (
-        mock.patch.object(recompute.affinity, "iter_pair_blocks", counted),
-        mock.patch.object(recompute, "_binary_rows", broken_rows),
+        mock.patch.object(affinity, "iter_pair_blocks", counted),
+        mock.patch.object(writer, "binary_rows", broken_rows),
         pytest.raises(OperationalError),
     ):
         run_recompute(min_co_count=1)
@@ -178,13 +183,13 @@ def test_partners_tied_on_score_are_ranked_by_ascending_product_id(db):
 
 
 def test_background_blocks_keep_order_and_reraise_errors():
-    assert list(recompute._in_background(iter(range(50)), depth=2)) == list(range(50))
+    assert list(writer.in_background(iter(range(50)), depth=2)) == list(range(50))
 
     def broken():
         yield 1
         raise ValueError("engine broke")
 
-    stream = recompute._in_background(broken())
+    stream = writer.in_background(broken())
     assert next(stream) == 1
     with pytest.raises(ValueError, match="engine broke"):
         next(stream)
@@ -200,7 +205,7 @@ def test_closing_the_background_stream_stops_its_thread():
             yield n
             n += 1
 
-    stream = recompute._in_background(endless(), depth=2)
+    stream = writer.in_background(endless(), depth=2)
     assert next(stream) == 0
     stream.close()
     settled = len(produced)
@@ -276,7 +281,7 @@ def test_bad_parameters_are_refused_before_anything_runs(db, kwargs, message):
 
 
 def test_zero_switches_limits_off():
-    params = recompute.resolve_parameters(top_k=0, lookback_days=0, half_life_days=0)
+    params = resolve_parameters(top_k=0, lookback_days=0, half_life_days=0)
     assert params["top_k"] is None
     assert params["lookback_days"] is None
     assert params["half_life_days"] is None
@@ -290,7 +295,7 @@ def test_half_life_runs_through_the_database(shop):
 
 def test_a_finished_run_is_not_recomputed(shop):
     run = run_recompute(min_co_count=1)
-    with mock.patch.object(recompute, "_compute") as compute:
+    with mock.patch.object(recompute, "prepare_pairs") as compute:
         again = run_recompute(run=run)
     compute.assert_not_called()
     assert again.pk == run.pk and again.status == AffinityRun.Status.SUCCEEDED
@@ -310,7 +315,7 @@ def test_a_run_left_running_by_a_dead_worker_is_failed(shop):
 
     stale = AffinityRun.objects.create(
         status=AffinityRun.Status.RUNNING,
-        started_at=timezone.now() - timedelta(seconds=recompute.CACHE_LOCK_TIMEOUT + 60),
+        started_at=timezone.now() - timedelta(seconds=runs.CACHE_LOCK_TIMEOUT + 60),
     )
     ProductAffinity.objects.create(
         run=stale, source=shop[0], target=shop[1], co_count=1, support=1, confidence=1,
@@ -413,7 +418,7 @@ def test_a_second_run_while_one_runs_exits_cleanly_and_never_writes(capsys):
     for _ in range(2):
         make_order(a, b)
     entered, release = threading.Event(), threading.Event()
-    real_compute = recompute._compute
+    real_compute = recompute.prepare_pairs
     outcome = {}
 
     def slow_compute(params, progress):
@@ -429,7 +434,7 @@ def test_a_second_run_while_one_runs_exits_cleanly_and_never_writes(capsys):
         finally:
             connection.close()
 
-    with mock.patch.object(recompute, "_compute", slow_compute):
+    with mock.patch.object(recompute, "prepare_pairs", slow_compute):
         thread = threading.Thread(target=first)
         thread.start()
         try:
@@ -465,8 +470,132 @@ def test_text_copy_is_used_for_key_types_binary_copy_does_not_cover(shop):
     from tests.services import require_postgresql
 
     require_postgresql()
-    with mock.patch.object(recompute, "_column_kinds", return_value=None):
+    with mock.patch.object(writer, "binary_column_kinds", return_value=None):
         run = run_recompute(min_co_count=1, metric="confidence")
     rows = stored(run)
     assert len(rows) == run.pairs_written == 6
     assert rows[(shop[2].pk, shop[0].pk)].confidence == 1.0
+
+
+# --- A recompute that read far fewer orders than the current run ----------------------
+
+
+#: Lines yielded by the dotted-path order source below (set by the test using it).
+CUSTOM_ROWS: list[tuple] = []
+
+
+def custom_source(*, since, with_placed_at, chunk_size):
+    return iter(CUSTOM_ROWS)
+
+
+def cancel(orders):
+    Order.objects.filter(pk__in=[order.pk for order in orders]).update(status="cancelled")
+
+
+@pytest.fixture
+def current(shop):
+    run = run_recompute(min_co_count=1)
+    assert run.orders_read == 7
+    return run, set(stored(run))
+
+
+def assert_untouched(current):
+    run, pairs = current
+    run.refresh_from_db()
+    assert run.is_current and run.status == AffinityRun.Status.SUCCEEDED
+    assert set(stored(run)) == pairs
+    assert AffinityRun.objects.filter(is_current=True).get() == run
+
+
+def test_a_recompute_that_reads_no_orders_is_refused(current):
+    with (
+        override_settings(CROSSSELL={**SETTINGS, "ORDER_FILTER": {"order__status": "refunded"}}),
+        pytest.raises(RecomputeRefused, match="read no orders") as raised,
+    ):
+        run_recompute(min_co_count=1)
+    assert f"current run #{current[0].pk}" in str(raised.value)
+    assert "allow_shrink" in str(raised.value)
+    refused = AffinityRun.objects.exclude(pk=current[0].pk).get()
+    assert refused.status == AffinityRun.Status.FAILED and not refused.is_current
+    assert refused.error.startswith("RecomputeRefused: The recompute read no orders")
+    assert not ProductAffinity.objects.filter(run=refused).exists()
+    assert_untouched(current)
+
+
+def test_a_recompute_that_reads_under_min_orders_ratio_is_refused(current):
+    cancel(Order.objects.order_by("pk")[:4])  # 3 of 7 orders left: under half
+    with pytest.raises(RecomputeRefused, match=r"read 3 orders \(.*fewer than MIN_ORDERS_RATIO"):
+        run_recompute(min_co_count=1)
+    assert_untouched(current)
+    with override_settings(CROSSSELL={**SETTINGS, "MIN_ORDERS_RATIO": 0.4}):
+        run = run_recompute(min_co_count=1)  # 3 >= 0.4 x 7
+    assert run.is_current and run.orders_read == 3
+
+
+def test_allow_shrink_replaces_the_current_run(current):
+    with override_settings(CROSSSELL={**SETTINGS, "ORDER_FILTER": {"order__status": "refunded"}}):
+        run = run_recompute(min_co_count=1, allow_shrink=True)
+    assert run.is_current and run.orders_read == 0 and run.pairs_written == 0
+    assert run.parameters["allow_shrink"] is True
+    assert not ProductAffinity.objects.filter(run__is_current=True).exists()
+
+
+def test_min_orders_ratio_zero_still_refuses_an_empty_read(current):
+    cancel(Order.objects.order_by("pk")[:6])
+    with override_settings(CROSSSELL={**SETTINGS, "MIN_ORDERS_RATIO": 0}):
+        assert run_recompute(min_co_count=1).orders_read == 1
+        cancel(Order.objects.all())
+        with pytest.raises(RecomputeRefused, match="read no orders"):
+            run_recompute(min_co_count=1)
+
+
+def test_command_refuses_a_shrink_with_the_reason_and_allow_shrink_overrides(current):
+    cancel(Order.objects.order_by("pk")[:5])
+    with pytest.raises(CommandError, match="previous recommendations stay in use") as raised:
+        call_command("crosssell_recompute", "--min-co-count", "1", "-v", "0")
+    assert raised.value.returncode == 1
+    assert "fewer than MIN_ORDERS_RATIO = 0.5 of the 7 orders" in str(raised.value)
+    assert_untouched(current)
+    call_command("crosssell_recompute", "--min-co-count", "1", "--allow-shrink", "-v", "0")
+    assert AffinityRun.objects.get(is_current=True).orders_read == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_crosssell_recompute_exits_non_zero_when_refused(capsys):
+    from django.core.management import ManagementUtility
+
+    a, b = ProductFactory.create_batch(2)
+    orders = [make_order(a, b) for _ in range(4)]
+    first = run_recompute(min_co_count=1)
+    cancel(orders[:3])
+    with pytest.raises(SystemExit) as exited:
+        ManagementUtility(["manage.py", "crosssell_recompute", "-v", "0"]).execute()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "CommandError: The recompute failed; the previous recommendations stay in use." in err
+    assert "read 1 orders (2 lines), fewer than MIN_ORDERS_RATIO = 0.5 of the 4 orders" in err
+    first.refresh_from_db()
+    assert first.is_current
+    assert ProductAffinity.objects.filter(run=first).count() == first.pairs_written == 2
+
+
+def test_a_dry_run_is_never_refused(current):
+    cancel(Order.objects.all())
+    preview = run_recompute(dry_run=True)
+    assert preview.orders_read == 0
+    assert_untouched(current)
+
+
+def test_a_source_without_placed_at_fails_the_run_and_keeps_the_current_one(current):
+    product = next(iter(current[1]))[0]
+    CUSTOM_ROWS[:] = [(1, product, timezone.now()), (2, product, None)]
+    source = {"ORDER_SOURCE": f"{__name__}.custom_source"}
+    with (
+        override_settings(CROSSSELL={**SETTINGS, **source}),
+        pytest.raises(OrderSourceError, match="yielded an order line without placed_at"),
+    ):
+        run_recompute(min_co_count=1, lookback_days=30)
+    failed = AffinityRun.objects.exclude(pk=current[0].pk).get()
+    assert failed.status == AffinityRun.Status.FAILED
+    assert "OrderSourceError: CROSSSELL['ORDER_SOURCE'] yielded" in failed.error
+    assert_untouched(current)

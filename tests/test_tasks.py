@@ -16,8 +16,9 @@ from celery.contrib.testing.worker import start_worker
 from django.db import OperationalError
 
 from django_crosssell import tasks
+from django_crosssell.errors import RecomputeLocked, RecomputeRefused
 from django_crosssell.models import AffinityRun, ProductAffinity
-from django_crosssell.recompute import RecomputeLocked, run_recompute
+from django_crosssell.recompute import run_recompute
 from tests.factories import ProductFactory, make_order
 from tests.services import require_redis
 
@@ -57,7 +58,7 @@ def test_task_without_id_creates_and_finishes_a_run(orders):
 
 def test_task_is_idempotent_for_a_finished_run(orders):
     run = run_recompute()
-    with mock.patch("django_crosssell.recompute._compute") as compute:
+    with mock.patch("django_crosssell.recompute.prepare_pairs") as compute:
         result = tasks.recompute_affinity.apply(kwargs={"run_id": run.pk}).get()
     compute.assert_not_called()
     assert result["run_id"] == run.pk
@@ -150,6 +151,21 @@ def test_a_queued_run_waits_for_the_lock_by_retrying(orders, retries_applied):
         result = tasks.recompute_affinity.apply(kwargs={"run_id": queued.pk}).get()
     assert len(attempts) == 3
     assert result["status"] == "succeeded"
+
+
+def test_the_task_refuses_a_shrink_unless_allowed(orders):
+    from tests.testapp.models import Order
+
+    first = run_recompute()
+    Order.objects.update(status="cancelled")
+    with pytest.raises(RecomputeRefused, match="read no orders"):
+        tasks.recompute_affinity.apply()
+    first.refresh_from_db()
+    assert first.is_current
+    result = tasks.recompute_affinity.apply(kwargs={"allow_shrink": True}).get()
+    assert result["status"] == "succeeded" and result["orders"] == 0
+    run = AffinityRun.objects.get(pk=result["run_id"])
+    assert run.is_current and run.parameters["allow_shrink"] is True
 
 
 # --- A real worker ---------------------------------------------------------------------

@@ -21,8 +21,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from ..adapter import CartLine, get_adapter
-from ..affinity import METRICS
-from ..conf import app_settings, get_product_model
+from ..conf import METRIC_CHOICES, app_settings, get_product_model
 from ..forms import validate_items
 from ..models import (
     AffinityRun,
@@ -645,5 +644,13 @@ class RecomputeRequestSerializer(serializers.Serializer):
         min_value=0, max_value=36_500, required=False, help_text=_("0 weighs orders equally.")
     )
     metric = serializers.ChoiceField(
-        choices=METRICS, required=False, help_text=_("Ranking metric of the partners.")
+        choices=METRIC_CHOICES, required=False, help_text=_("Ranking metric of the partners.")
+    )
+    allow_shrink = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "Replace the current run even if this one reads far fewer orders "
+            "(see MIN_ORDERS_RATIO)."
+        ),
     )

@@ -31,6 +31,8 @@ from rest_framework.settings import api_settings
 
 from .. import bundles, recommend
 from ..conf import get_product_model
+from ..enqueue import enqueue_recompute
+from ..errors import RecomputeParameterError
 from ..models import (
     AffinityRun,
     BundleItem,
@@ -41,7 +43,6 @@ from ..models import (
     TierStep,
 )
 from ..products import product_queryset
-from ..recompute import RecomputeParameterError, enqueue_recompute
 from . import schema
 from . import serializers as s
 from .fields import parse_product_pk, price_context

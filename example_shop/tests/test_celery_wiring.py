@@ -3,8 +3,8 @@
 import pytest
 from celery import current_app
 
+from django_crosssell.enqueue import enqueue_recompute
 from django_crosssell.models import AffinityRun
-from django_crosssell.recompute import enqueue_recompute
 
 from .helpers import add_to_cart
 

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_crosssell import affinity
 from django_crosssell.conf import app_settings
-from django_crosssell.sources import read_order_lines
+from django_crosssell.reader import read_order_lines
 
 
 def read_basket_file(path: Path) -> list[list[str]]:

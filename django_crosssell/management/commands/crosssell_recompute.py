@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_crosssell.affinity import METRICS
-from django_crosssell.recompute import RecomputeLocked, RecomputeParameterError, run_recompute
+from django_crosssell.conf import METRIC_CHOICES
+from django_crosssell.errors import RecomputeLocked, RecomputeParameterError
+from django_crosssell.recompute import run_recompute
 
 
 class Command(BaseCommand):
@@ -26,9 +27,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--half-life-days", type=float, help="Weigh recent orders more (0: no decay)."
         )
-        parser.add_argument("--metric", choices=METRICS, help="Ranking metric.")
+        parser.add_argument("--metric", choices=METRIC_CHOICES, help="Ranking metric.")
         parser.add_argument(
             "--dry-run", action="store_true", help="Read and compute, write nothing."
+        )
+        parser.add_argument(
+            "--allow-shrink",
+            action="store_true",
+            help="Replace the current run even if this one reads far fewer orders "
+            "(MIN_ORDERS_RATIO).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -64,6 +71,7 @@ class Command(BaseCommand):
                 half_life_days=options["half_life_days"],
                 metric=options["metric"],
                 dry_run=options["dry_run"],
+                allow_shrink=options["allow_shrink"],
                 progress=progress,
             )
         except RecomputeParameterError as exc:

@@ -1,0 +1,60 @@
+"""The parameters of a recompute: their names, defaults from settings and validation.
+
+No numpy: the REST API and the task validate parameters with this module in processes that
+never run the engine. The metric names are ``conf.METRIC_CHOICES`` (``affinity.METRICS``
+repeats them for the engine; a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conf import METRIC_CHOICES, app_settings
+from .errors import RecomputeParameterError
+
+#: Keyword arguments of a recompute that override the ``CROSSSELL`` settings for one run.
+PARAMETER_NAMES = ("min_co_count", "top_k", "lookback_days", "half_life_days", "metric")
+
+
+def resolve_parameters(
+    *,
+    min_co_count: int | None = None,
+    top_k: int | None = None,
+    lookback_days: float | None = None,
+    half_life_days: float | None = None,
+    metric: str | None = None,
+) -> dict[str, Any]:
+    """Fill ``None`` from settings and validate.
+
+    ``0`` switches a limit off: ``top_k=0`` keeps every partner, ``lookback_days=0`` reads
+    every order, ``half_life_days=0`` weighs every order the same.
+    """
+    params = {
+        "min_co_count": app_settings.MIN_CO_COUNT if min_co_count is None else min_co_count,
+        "top_k": app_settings.TOP_K if top_k is None else top_k,
+        "lookback_days": app_settings.LOOKBACK_DAYS if lookback_days is None else lookback_days,
+        "half_life_days": (
+            app_settings.HALF_LIFE_DAYS if half_life_days is None else half_life_days
+        ),
+        "metric": app_settings.METRIC if metric is None else metric,
+    }
+    for name, least in (("min_co_count", 1), ("top_k", 0)):
+        value = params[name]
+        if value is None and name == "top_k":  # TOP_K = None in settings: every partner
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise RecomputeParameterError(f"{name} must be a whole number of at least {least}.")
+    if params["top_k"] == 0:
+        params["top_k"] = None
+    for name in ("lookback_days", "half_life_days"):
+        value = params[name]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise RecomputeParameterError(f"{name} must be a number of days, 0 or more.")
+        params[name] = None if value == 0 else value
+    if params["metric"] not in METRIC_CHOICES:
+        raise RecomputeParameterError(
+            f"metric must be one of {', '.join(METRIC_CHOICES)}, not {params['metric']!r}."
+        )
+    return params

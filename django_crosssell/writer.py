@@ -1,0 +1,336 @@
+"""Writing a run's affinity rows: binary COPY on PostgreSQL, batched inserts elsewhere.
+
+Both writers (and the text COPY for product keys the binary COPY does not cover) are
+driven by one column list, :data:`COLUMNS`: the run, then the engine's per-pair arrays
+(:data:`~.affinity.PAIR_FIELDS`, with ``source`` and ``target`` turned into product ids).
+
+On PostgreSQL the pairs are never held whole: the engine computes them in a background
+thread a block of source products at a time (:class:`PendingPairs`), and each finished
+block goes into the run's one binary COPY while the next is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import struct
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+
+from . import affinity
+from .models import AffinityRun, ProductAffinity
+
+#: ``progress(stage, done, total)``; stages in order: "read" (total None), "pairs", "write",
+#: "swap", "done".
+Progress = Callable[[str, int, int | None], None]
+
+#: The columns of ProductAffinity a writer fills, in COPY order.
+COLUMNS: tuple[str, ...] = ("run", *affinity.PAIR_FIELDS)
+#: Columns holding product ids (the engine's arrays hold indices into ``product_ids``).
+PRODUCT_COLUMNS = ("source", "target")
+#: Rows per COPY / bulk insert round trip.
+WRITE_BATCH = 100_000
+#: The engine's work is cut into at least this many blocks on PostgreSQL, so the COPY can
+#: send one block while a background thread computes the next (see :func:`in_background`).
+PIPELINE_BLOCKS = 8
+#: Finished blocks waiting for the writer; bounds the memory the overlap adds.
+PIPELINE_DEPTH = 2
+BULK_CREATE_BATCH = 2_000
+
+
+@dataclasses.dataclass
+class PendingPairs:
+    """Order lines read and the basket matrix built; the pairs are computed when consumed.
+
+    Kept lazy so the PostgreSQL writer can stream the engine's blocks into its COPY while
+    the next block is computed, instead of computing everything and then writing
+    everything. ``result()`` computes them all at once (dry runs, other databases).
+    ``baskets`` must have its products in id order (:func:`~.affinity.order_products_by_id`),
+    which is the order of the table's ``(run, source, -score)`` index.
+    """
+
+    baskets: affinity.BasketMatrix
+    params: dict[str, Any]
+    parameters: dict[str, Any]  # lines_read and lines_dropped, for the run's record
+
+    @property
+    def n_orders(self) -> int:
+        return self.baskets.n_orders
+
+    @property
+    def n_lines(self) -> int:
+        return self.baskets.n_lines
+
+    @property
+    def n_products(self) -> int:
+        return self.baskets.n_products
+
+    @property
+    def product_ids(self) -> np.ndarray:
+        return self.baskets.product_ids
+
+    def blocks(
+        self, *, min_blocks: int = 1, progress: affinity.ProgressCallback | None = None
+    ) -> Iterator[affinity.AffinityResult]:
+        """The engine's pairs a block of source products at a time, in product order."""
+        return affinity.iter_pair_blocks(
+            self.baskets,
+            min_co_count=self.params["min_co_count"],
+            top_k=self.params["top_k"],
+            metric=self.params["metric"],
+            min_blocks=min_blocks,
+            progress=progress,
+        )
+
+    def result(self, progress: Progress | None = None) -> affinity.AffinityResult:
+        result = affinity.compute_pairs(
+            self.baskets,
+            min_co_count=self.params["min_co_count"],
+            top_k=self.params["top_k"],
+            metric=self.params["metric"],
+            progress=progress,
+        )
+        result.parameters.update(self.parameters)
+        return result
+
+
+_DONE = object()
+
+
+def in_background(items: Iterator[Any], depth: int = PIPELINE_DEPTH) -> Iterator[Any]:
+    """Run the iterator ``items`` in a thread, ``depth`` items ahead of the consumer.
+
+    numpy, scipy's sparse products and psycopg's socket writes release the GIL, so on two
+    cores the engine computes block n + 1 while the caller writes block n. An exception in
+    the thread is re-raised here, in the caller; closing this generator (the caller
+    failed) stops the thread after the block it is computing.
+    """
+    handoff: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((_DONE, exc))
+
+    thread = threading.Thread(target=produce, name="crosssell-affinity-engine", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+# --- The one column list -------------------------------------------------------------
+
+
+def column_values(
+    run_id: int, ids: np.ndarray, block: affinity.AffinityResult, start: int, stop: int
+) -> dict[str, Any]:
+    """Each of :data:`COLUMNS` for pairs ``start:stop`` of ``block``.
+
+    ``ids`` holds one entry per product of ``block`` (the ids themselves, or their binary
+    encoding); ``run`` is the scalar ``run_id``.
+    """
+    values: dict[str, Any] = {"run": run_id}
+    for name in affinity.PAIR_FIELDS:
+        column = getattr(block, name)[start:stop]
+        values[name] = ids[column] if name in PRODUCT_COLUMNS else column
+    return values
+
+
+def python_rows(
+    run_id: int, block: affinity.AffinityResult, start: int, stop: int
+) -> Iterator[tuple[Any, ...]]:
+    """Pairs ``start:stop`` as tuples of Python values in :data:`COLUMNS` order."""
+    values = column_values(run_id, block.product_ids, block, start, stop)
+    columns = [
+        repeat(run_id, stop - start) if name == "run" else values[name].tolist() for name in COLUMNS
+    ]
+    return zip(*columns, strict=True)
+
+
+# --- PostgreSQL binary COPY ------------------------------------------------------------
+
+_BINARY_TYPES = {"integer": ">i4", "bigint": ">i8", "smallint": ">i2", "uuid": "uuid"}
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+
+
+def _encode_ids(ids: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "uuid":
+        values = [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in ids.tolist()]
+        raw = b"".join(v.bytes for v in values)
+        return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), 16)
+    return np.asarray(ids.tolist(), dtype=np.int64).astype(kind)
+
+
+def binary_rows(
+    run_id: int,
+    kinds: dict[str, str],
+    ids: np.ndarray,
+    block: affinity.AffinityResult,
+    start: int,
+    stop: int,
+) -> bytes:
+    """PostgreSQL binary COPY tuples for pairs ``start:stop``, built by numpy in one go.
+
+    ``ids`` are the block's product ids encoded for the ``source`` column's kind.
+    """
+    values = column_values(run_id, ids, block, start, stop)
+    dtype: list[tuple[Any, ...]] = [("n", ">i2")]
+    for name in COLUMNS:
+        kind = kinds[name]
+        dtype.append((f"{name}_len", ">i4"))
+        dtype.append((name, "u1", (16,)) if kind == "uuid" else (name, kind))
+    rows = np.empty(stop - start, dtype=np.dtype(dtype))
+    rows["n"] = len(COLUMNS)
+    for name in COLUMNS:
+        kind = kinds[name]
+        rows[f"{name}_len"] = 16 if kind == "uuid" else np.dtype(kind).itemsize
+        rows[name] = values[name]
+    return rows.tobytes()
+
+
+def binary_column_kinds() -> dict[str, str] | None:
+    """Binary COPY types of the :data:`COLUMNS`, or None if one is not supported.
+
+    Integer and UUID product keys are covered; other key types (a ``CharField`` primary
+    key, say) are written by a text COPY instead.
+    """
+    kinds: dict[str, str] = {}
+    for name in COLUMNS:
+        field = ProductAffinity._meta.get_field(name)
+        db_type = field.db_type(connection) or ""
+        if db_type == "double precision":
+            kinds[name] = ">f8"
+        elif db_type in _BINARY_TYPES:
+            kinds[name] = _BINARY_TYPES[db_type]
+        else:
+            return None
+    return kinds
+
+
+def _copy_sql() -> str:
+    table = connection.ops.quote_name(ProductAffinity._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(ProductAffinity._meta.get_field(name).column) for name in COLUMNS
+    )
+    return f"COPY {table} ({columns}) FROM STDIN"
+
+
+# --- Writing -------------------------------------------------------------------------
+
+
+def write_affinities(
+    run: AffinityRun, pending: PendingPairs, *, progress: Progress | None = None
+) -> int:
+    """Insert the run's pairs: binary COPY on PostgreSQL, batched inserts elsewhere.
+
+    The table has no uniqueness index or enforced foreign keys (see
+    :class:`~.models.ProductAffinity`), so this writer is what keeps it right: one row per
+    (source, target) pair of the engine, only products the read just found in the catalogue.
+    On PostgreSQL the engine runs in a background thread and each finished block goes into
+    the one COPY while the next is computed; an error on either side aborts the COPY, so
+    none of the run's rows are committed.
+    """
+    if connection.vendor == "postgresql":
+        kinds = binary_column_kinds()
+        if kinds is not None:
+            return _copy_binary(run, pending, kinds, progress)
+    result = pending.result(progress)
+    total = result.n_pairs
+    if total == 0:
+        return 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor, cursor.copy(_copy_sql()) as copy:
+            for row in python_rows(run.pk, result, 0, total):  # text COPY, unusual keys
+                copy.write_row(row)
+        if progress is not None:
+            progress("write", total, total)
+        return total
+    attnames = [ProductAffinity._meta.get_field(name).attname for name in COLUMNS]
+    for start in range(0, total, WRITE_BATCH):
+        stop = min(start + WRITE_BATCH, total)
+        ProductAffinity.objects.bulk_create(
+            [
+                ProductAffinity(**dict(zip(attnames, row, strict=True)))
+                for row in python_rows(run.pk, result, start, stop)
+            ],
+            batch_size=BULK_CREATE_BATCH,
+        )
+        if progress is not None:
+            progress("write", stop, total)
+    return total
+
+
+def _copy_binary(
+    run: AffinityRun, pending: PendingPairs, kinds: dict[str, str], progress: Progress | None
+) -> int:
+    """One binary COPY of every pair, streamed from the engine block by block."""
+    ids = _encode_ids(pending.product_ids, kinds["source"])
+    n_products = len(ids)
+    blocks = in_background(_numbered(pending))
+    written = 0
+    try:
+        # Its own transaction (a savepoint inside a caller's): a failure part-way, on the
+        # server or in the engine, then rolls back just the COPY and leaves the connection
+        # usable for marking the run failed.
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.copy(_copy_sql() + " (FORMAT BINARY)") as copy,
+        ):
+            copy.write(_COPY_HEADER)
+            for block, done in blocks:
+                total = block.n_pairs
+                for start in range(0, total, WRITE_BATCH):
+                    stop = min(start + WRITE_BATCH, total)
+                    copy.write(binary_rows(run.pk, kinds, ids, block, start, stop))
+                written += total
+                if progress is not None:
+                    progress("pairs", done, n_products)
+                del block
+            copy.write(_COPY_TRAILER)
+    finally:
+        blocks.close()  # stops the engine thread if the COPY failed
+    if progress is not None:  # the server has checked and indexed every row
+        progress("write", written, written)
+    return written
+
+
+def _numbered(pending: PendingPairs) -> Iterator[tuple[affinity.AffinityResult, int]]:
+    """The pending blocks, each with how many source products are done after it."""
+    done = [0]
+
+    def count(stage: str, products_done: int, total: int) -> None:
+        done[0] = products_done
+
+    for block in pending.blocks(min_blocks=PIPELINE_BLOCKS, progress=count):
+        yield block, done[0]
