@@ -2,9 +2,10 @@
 
 The lines come from the adapter's ``order_lines()`` (by default
 :func:`.sources.iter_line_chunks`: the order-line model or the ``ORDER_SOURCE`` callable), a
-chunk at a time, with variants replaced by their parent (``canonical_ids``); each chunk goes straight into numpy arrays,
-so ten million lines never exist as Python objects at once. Lines whose product is not in
-the catalogue (deleted, or unknown to a custom source) are dropped here.
+chunk at a time, with variants replaced by their parent (``canonical_ids``); each chunk goes
+straight into numpy arrays, so ten million lines never exist as Python objects at once. Lines
+whose product is not in the catalogue (deleted, or unknown to a custom source) are dropped
+here.
 
 Imports numpy and pandas: only the recompute and ``crosssell_evaluate`` use it, never the
 web path.

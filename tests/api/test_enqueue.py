@@ -15,8 +15,7 @@ from django_crosssell import tasks
 from django_crosssell.checks import check_settings
 from django_crosssell.enqueue import celery_problem, enqueue_recompute
 from django_crosssell.models import AffinityRun
-from tests.api_fixtures import *  # noqa: F403 - fixtures
-from tests.api_fixtures import api_url
+from tests.api.helpers import api_url
 from tests.factories import ProductFactory, make_order
 
 
