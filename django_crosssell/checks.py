@@ -298,7 +298,8 @@ def _check_celery() -> Iterable[checks.Warning]:
 
 @checks.register("crosssell")
 def check_settings(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
-    product, errors = _product_model()
+    product, product_errors = _product_model()
+    errors: list[checks.CheckMessage] = list(product_errors)
     user = getattr(settings, "CROSSSELL", {})
     if not isinstance(user, dict):
         errors.append(

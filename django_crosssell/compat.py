@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connections, models, transaction
 
+MULTI: str | None
 try:
     from django.db.models.sql.constants import MULTI
 except ImportError:  # pragma: no cover - a Django without it takes the public path

@@ -59,7 +59,7 @@ def recompute_lock() -> Iterator[None]:
                 connection.close()
         return
     lock_cache = caches[app_settings.CACHE_ALIAS]
-    token = uuid.uuid4().hex
+    token: str | None = uuid.uuid4().hex
     try:
         acquired = lock_cache.add(CACHE_LOCK_KEY, token, timeout=CACHE_LOCK_TIMEOUT)
     except Exception as exc:
