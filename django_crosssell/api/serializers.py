@@ -92,12 +92,16 @@ def integrity_error_as_validation(exc: IntegrityError) -> serializers.Validation
 class ModelCleanSerializer(serializers.ModelSerializer[_M]):
     """A ModelSerializer that defers all validation of the row to ``Model.full_clean``."""
 
-    nested_fields: tuple[str, ...] = ()
     serializer_choice_field = ModelChoiceField
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: UTCDateTimeField,
     }
+
+    @property
+    def nested_fields(self) -> tuple[str, ...]:
+        """Fields written as child rows, left out of the row's ``full_clean`` (none here)."""
+        return ()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         own = {k: v for k, v in attrs.items() if k not in self.nested_fields}
@@ -184,7 +188,7 @@ class NestedRowsSerializer(ModelCleanSerializer[_M]):
     child_unique: dict[str, str] = {}
 
     @property
-    def nested_fields(self) -> tuple[str, ...]:  # type: ignore[override]
+    def nested_fields(self) -> tuple[str, ...]:
         return (self.child_field,)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
