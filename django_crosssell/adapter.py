@@ -103,9 +103,12 @@ class CrossSellAdapter:
         if not field:
             return None
         try:
-            return get_product_model()._meta.get_field(field).attname
+            found = get_product_model()._meta.get_field(field)
         except FieldDoesNotExist:
             return None
+        if not isinstance(found, models.Field):
+            return None  # a reverse relation has no column: prices come from prices()
+        return found.attname
 
     def canonical(self, product: models.Model) -> models.Model:
         """The product customers browse for ``product`` (a variant's parent); itself here."""
@@ -153,10 +156,17 @@ class CrossSellAdapter:
         name = app_settings.CATEGORY_FIELD
         if not name:
             return None
+        model = get_product_model()
         try:
-            return get_product_model()._meta.get_field(name)
+            field = model._meta.get_field(name)
         except FieldDoesNotExist:
             return None
+        if not isinstance(field, models.Field):
+            raise ImproperlyConfigured(
+                f"CROSSSELL['CATEGORY_FIELD'] = {name!r} is a reverse relation of "
+                f"{model._meta.label}; name a field declared on the product model."
+            )
+        return field
 
     def category_ids(self, products: Iterable[models.Model]) -> dict[Any, tuple[Any, ...]]:
         """``{pk: (category id, ...)}`` for same-category fallbacks.
@@ -168,8 +178,10 @@ class CrossSellAdapter:
         field = self.category_field()
         if field is None:
             return {product.pk: () for product in products}
-        if field.many_to_many:
+        if isinstance(field, models.ManyToManyField):
             through = field.remote_field.through
+            if through is None:  # resolved (or auto-created) once the models are loaded
+                raise RuntimeError(f"{field} has no through model yet: are the apps ready?")
             source = field.m2m_field_name()
             target = field.m2m_reverse_field_name()
             result: dict[Any, list[Any]] = {product.pk: [] for product in products}

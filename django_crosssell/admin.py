@@ -7,7 +7,7 @@ rather than at import time, because the host's admin may be registered after our
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import widgets
@@ -31,15 +31,24 @@ from .models import (
     TierStep,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import BaseModelAdmin
+    from django_stubs_ext import StrOrPromise
 
-def product_admin_search_fields(admin_site: admin.AdminSite) -> list[str]:
+    # What the mixin extends: ModelAdmin and InlineModelAdmin share this base.
+    _ModelAdminBase = BaseModelAdmin[Any]
+else:
+    _ModelAdminBase = object
+
+
+def product_admin_search_fields(admin_site: admin.AdminSite, request: HttpRequest) -> list[str]:
     model_admin = admin_site._registry.get(get_product_model())
     if model_admin is None:
         return []
-    return list(model_admin.get_search_fields(None) or [])
+    return list(model_admin.get_search_fields(request) or [])
 
 
-class ProductLookupMixin:
+class ProductLookupMixin(_ModelAdminBase):
     """Autocomplete for product foreign keys when the host's product admin allows it."""
 
     product_fields: tuple[str, ...] = ("product",)
@@ -56,13 +65,13 @@ class ProductLookupMixin:
         return super().check(**kwargs)
 
     def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
-        if product_admin_search_fields(self.admin_site):
+        if product_admin_search_fields(self.admin_site, request):
             return [*super().get_autocomplete_fields(request), *self.product_fields]
         return list(super().get_autocomplete_fields(request))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in self.product_fields and not product_admin_search_fields(
-            self.admin_site
+            self.admin_site, request
         ):
             kwargs["widget"] = widgets.ForeignKeyRawIdWidget(db_field.remote_field, self.admin_site)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -123,7 +132,7 @@ class ProductRelationAdmin(ProductLookupMixin, admin.ModelAdmin):
     actions = ["add_reverse_links"]
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        product_fields = product_admin_search_fields(self.admin_site)
+        product_fields = product_admin_search_fields(self.admin_site, request)
         return [
             *(f"source__{field.lstrip('^=@')}" for field in product_fields),
             *(f"target__{field.lstrip('^=@')}" for field in product_fields),
@@ -226,7 +235,10 @@ class ProductAffinityAdmin(ReadOnlyAdmin):
     list_filter = [("run__is_current", admin.BooleanFieldListFilter)]
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        return [f"source__{f.lstrip('^=@')}" for f in product_admin_search_fields(self.admin_site)]
+        return [
+            f"source__{f.lstrip('^=@')}"
+            for f in product_admin_search_fields(self.admin_site, request)
+        ]
 
 
 # --- bundle rules ----------------------------------------------------------------------------
@@ -285,7 +297,7 @@ class BundleRuleAdmin(admin.ModelAdmin):
         return obj.is_current()
 
     @admin.display(description=_("preview"))
-    def preview(self, obj: BundleRule) -> str:
+    def preview(self, obj: BundleRule) -> StrOrPromise:
         """One bundle at the items' current prices, so staff see what a customer saves."""
         if obj.pk is None:
             return _("Save the rule to see a preview.")

@@ -14,11 +14,11 @@ on Django's ``setting_changed`` signal so ``override_settings`` works in tests.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.apps import apps
 from django.conf import settings as django_settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
@@ -172,6 +172,16 @@ def get_product_model() -> type[models.Model]:
         raise ImproperlyConfigured(
             f"{PRODUCT_MODEL_SETTING} refers to model {label!r} that has not been installed."
         ) from exc
+
+
+def product_does_not_exist() -> type[ObjectDoesNotExist]:
+    """The product model's ``DoesNotExist``, for ``except`` clauses.
+
+    Every concrete model has one, but the swappable model is only known as ``type[Model]``,
+    which the stubs give no ``DoesNotExist``.
+    """
+    model: Any = get_product_model()
+    return cast(type[ObjectDoesNotExist], model.DoesNotExist)
 
 
 def get_order_line_model() -> type[models.Model] | None:

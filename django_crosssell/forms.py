@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.utils.translation import gettext as _
 
 from .bundles import product_prices
@@ -70,8 +71,13 @@ def validate_items(rule: BundleRule, items: Iterable[tuple[Any, int]]) -> None:
 def _cheapest_regular_total(rule: BundleRule, items: list[tuple[Any, int]]) -> Decimal | None:
     """Regular price of the cheapest way to fill one bundle (what the fixed price must beat)."""
     found = product_prices(product for product, _ in items)  # one call for all items
-    prices = [(found.get(product.pk), quantity) for product, quantity in items]
-    if not prices or any(price is None for price, _ in prices):
+    prices: list[tuple[Decimal, int]] = []
+    for product, quantity in items:
+        price = found.get(product.pk)
+        if price is None:
+            return None
+        prices.append((price, quantity))
+    if not prices:
         return None
     if rule.kind == BundleRule.Kind.FIXED_SET:
         return sum((price * quantity for price, quantity in prices), Decimal(0))
@@ -94,7 +100,8 @@ class BundleItemFormSet(forms.BaseInlineFormSet):
         for form in self.forms:
             if not hasattr(form, "cleaned_data") or not form.cleaned_data:
                 continue
-            if self.can_delete and self._should_delete_form(form):
+            # What BaseFormSet._should_delete_form() reads (private, so not in the stubs).
+            if self.can_delete and form.cleaned_data.get(DELETION_FIELD_NAME, False):
                 continue
             product = form.cleaned_data.get("product")
             if product is not None:

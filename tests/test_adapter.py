@@ -7,6 +7,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.template import Context, Template
 from django.test import override_settings
 
@@ -63,6 +64,14 @@ def test_many_to_many_category_ids_cost_one_query(django_assert_num_queries):
     assert sorted(found[a.pk]) == sorted([red.pk, blue.pk])
     assert found[b.pk] == (blue.pk,)
     assert found[c.pk] == ()
+
+
+def test_a_reverse_relation_is_no_price_column_and_no_category_field():
+    reverse = {**CROSSSELL, "PRICE_FIELD": "children", "CATEGORY_FIELD": "children"}
+    with override_settings(CROSSSELL=reverse):
+        assert get_adapter().price_column() is None  # prices then come from prices()
+        with pytest.raises(ImproperlyConfigured, match="reverse relation"):
+            get_adapter().category_field()
 
 
 def test_a_many_to_many_category_field_fills_from_shared_categories():

@@ -132,6 +132,23 @@ def test_product_pickers_fall_back_to_raw_ids_without_search_fields(admin_user):
     assert model_admin.get_autocomplete_fields(request) == []
 
 
+def test_the_host_product_admin_gets_the_request_for_its_search_fields(admin_user):
+    seen = []
+
+    class PerUserProductAdmin(admin.ModelAdmin):
+        def get_search_fields(self, request):
+            seen.append(request)
+            return ["name"] if request.user.is_superuser else []
+
+    site = admin.AdminSite(name="per-user")
+    site.register(Product, PerUserProductAdmin)
+    model_admin = ProductRelationAdmin(ProductRelation, site)
+    request = RequestFactory().get("/")
+    request.user = admin_user
+    assert "source" in model_admin.get_autocomplete_fields(request)
+    assert seen and all(r is request for r in seen)
+
+
 def test_host_product_admin_shows_the_relation_inline(admin_client):
     shirt, tie = ProductFactory(), ProductFactory()
     ProductRelationFactory(source=shirt, target=tie, note="pairs well")

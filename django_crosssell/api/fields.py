@@ -25,7 +25,7 @@ from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 
 from ..adapter import get_adapter
-from ..conf import app_settings, get_product_model
+from ..conf import app_settings, get_product_model, product_does_not_exist
 from ..money import format_money, money_string
 from ..products import InvalidProductKey, product_key
 
@@ -39,16 +39,23 @@ def parse_product_pk(value: Any) -> Any:
         raise DjangoValidationError(_("Not a valid product id."), code="invalid") from exc
 
 
+def _basic_type(kind: OpenApiTypes) -> dict[str, Any]:
+    schema = build_basic_type(kind)
+    if schema is None:  # drf-spectacular returns None for OpenApiTypes.NONE only
+        raise ValueError(f"no OpenAPI schema for {kind!r}")
+    return schema
+
+
 def product_pk_schema() -> dict[str, Any]:
     """OpenAPI schema of the host's product key (integer, UUID or string)."""
     pk_field = get_product_model()._meta.pk
     if isinstance(pk_field, models.UUIDField):
-        return build_basic_type(OpenApiTypes.UUID)
+        return _basic_type(OpenApiTypes.UUID)
     if isinstance(pk_field, models.BigIntegerField | models.BigAutoField):
-        return {**build_basic_type(OpenApiTypes.INT64), "minimum": 1}
+        return {**_basic_type(OpenApiTypes.INT64), "minimum": 1}
     if isinstance(pk_field, models.IntegerField | models.AutoField):
-        return {**build_basic_type(OpenApiTypes.INT), "minimum": 1}
-    return build_basic_type(OpenApiTypes.STR)
+        return {**_basic_type(OpenApiTypes.INT), "minimum": 1}
+    return _basic_type(OpenApiTypes.STR)
 
 
 class ProductIdField(serializers.Field):
@@ -88,7 +95,7 @@ class ProductRelatedField(serializers.PrimaryKeyRelatedField):
             self.fail("invalid")
         try:
             return self.get_queryset().get(pk=pk)
-        except get_product_model().DoesNotExist:
+        except product_does_not_exist():
             self.fail("does_not_exist", pk_value=pk)
 
     def to_representation(self, value: Any) -> Any:
@@ -195,7 +202,7 @@ class UTCDateTimeField(serializers.DateTimeField):
 
 
 class ProductIdFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = ProductIdField
+    target_class: type[serializers.Field] = ProductIdField
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ class IsStaffWithModelPermission(BasePermission):
             return False
         model = getattr(view, "permission_model", None) or view.get_queryset().model
         action = getattr(view, "permission_action", None) or ACTION_FOR_METHOD.get(
-            request.method, "change"
+            request.method or "", "change"
         )
         if request.method in SAFE_METHODS and action == "view":
             # Like the admin: change permission implies view permission.

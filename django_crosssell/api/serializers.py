@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -41,10 +41,13 @@ from .fields import (
     format_amount,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # --- Model validation ---------------------------------------------------------------------
 
 
-def drf_errors(exc: DjangoValidationError) -> dict[str, Any] | list[str]:
+def drf_errors(exc: DjangoValidationError) -> dict[str, Any]:
     """Django's validation error as DRF's error structure (``__all__`` → non_field_errors)."""
     if not hasattr(exc, "error_dict"):
         return {api_settings.NON_FIELD_ERRORS_KEY: list(exc.messages)}
@@ -62,9 +65,11 @@ def model_clean(instance: models.Model, **kwargs: Any) -> None:
         raise serializers.ValidationError(drf_errors(exc)) from exc
 
 
-def build_instance(
-    model: type[models.Model], instance: models.Model | None, attrs: dict[str, Any]
-) -> models.Model:
+#: The model a curation serializer writes.
+_M = TypeVar("_M", bound=models.Model)
+
+
+def build_instance(model: type[_M], instance: _M | None, attrs: dict[str, Any]) -> _M:
     """The object as it would be saved: a copy of ``instance`` (or a new one) with ``attrs``."""
     candidate = copy.copy(instance) if instance is not None else model()
     for name, value in attrs.items():
@@ -83,15 +88,19 @@ def integrity_error_as_validation(exc: IntegrityError) -> serializers.Validation
     )
 
 
-class ModelCleanSerializer(serializers.ModelSerializer):
+class ModelCleanSerializer(serializers.ModelSerializer[_M]):
     """A ModelSerializer that defers all validation of the row to ``Model.full_clean``."""
 
-    nested_fields: tuple[str, ...] = ()
     serializer_choice_field = ModelChoiceField
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: UTCDateTimeField,
     }
+
+    @property
+    def nested_fields(self) -> tuple[str, ...]:
+        """Fields written as child rows, left out of the row's ``full_clean`` (none here)."""
+        return ()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         own = {k: v for k, v in attrs.items() if k not in self.nested_fields}
@@ -101,23 +110,25 @@ class ModelCleanSerializer(serializers.ModelSerializer):
         # Model.clean() may normalise values (BundleRule drops min_quantity for sets): save
         # what was validated, as a ModelForm would.
         for field in self.fields.values():
-            if field.read_only or field.source in self.nested_fields:
+            # A bound field's source is a str (DRF sets it from the field name when binding).
+            source = cast(str, field.source)
+            if field.read_only or source in self.nested_fields:
                 continue
-            value = getattr(candidate, field.source, None)
-            if field.source in own or (
-                self.instance is not None and value != getattr(self.instance, field.source)
+            value = getattr(candidate, source, None)
+            if source in own or (
+                self.instance is not None and value != getattr(self.instance, source)
             ):
-                attrs[field.source] = value
+                attrs[source] = value
         return attrs
 
-    def create(self, validated_data: dict[str, Any]) -> models.Model:
+    def create(self, validated_data: dict[str, Any]) -> _M:
         try:
             with transaction.atomic():
                 return super().create(validated_data)
         except IntegrityError as exc:
             raise integrity_error_as_validation(exc) from exc
 
-    def update(self, instance: models.Model, validated_data: dict[str, Any]) -> models.Model:
+    def update(self, instance: _M, validated_data: dict[str, Any]) -> _M:
         try:
             with transaction.atomic():
                 return super().update(instance, validated_data)
@@ -128,8 +139,10 @@ class ModelCleanSerializer(serializers.ModelSerializer):
 # --- Curation -----------------------------------------------------------------------------
 
 
-class ProductRelationSerializer(ModelCleanSerializer):
-    source = ProductRelatedField(help_text=_("Id of the product the link is shown on."))
+class ProductRelationSerializer(ModelCleanSerializer[ProductRelation]):
+    # Stubs limitation: DRF's SerializerMetaclass moves declared fields off the class, so a
+    # field named "source" (or "label") does not replace Field.source; the stubs cannot tell.
+    source = ProductRelatedField(help_text=_("Id of the product the link is shown on."))  # type: ignore[assignment]
     target = ProductRelatedField(help_text=_("Id of the recommended product."))
     is_current = serializers.SerializerMethodField()
 
@@ -158,7 +171,7 @@ class ProductRelationSerializer(ModelCleanSerializer):
         return relation.is_current()
 
 
-class NestedRowsSerializer(ModelCleanSerializer):
+class NestedRowsSerializer(ModelCleanSerializer[_M]):
     """A parent row with a list of child rows written in one request (ladder steps, items).
 
     Children are validated with ``full_clean`` too, minus the constraints that involve the
@@ -174,7 +187,7 @@ class NestedRowsSerializer(ModelCleanSerializer):
     child_unique: dict[str, str] = {}
 
     @property
-    def nested_fields(self) -> tuple[str, ...]:  # type: ignore[override]
+    def nested_fields(self) -> tuple[str, ...]:
         return (self.child_field,)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -185,9 +198,7 @@ class NestedRowsSerializer(ModelCleanSerializer):
         self.validate_together(self.candidate, rows)
         return attrs
 
-    def validate_together(
-        self, parent: models.Model, rows: Sequence[dict[str, Any]] | None
-    ) -> None:
+    def validate_together(self, parent: _M, rows: Sequence[dict[str, Any]] | None) -> None:
         """Checks that need the parent and all its rows (``rows`` None: unchanged rows)."""
 
     def validate_children(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -215,24 +226,25 @@ class NestedRowsSerializer(ModelCleanSerializer):
         if any(errors):
             raise serializers.ValidationError({self.child_field: errors})
 
-    def _write_children(self, parent: models.Model, rows: Iterable[dict[str, Any]]) -> None:
+    def _write_children(self, parent: _M, rows: Iterable[dict[str, Any]]) -> None:
         manager = getattr(parent, self.child_field)
         manager.all().delete()
         self.child_model._default_manager.bulk_create(
             [self.child_model(**{self.child_parent: parent}, **row) for row in rows]
         )
 
-    def create(self, validated_data: dict[str, Any]) -> models.Model:
+    def create(self, validated_data: dict[str, Any]) -> _M:
         rows = validated_data.pop(self.child_field, [])
         try:
             with transaction.atomic():
-                parent = self.Meta.model._default_manager.create(**validated_data)
+                model: type[_M] = self.Meta.model
+                parent = model._default_manager.create(**validated_data)
                 self._write_children(parent, rows)
         except IntegrityError as exc:
             raise integrity_error_as_validation(exc) from exc
         return parent
 
-    def update(self, instance: models.Model, validated_data: dict[str, Any]) -> models.Model:
+    def update(self, instance: _M, validated_data: dict[str, Any]) -> _M:
         rows = validated_data.pop(self.child_field, None)
         try:
             with transaction.atomic():
@@ -256,7 +268,7 @@ class TierStepSerializer(serializers.ModelSerializer):
         validators: list[Any] = []
 
 
-class TierLadderSerializer(NestedRowsSerializer):
+class TierLadderSerializer(NestedRowsSerializer[TierLadder]):
     steps = TierStepSerializer(
         many=True,
         required=False,
@@ -284,7 +296,7 @@ class TierLadderSerializer(NestedRowsSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
-        extra_kwargs = {"slug": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"slug": {"validators": []}}
         validators: list[Any] = []
 
 
@@ -298,7 +310,7 @@ class BundleItemSerializer(serializers.ModelSerializer):
         validators: list[Any] = []
 
 
-class BundleRuleSerializer(NestedRowsSerializer):
+class BundleRuleSerializer(NestedRowsSerializer[BundleRule]):
     items = BundleItemSerializer(
         many=True,
         required=False,
@@ -334,16 +346,14 @@ class BundleRuleSerializer(NestedRowsSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
-        extra_kwargs = {"slug": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"slug": {"validators": []}}
         validators: list[Any] = []
 
     def get_is_current(self, rule: BundleRule) -> bool:
         """Active and inside the campaign window right now."""
         return rule.is_current()
 
-    def validate_together(
-        self, parent: models.Model, rows: Sequence[dict[str, Any]] | None
-    ) -> None:
+    def validate_together(self, parent: BundleRule, rows: Sequence[dict[str, Any]] | None) -> None:
         """The admin's item checks (``forms.validate_items``) against the rule as it will be:
         with the submitted items, or the saved ones when the request leaves them alone."""
         if rows is None:
@@ -420,7 +430,7 @@ class RecommendationQuerySerializer(serializers.Serializer):
 class RecommendationSerializer(serializers.Serializer):
     product = ProductRepresentationField()
     score = serializers.FloatField(help_text=_("On the scale of the source; higher first."))
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # a field, not Field.source
         help_text="curated, bought_together, fallback, upgrade or downgrade."
     )
     reason = serializers.CharField(help_text=_("A short text saying why it is shown."))
@@ -457,14 +467,15 @@ class CartRecommendationRequestSerializer(serializers.Serializer):
             if pk not in found
         }
         if missing:
-            raise serializers.ValidationError(missing)
+            # Keyed by list index, like DRF's own ListField errors; the stubs allow str keys only.
+            raise serializers.ValidationError(missing)  # type: ignore[arg-type]
         return unique
 
 
 class TierOfferSerializer(serializers.Serializer):
     product = ProductRepresentationField()
     direction = serializers.ChoiceField(choices=["upgrade", "downgrade"])
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     pitch = serializers.CharField()
     rank = serializers.IntegerField()
     ladder = serializers.CharField(help_text=_("The ladder's name."))
@@ -535,7 +546,7 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found = get_product_model()._default_manager.in_bulk({line["product"] for line in lines})
         self._prices = get_adapter().prices(found.values(), self.context.get("request"))
-        errors: dict[int, dict[str, list[str]]] = {}
+        errors: dict[int, dict[str, list[StrOrPromise]]] = {}
         seen: set[Any] = set()
         for index, line in enumerate(lines):
             pk = line["product"]
@@ -550,7 +561,8 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
                 line["product"] = product
             seen.add(pk)
         if errors:
-            raise serializers.ValidationError(errors)
+            # Keyed by line index, like DRF's own ListField errors; the stubs allow str keys only.
+            raise serializers.ValidationError(errors)  # type: ignore[arg-type]
         return lines
 
     def cart_lines(self) -> list[Any]:

@@ -9,7 +9,7 @@ off. Counters live in the app's cache alias (``CROSSSELL["CACHE_ALIAS"]``).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import BaseCache, caches
 from rest_framework.request import Request
@@ -17,15 +17,31 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from ..conf import DEFAULTS, app_settings
 
+if TYPE_CHECKING:
+    from rest_framework.throttling import SimpleRateThrottle
+
+    _ThrottleBase = SimpleRateThrottle
+else:
+    _ThrottleBase = object
+
 logger = logging.getLogger("django_crosssell")
 
 
-class _CrossSellRateMixin:
+class _CrossSellRateMixin(_ThrottleBase):
     scope: str
+    _cache: BaseCache | None = None
 
     @property
-    def cache(self) -> BaseCache:  # type: ignore[override]
+    def cache(self) -> BaseCache:
+        """The app's cache alias, looked up on each use (unless a cache was assigned)."""
+        if self._cache is not None:
+            return self._cache
         return caches[app_settings.CACHE_ALIAS]
+
+    @cache.setter
+    def cache(self, value: BaseCache) -> None:
+        # DRF's ``cache`` is a plain attribute: keep it assignable.
+        self._cache = value
 
     def get_rate(self) -> str | None:
         rates = app_settings.API_THROTTLE_RATES or {}
@@ -36,7 +52,7 @@ class _CrossSellRateMixin:
     def allow_request(self, request: Request, view: Any) -> bool:
         """Fail open when the cache is down: a dead Redis must not turn every call into 500."""
         try:
-            return super().allow_request(request, view)  # type: ignore[misc]
+            return super().allow_request(request, view)
         except Exception as exc:
             logger.warning("django-crosssell: throttle cache unavailable (%s); not throttling", exc)
             return True

@@ -8,6 +8,7 @@ validated by the models themselves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -24,13 +25,15 @@ from drf_spectacular.utils import (
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 
 from .. import bundles, recommend
-from ..conf import get_product_model
+from ..conf import product_does_not_exist
 from ..enqueue import enqueue_recompute
 from ..errors import RecomputeParameterError
 from ..models import (
@@ -59,8 +62,9 @@ class CrossSellAPIMixin:
     """Throttles and JSON-only bodies for every view of the app, independent of the host's
     ``REST_FRAMEWORK`` defaults (authentication and renderers stay the host's)."""
 
-    throttle_classes = [CrossSellAnonThrottle, CrossSellUserThrottle]
-    parser_classes = [StrictJSONParser]
+    # Typed as APIView declares them, so the mixin combines with every view class.
+    throttle_classes: Sequence[type[BaseThrottle]] = [CrossSellAnonThrottle, CrossSellUserThrottle]
+    parser_classes: Sequence[type[BaseParser]] = [StrictJSONParser]
     # Any segment reaches the view, so "runs/1.5/" is a JSON 404 like "runs/abc/", not
     # Django's HTML page for an unmatched URL.
     lookup_value_regex = "[^/]+"
@@ -96,7 +100,7 @@ class ProductView(CrossSellAPIMixin, generics.GenericAPIView):
             raise NotFound(_("No product with this id.")) from exc
         try:
             return self.get_queryset().get(pk=pk)
-        except get_product_model().DoesNotExist as exc:
+        except product_does_not_exist() as exc:
             raise NotFound(_("No product with this id.")) from exc
 
 
@@ -260,7 +264,7 @@ class ProductAffinityView(ProductView):
         product = self.get_product()
         run = AffinityRun.objects.filter(is_current=True).first()
         rows = (
-            ProductAffinity.objects.filter(run=run, source=product)
+            ProductAffinity.objects.filter(run=run, source_id=product.pk)
             .select_related("target")
             .order_by("-score", "target")
             if run is not None
@@ -424,4 +428,5 @@ class BundleRuleViewSet(CurationViewSet):
 
     def get_queryset(self) -> QuerySet:
         items = BundleItem.objects.select_related("product").order_by("pk")
-        return BundleRule.objects.prefetch_related(Prefetch("items", queryset=items))
+        # Through .all(): the stubs' Manager.prefetch_related() rejects a Prefetch (a stubs bug).
+        return BundleRule.objects.all().prefetch_related(Prefetch("items", queryset=items))

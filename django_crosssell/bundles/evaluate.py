@@ -84,7 +84,7 @@ def cart_from_lines(lines: Iterable[Any]) -> Cart:
 
 
 def group(
-    problem: Problem, cart: Cart, chosen: list[tuple[int, Pattern, Decimal]]
+    problem: Problem[Rule], cart: Cart, chosen: list[tuple[int, Pattern, Decimal]]
 ) -> list[AppliedBundle]:
     """The chosen bundles as one :class:`AppliedBundle` per rule, largest discount first."""
     by_rule: dict[int, AppliedBundle] = {}
@@ -106,7 +106,7 @@ def group(
 
 
 def assign(
-    problem: Problem, cart: Cart, seed: Sequence[tuple[int, tuple]] = ()
+    problem: Problem[Rule], cart: Cart, seed: Sequence[tuple[int, tuple]] = ()
 ) -> tuple[list[tuple[int, Pattern, Decimal]], bool]:
     """Non-combinable rules first, then each combinable rule within what the lines have left."""
     rules = problem.specs
@@ -142,7 +142,7 @@ def assign(
 
 
 def nudge_candidates(
-    problem: Problem, cart: Cart, chosen: list[tuple[int, Pattern, Decimal]]
+    problem: Problem[Rule], cart: Cart, chosen: list[tuple[int, Pattern, Decimal]]
 ) -> list[tuple[int, dict[Any, int]]]:
     """Rules one or two units short of one more application, with the units to add."""
     used_plain = [0] * len(cart.keys)
@@ -234,7 +234,7 @@ def closure(
 def nudges(
     specs: list[Rule],
     cart: Cart,
-    problem: Problem,
+    problem: Problem[Rule],
     chosen: list[tuple[int, Pattern, Decimal]],
 ) -> list[Nudge]:
     """Re-solve the part of the cart each candidate touches, with the missing units added."""

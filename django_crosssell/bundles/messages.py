@@ -37,6 +37,8 @@ def _what(rule: BundleRule | Any) -> dict[str, str]:
 def nudge_message(rule: BundleRule, units: int, products: Iterable[Model], saving: Decimal) -> str:
     """What to add (``units`` of ``products``) and what it unlocks, in the active language."""
     params = {**_what(rule), "count": units, "saving": format_money(saving)}
+    # Keyed by the choices, which are str: the model's plain ``discount_type`` string finds them.
+    templates: dict[str, str]
     if rule.kind == Kind.FIXED_SET:
         params["products"] = _names(products)
         templates = {
@@ -58,6 +60,7 @@ def nudge_message(rule: BundleRule, units: int, products: Iterable[Model], savin
 def offer_message(rule: BundleRule, units: int, partners: Iterable[Model]) -> str:
     """The offer of ``rule`` on a product page (with ``partners`` for a set)."""
     params = {**_what(rule), "count": units, "products": _names(partners)}
+    templates: dict[str, str]  # keyed by the choices (str), as in nudge_message
     if rule.kind == Kind.FIXED_SET:
         templates = {
             DiscountType.PERCENT: gettext("Buy with %(products)s and get %(percent)s%% off"),

@@ -121,6 +121,8 @@ class Rule:
     @property
     def rule(self) -> BundleRule:
         if self._rule is None:
+            if self._fields is None or self._row is None:
+                raise ValueError("a Rule without its BundleRule needs the row and fields read")
             self._rule = BundleRule.from_db(self._db, self._fields, self._row)
         return self._rule
 
@@ -145,9 +147,10 @@ class Rule:
         """One bundle at current prices: the whole set, or N units of the given product."""
         if self.d.kind == FIXED_SET:
             prices = [self.price(item) for item, _ in self.items]
-            if any(p is None for p in prices):
+            known = [p for p in prices if p is not None]
+            if len(known) != len(prices):
                 return None
-            return sum((p * qty for p, (_, qty) in zip(prices, self.items, strict=True)), ZERO)
+            return sum((p * qty for p, (_, qty) in zip(known, self.items, strict=True)), ZERO)
         price = self.price(key)
         return None if price is None else price * self.needed
 

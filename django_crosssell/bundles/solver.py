@@ -46,7 +46,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 #: A rule whose one application can be filled in more ways than this is searched over its
 #: first (most expensive) fillings only.
@@ -105,6 +105,11 @@ class RuleLike(Protocol):
 
     d: RuleData
     items: list[tuple[Any, int]]
+
+
+#: The caller's own rule type, carried through :class:`Problem` so that the caller reads its
+#: specs back with their full type (the evaluation's ``Rule`` has ``rule``, ``price()``...).
+SpecT = TypeVar("SpecT", bound=RuleLike)
 
 
 def discount(discount_type: str, value: Decimal, base: Decimal, currency: Currency) -> Decimal:
@@ -275,8 +280,8 @@ def patterns(spec: RuleLike, cart: Cart, currency: Currency) -> tuple[list[Patte
 
 
 @dataclass
-class Problem:
-    specs: Sequence[RuleLike]
+class Problem(Generic[SpecT]):
+    specs: Sequence[SpecT]
     patterns: list[list[Pattern]]
     caps: list[int]
     currency: Currency
@@ -381,7 +386,7 @@ class Search:
         self.rule_prices: list[float] | None = None
         self.nodes = 0
         self.exhausted = False
-        self.seen: dict[tuple, tuple[Decimal, tuple[tuple[int, int], ...]]] = {}
+        self.seen: dict[tuple, tuple[Decimal, tuple[tuple[int, int, int], ...]]] = {}
         self.best_value = ZERO
         self.best_float = 0.0
         self.best_key: tuple = tie_key([])
@@ -471,7 +476,7 @@ class Search:
     def greedy(self) -> None:
         """The first incumbent: repeatedly take the largest single discount that fits."""
         used = [0] * len(self.members)
-        path: list[tuple[int, int]] = []
+        path: list[tuple[int, int, int]] = []  # (rule, pattern, times) runs, as in `_dfs`
         value = ZERO
         while True:
             choice = None
@@ -618,7 +623,9 @@ class Search:
             return value < self.best_float
         return value + self.bound(i, j, used, self.best_float - value) < self.best_float
 
-    def _dfs(self, i: int, j: int, used: int, value: Decimal, path: list) -> None:
+    def _dfs(
+        self, i: int, j: int, used: int, value: Decimal, path: list[tuple[int, int, int]]
+    ) -> None:
         """Decide how many times pattern ``j`` of rule ``i`` is used, most first.
 
         ``path`` holds (rule, pattern, times) runs, so the recursion is as deep as the number
@@ -693,7 +700,7 @@ def solve(
     return Solution(applications, exact)
 
 
-def build(specs: Sequence[RuleLike], cart: Cart, currency: Currency) -> tuple[Problem, bool]:
+def build(specs: Sequence[SpecT], cart: Cart, currency: Currency) -> tuple[Problem[SpecT], bool]:
     """The search problem of ``specs`` on ``cart``; False if a rule's fillings were cut."""
     per_rule, complete = [], True
     for spec in specs:

@@ -60,7 +60,7 @@ def cached(key: str, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, float
     """
     hit, version = cache.get_versioned(key)
     if hit is not cache.MISSING:
-        return hit  # type: ignore[no-any-return]
+        return hit
     value, timeout = compute()
     expires_at = time.time() + timeout
     cache.set_versioned(key, (value, expires_at), version, timeout)

@@ -179,10 +179,10 @@ def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.
         rows = ProductAffinity.objects.filter(extra, run__is_current=True)
         if in_category is not None:
             rows = rows.filter(target__in=in_category)
-        rows = rows.values(cs_target=F("target")).annotate(
+        totals = rows.values(cs_target=F("target")).annotate(
             cs_score=Cast(Sum("co_count"), models.FloatField())
         )
-        return _shape(rows, TAG_BEST)
+        return _shape(totals, TAG_BEST)
 
     return _top(build_from_run, ("-cs_score", "cs_target"), limit, ("cs_target", "target"))
 

@@ -7,6 +7,7 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from django_crosssell.api.throttling import CrossSellAnonThrottle
+from django_crosssell.conf import app_settings
 from tests.api.helpers import api_url
 from tests.factories import ProductFactory
 
@@ -85,3 +86,12 @@ def test_a_dead_cache_does_not_break_the_api(settings, monkeypatch):
         assert [client.get(url).status_code for _ in range(3)] == [200, 200, 200]
     finally:
         crosssell_cache.reset()
+
+
+def test_the_throttle_cache_follows_the_setting_and_stays_assignable():
+    throttle = CrossSellAnonThrottle()
+    assert throttle.cache is caches[app_settings.CACHE_ALIAS]
+    replacement = caches.create_connection(app_settings.CACHE_ALIAS)
+    throttle.cache = replacement  # a plain attribute on DRF's throttles
+    assert throttle.cache is replacement
+    assert CrossSellAnonThrottle().cache is caches[app_settings.CACHE_ALIAS]  # per instance
