@@ -122,10 +122,10 @@ class AffinityResult:
         first = blocks[0]
         if len(blocks) == 1:
             return first
-        return dataclasses.replace(
-            first,
-            **{name: np.concatenate([getattr(b, name) for b in blocks]) for name in PAIR_FIELDS},
-        )
+        joined: dict[str, Any] = {
+            name: np.concatenate([getattr(b, name) for b in blocks]) for name in PAIR_FIELDS
+        }
+        return dataclasses.replace(first, **joined)
 
     def to_frame(self) -> pd.DataFrame:
         """The pairs with the caller's product ids, for analysis and tests."""
@@ -232,7 +232,7 @@ def build_basket_matrix(
             orders, products, age_days = orders[keep], products[keep], age_days[keep]
 
     product_codes, product_ids = pd.factorize(products, use_na_sentinel=True)
-    order_codes = _order_codes(orders)
+    order_codes = _order_codes(np.asarray(orders))
     valid = (product_codes >= 0) & (order_codes >= 0)
     if not valid.all():
         product_codes, order_codes = product_codes[valid], order_codes[valid]
@@ -256,6 +256,7 @@ def build_basket_matrix(
     weights = None
     if half_life_days is not None and n_orders:
         order_age = np.full(n_orders, np.inf)
+        assert age_days is not None  # read whenever a half-life is set
         np.minimum.at(order_age, order_codes, np.maximum(age_days, 0.0))
         weights = np.power(0.5, order_age / half_life_days)
     return BasketMatrix(

@@ -156,6 +156,8 @@ def run_recompute(
     with recompute_lock():
         claimed = claim_run(run, recorded)
         if claimed is None:
+            # Only an existing run can already be finished; claim_run(None) always claims.
+            assert run is not None
             logger.info("django-crosssell: affinity run #%s already finished", run.pk)
             run.refresh_from_db()
             return run

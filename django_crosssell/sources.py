@@ -83,7 +83,8 @@ def iter_line_chunks(
     source = _configured_source()
     if source is not None:
         rows = source(since=since, with_placed_at=with_placed_at, chunk_size=chunk_size)
-        for chunk in batched(rows, chunk_size):
+        for batch in batched(rows, chunk_size):
+            chunk: list[Any] = list(batch)
             if since is None and not with_placed_at:
                 yield [(row[0], row[1]) for row in chunk]
                 continue
@@ -108,12 +109,12 @@ def iter_line_chunks(
         paths.append(fields["placed_at"])
     # A window leaves lines without a time out in SQL (NULL >= since is not true).
     queryset = order_line_queryset(since=since).values_list(*paths)
-    for chunk in fetch_chunks(queryset, chunk_size):
+    for rows_read in fetch_chunks(queryset, chunk_size):
         if with_placed_at:
-            for row in chunk:
+            for row in rows_read:
                 if row[2] is None:
                     raise missing_placed_at(row)
-        yield chunk
+        yield rows_read
 
 
 def missing_placed_at(row: Any) -> OrderSourceError:
@@ -212,11 +213,13 @@ def check_source_configuration() -> list[tuple[str, str]]:
             except ImproperlyConfigured:
                 continue
             if field.related_model is not product_model:
+                related = field.related_model
+                label = related._meta.label if isinstance(related, type) else str(related)
                 problems.append(
                     (
                         "ORDER_LINE_FIELDS",
                         f"CROSSSELL['ORDER_LINE_FIELDS']['product'] = {path!r} points at "
-                        f"{field.related_model._meta.label}, not at the product model "
+                        f"{label}, not at the product model "
                         f"{product_model._meta.label}.",
                     )
                 )

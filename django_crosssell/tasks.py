@@ -60,7 +60,7 @@ def recompute_affinity(
     run: AffinityRun | None = None
     scheduled = run_id is None
     try:
-        if scheduled:
+        if run_id is None:
             explicit = {name: value for name, value in params.items() if value is not None}
             if allow_shrink:
                 explicit["allow_shrink"] = True
@@ -74,10 +74,12 @@ def recompute_affinity(
     except RecomputeLocked as exc:
         if scheduled:
             logger.info("django-crosssell: skipped a scheduled recompute: %s", exc)
-            run.delete()
+            if run is not None:
+                run.delete()
             return {"run_id": None, "status": "skipped"}
         if self.request.retries >= self.max_retries:
-            mark_failed(run, exc)
+            if run is not None:
+                mark_failed(run, exc)
             raise
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
     except TRANSIENT_ERRORS as exc:

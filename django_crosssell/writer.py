@@ -16,12 +16,12 @@ import queue
 import struct
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from itertools import repeat
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from . import affinity
 from .models import AffinityRun, ProductAffinity
@@ -103,7 +103,7 @@ class PendingPairs:
 _DONE = object()
 
 
-def in_background(items: Iterator[Any], depth: int = PIPELINE_DEPTH) -> Iterator[Any]:
+def in_background(items: Iterator[Any], depth: int = PIPELINE_DEPTH) -> Generator[Any]:
     """Run the iterator ``items`` in a thread, ``depth`` items ahead of the consumer.
 
     numpy, scipy's sparse products and psycopg's socket writes release the GIL, so on two
@@ -226,8 +226,7 @@ def binary_column_kinds() -> dict[str, str] | None:
     """
     kinds: dict[str, str] = {}
     for name in COLUMNS:
-        field = ProductAffinity._meta.get_field(name)
-        db_type = field.db_type(connection) or ""
+        db_type = _field(name).db_type(connection) or ""
         if db_type == "double precision":
             kinds[name] = ">f8"
         elif db_type in _BINARY_TYPES:
@@ -237,11 +236,16 @@ def binary_column_kinds() -> dict[str, str] | None:
     return kinds
 
 
+def _field(name: str) -> models.Field:
+    """A concrete column of the affinity table (every name in :data:`COLUMNS` is one)."""
+    field = ProductAffinity._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
 def _copy_sql() -> str:
     table = connection.ops.quote_name(ProductAffinity._meta.db_table)
-    columns = ", ".join(
-        connection.ops.quote_name(ProductAffinity._meta.get_field(name).column) for name in COLUMNS
-    )
+    columns = ", ".join(connection.ops.quote_name(_field(name).column) for name in COLUMNS)
     return f"COPY {table} ({columns}) FROM STDIN"
 
 
@@ -275,7 +279,7 @@ def write_affinities(
         if progress is not None:
             progress("write", total, total)
         return total
-    attnames = [ProductAffinity._meta.get_field(name).attname for name in COLUMNS]
+    attnames = [_field(name).attname for name in COLUMNS]
     for start in range(0, total, WRITE_BATCH):
         stop = min(start + WRITE_BATCH, total)
         ProductAffinity.objects.bulk_create(

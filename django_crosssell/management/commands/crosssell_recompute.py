@@ -41,7 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = options["verbosity"]
         started = time.monotonic()
-        last = {"stage": None, "at": 0.0}
+        last: dict[str, Any] = {"stage": None, "at": 0.0}
 
         def progress(stage: str, done: int, total: int | None) -> None:
             # One line per stage change and at most one every two seconds within a stage,
