@@ -107,9 +107,7 @@ def catalogue() -> SimpleNamespace:
         small=child(shirt, "Classic T-shirt S", "12.50"),
         medium=child(shirt, "Classic T-shirt M", "12.50"),
         large=child(shirt, "Classic T-shirt L", "14.00"),
-        jeans=product(
-            "Jeans", "49.99", categories=(clothing,), image="images/products/jeans.jpg"
-        ),
+        jeans=product("Jeans", "49.99", categories=(clothing,), image="images/products/jeans.jpg"),
         mug=product("Mug", "8.25", categories=(kitchen,)),
         socks=product("Socks", "4.50", categories=(clothing,)),
         ebook=product(

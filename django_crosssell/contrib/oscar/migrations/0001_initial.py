@@ -4,38 +4,35 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('offer', '0013_range_excluded_categories'),
+        ("offer", "0013_range_excluded_categories"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BundleBenefit',
-            fields=[
-            ],
+            name="BundleBenefit",
+            fields=[],
             options={
-                'verbose_name': 'django-crosssell bundle benefit',
-                'verbose_name_plural': 'django-crosssell bundle benefits',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "django-crosssell bundle benefit",
+                "verbose_name_plural": "django-crosssell bundle benefits",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('offer.benefit',),
+            bases=("offer.benefit",),
         ),
         migrations.CreateModel(
-            name='BundleCondition',
-            fields=[
-            ],
+            name="BundleCondition",
+            fields=[],
             options={
-                'verbose_name': 'django-crosssell bundle condition',
-                'verbose_name_plural': 'django-crosssell bundle conditions',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "django-crosssell bundle condition",
+                "verbose_name_plural": "django-crosssell bundle conditions",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('offer.condition',),
+            bases=("offer.condition",),
         ),
     ]
