@@ -94,23 +94,10 @@ class OscarAdapter(CrossSellAdapter):
     # --- the catalogue ---------------------------------------------------------------------
 
     def products(self) -> models.QuerySet:
-        """Products with what cards and prices read: one query each for stock records,
-        public children (with theirs) and images, whatever the number of products."""
-        return (
-            super()
-            .products()
-            .select_related("product_class", "parent__product_class")
-            .prefetch_related(*self._prefetches())
-        )
-
-    def _prefetches(self) -> list[Any]:
-        Product = get_model("catalogue", "Product")
-        children = Product.objects.public().prefetch_related("stockrecords")
-        return [
-            "stockrecords",
-            "images",
-            Prefetch("children", queryset=children, to_attr="_prefetched_public_children"),
-        ]
+        """Products with their class (and a variant's parent's) in the same row: Oscar's
+        strategy reads the class for availability. The rest is prefetched by
+        :meth:`prices`, for the products that need it."""
+        return super().products().select_related("product_class", "parent__product_class")
 
     def available(self, queryset: models.QuerySet, request: HttpRequest | None = None) -> Any:
         """Public products Oscar's ``StockRequired`` policy lets a customer buy, in SQL."""
@@ -159,13 +146,21 @@ class OscarAdapter(CrossSellAdapter):
 
     def prefetch(self, products: list[models.Model]) -> None:
         """Load what Oscar's strategy and the cards read, one query per relation for all
-        products, and nothing for what is loaded already (products from :meth:`products`).
+        products, and nothing for what is loaded already.
+
+        Stock records and images of every product; public children (with their stock
+        records) of parents only; a variant's parent's images (Oscar shows them when the
+        variant has none).
         """
-        stockrecords, images, children = self._prefetches()
-        models.prefetch_related_objects(products, "product_class", stockrecords, images)
+        Product = get_model("catalogue", "Product")
+        models.prefetch_related_objects(products, "product_class", "stockrecords", "images")
         parents = [product for product in products if product.is_parent]
         if parents:
-            models.prefetch_related_objects(parents, children)
+            children = Product.objects.public().prefetch_related("stockrecords")
+            models.prefetch_related_objects(
+                parents,
+                Prefetch("children", queryset=children, to_attr="_prefetched_public_children"),
+            )
         variants = [product for product in products if product.parent_id]
         if variants:
             models.prefetch_related_objects(variants, "parent__product_class", "parent__images")
