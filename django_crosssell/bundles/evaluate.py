@@ -63,6 +63,9 @@ def cart_from_lines(lines: Iterable[Any]) -> Cart:
     negative or fractional quantity, a negative price or a bad product key.
     """
     parsed: list[tuple[Any, Decimal, int]] = []
+    # Instances go to canonical_ids() as instances: the adapter answers them from their own
+    # fields (a variant's parent_id), where bare keys may cost it a query.
+    given: dict[Any, Any] = {}
     for product, quantity, unit_price in get_adapter().cart_lines(lines):
         if isinstance(quantity, bool) or int(quantity) != quantity or quantity < 0:
             raise ValueError(f"quantity must be a non-negative integer, not {quantity!r}")
@@ -71,9 +74,10 @@ def cart_from_lines(lines: Iterable[Any]) -> Cart:
             raise ValueError(f"unit price must be a non-negative amount, not {unit_price!r}")
         if quantity == 0:
             continue
-        parsed.append((product_key(product), price, int(quantity)))
-    keys = list(dict.fromkeys(key for key, _, _ in parsed))
-    canonical = get_adapter().canonical_ids(keys) if keys else {}
+        key = product_key(product)
+        given.setdefault(key, product)
+        parsed.append((key, price, int(quantity)))
+    canonical = get_adapter().canonical_ids(list(given.values())) if given else {}
     pooled: dict[tuple[Any, Decimal], int] = {}
     for key, price, quantity in parsed:
         slot = (canonical.get(key, key), price)

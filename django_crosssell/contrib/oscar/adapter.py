@@ -94,10 +94,14 @@ class OscarAdapter(CrossSellAdapter):
     # --- the catalogue ---------------------------------------------------------------------
 
     def products(self) -> models.QuerySet:
-        """Products with their class (and a variant's parent's) in the same row: Oscar's
-        strategy reads the class for availability. The rest is prefetched by
-        :meth:`prices`, for the products that need it."""
-        return super().products().select_related("product_class", "parent__product_class")
+        """Products with their class (Oscar's strategy reads it) and images (cards show the
+        primary one): one query for the images of all, none per card."""
+        return (
+            super()
+            .products()
+            .select_related("product_class", "parent__product_class")
+            .prefetch_related("images")
+        )
 
     def available(self, queryset: models.QuerySet, request: HttpRequest | None = None) -> Any:
         """Public products Oscar's ``StockRequired`` policy lets a customer buy, in SQL."""
@@ -124,9 +128,8 @@ class OscarAdapter(CrossSellAdapter):
         """``{pk: price}`` from Oscar's strategy; a parent costs what the strategy says
         (by default its first child's price, Oscar's "from" price).
 
-        Prefetches, in bulk and only where missing, what the strategy and the cards read
-        from these instances (stock records, product classes, public children, images),
-        so neither the prices nor :meth:`image_url` cost a query per product.
+        Prefetches, in bulk and only where missing, what the strategy reads from these
+        instances (:meth:`prefetch`), so no product costs a query of its own.
         """
         products = [product for product in products if product.pk is not None]
         if not products:
@@ -145,15 +148,12 @@ class OscarAdapter(CrossSellAdapter):
         return found
 
     def prefetch(self, products: list[models.Model]) -> None:
-        """Load what Oscar's strategy and the cards read, one query per relation for all
-        products, and nothing for what is loaded already.
-
-        Stock records and images of every product; public children (with their stock
-        records) of parents only; a variant's parent's images (Oscar shows them when the
-        variant has none).
+        """Load what Oscar's strategy reads, one query per relation for all products, and
+        nothing for what is loaded already: product classes and stock records; public
+        children (with their stock records) of parents only; a variant's parent's class.
         """
         Product = get_model("catalogue", "Product")
-        models.prefetch_related_objects(products, "product_class", "stockrecords", "images")
+        models.prefetch_related_objects(products, "product_class", "stockrecords")
         parents = [product for product in products if product.is_parent]
         if parents:
             children = Product.objects.public().prefetch_related("stockrecords")
@@ -163,7 +163,7 @@ class OscarAdapter(CrossSellAdapter):
             )
         variants = [product for product in products if product.parent_id]
         if variants:
-            models.prefetch_related_objects(variants, "parent__product_class", "parent__images")
+            models.prefetch_related_objects(variants, "parent__product_class")
 
     def price_column(self) -> None:
         """Prices live in stock records behind the strategy, never in a product column."""
@@ -193,7 +193,10 @@ class OscarAdapter(CrossSellAdapter):
         return result
 
     def image_url(self, product: models.Model) -> str:
-        """The URL of Oscar's primary image (a child without images shows its parent's)."""
+        """The URL of Oscar's primary image (a child without images shows its parent's).
+
+        No query for products from :meth:`products` (images prefetched); one for others.
+        """
         image = product.primary_image()
         if isinstance(image, dict):  # Oscar's placeholder for a product without images
             return ""

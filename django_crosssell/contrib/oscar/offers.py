@@ -66,18 +66,19 @@ def basket_lines(basket: Any, offer: Any = None) -> list[BasketLine]:
 def evaluate_basket(basket: Any, offer: Any = None) -> tuple[bundles.BundleEvaluation, list]:
     """``bundles.evaluate`` of the basket (the units available to ``offer``), and its lines.
 
-    Cached on the basket for the lines' current units and prices: Oscar asks the condition
-    and then the benefit, and both must see the same evaluation.
+    Oscar asks the condition and then the benefit; both get one evaluation, kept on the
+    basket for its current offer applications and lines (a new request, or Oscar's
+    ``reset_offer_applications()``, evaluates afresh).
     """
     lines = basket_lines(basket, offer)
     signature = tuple((item.line.pk, item.quantity, item.unit_price) for item in lines)
     cached = getattr(basket, "_crosssell_evaluation", None)
-    if cached is not None and cached[0] == signature:
-        return cached[1], lines
+    if cached is not None and cached[0] is basket.offer_applications and cached[1] == signature:
+        return cached[2], lines
     evaluation = bundles.evaluate(
         [bundles.CartLine(item.line.product, item.quantity, item.unit_price) for item in lines]
     )
-    basket._crosssell_evaluation = (signature, evaluation)
+    basket._crosssell_evaluation = (basket.offer_applications, signature, evaluation)
     return evaluation, lines
 
 
