@@ -33,6 +33,10 @@ def pytest_configure(config):
     """
     if os.environ.get("DJANGO_SETTINGS_MODULE") == OSCAR_SETTINGS:
         config.option.nomigrations = True
+        # Oscar's own noise: its catalogue code calls deprecated treebeard methods, and
+        # haystack's simple backend warns on every product save.
+        config.addinivalue_line("filterwarnings", r"ignore:Using Category\.")
+        config.addinivalue_line("filterwarnings", "ignore:update is not implemented:UserWarning")
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,8 @@ def currency_decimals(currency: str | None = None) -> int:
     """Digits after the decimal point of Oscar's currency (GBP 2, JPY 0), from Babel."""
     from babel.numbers import get_currency_precision
 
-    return int(get_currency_precision(currency or settings.OSCAR_DEFAULT_CURRENCY))
+    code = currency or str(getattr(settings, "OSCAR_DEFAULT_CURRENCY", "GBP"))
+    return int(get_currency_precision(code))
 
 
 def strategy_for(request: HttpRequest | None = None) -> Any:
@@ -131,13 +132,13 @@ class OscarAdapter(CrossSellAdapter):
         Prefetches, in bulk and only where missing, what the strategy reads from these
         instances (:meth:`prefetch`), so no product costs a query of its own.
         """
-        products = [product for product in products if product.pk is not None]
-        if not products:
+        oscar_products: list[Any] = [product for product in products if product.pk is not None]
+        if not oscar_products:
             return {}
-        self.prefetch(products)
+        self.prefetch(oscar_products)
         strategy = strategy_for(request)
         found: dict[Any, Decimal] = {}
-        for product in products:
+        for product in oscar_products:
             if product.is_parent:
                 info = strategy.fetch_for_parent(product)
             else:
@@ -147,7 +148,7 @@ class OscarAdapter(CrossSellAdapter):
                 found[product.pk] = value
         return found
 
-    def prefetch(self, products: list[models.Model]) -> None:
+    def prefetch(self, products: list[Any]) -> None:
         """Load what Oscar's strategy reads, one query per relation for all products, and
         nothing for what is loaded already: product classes and stock records; public
         children (with their stock records) of parents only; a variant's parent's class.
@@ -169,7 +170,7 @@ class OscarAdapter(CrossSellAdapter):
         """Prices live in stock records behind the strategy, never in a product column."""
         return None
 
-    def canonical(self, product: models.Model) -> models.Model:
+    def canonical(self, product: Any) -> Any:
         """A child product's parent (the product customers browse); itself otherwise."""
         return product.parent if product.parent_id else product
 
@@ -192,7 +193,7 @@ class OscarAdapter(CrossSellAdapter):
             result.update({key: parents.get(key, key) for key in keys})
         return result
 
-    def image_url(self, product: models.Model) -> str:
+    def image_url(self, product: Any) -> str:
         """The URL of Oscar's primary image (a child without images shows its parent's).
 
         No query for products from :meth:`products` (images prefetched); one for others.
@@ -205,7 +206,7 @@ class OscarAdapter(CrossSellAdapter):
         except ValueError:  # an image row without a file
             return ""
 
-    def add_to_cart_url(self, product: models.Model) -> str:
+    def add_to_cart_url(self, product: Any) -> str:
         """Oscar's ``basket:add`` URL; "" for a parent, which needs a variant chosen first."""
         if product.is_parent:
             return ""

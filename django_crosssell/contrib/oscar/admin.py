@@ -31,7 +31,8 @@ def add_relation_inline(site: admin.AdminSite = admin.site) -> bool:
     except NotRegistered:
         return False
     if ProductRelationInline not in model_admin.inlines:
-        model_admin.inlines = [*model_admin.inlines, ProductRelationInline]
+        # On this instance only: another site may register the same ModelAdmin class.
+        model_admin.inlines = [*model_admin.inlines, ProductRelationInline]  # type: ignore[misc]
     return True
 
 

@@ -28,7 +28,7 @@ def check_orders(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     if model is None:
         return []
     fields = app_settings.ORDER_LINE_FIELDS
-    problems = []
+    problems: list[checks.CheckMessage] = []
     for key in ("order", "product", "placed_at", "customer"):
         path = fields.get(key)
         if not path:

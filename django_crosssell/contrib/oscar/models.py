@@ -13,8 +13,9 @@ from oscar.core.loading import get_model
 
 from . import offers
 
-Benefit = get_model("offer", "Benefit")
-Condition = get_model("offer", "Condition")
+# Through Oscar's loader, so a shop that forked the offer app gets its own models.
+Benefit: Any = get_model("offer", "Benefit")
+Condition: Any = get_model("offer", "Condition")
 
 
 class BundleCondition(Condition):

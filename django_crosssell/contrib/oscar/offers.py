@@ -162,7 +162,7 @@ def install_offer(
 
     Takes the models so the data migration can pass its historical ones.
     """
-    offer = offer_model._default_manager.filter(slug=OFFER_SLUG).first()
+    offer: Any = offer_model._default_manager.filter(slug=OFFER_SLUG).first()
     if offer is None:
         condition = condition_model._default_manager.create(proxy_class=CONDITION_CLASS)
         benefit = benefit_model._default_manager.create(proxy_class=BENEFIT_CLASS)
