@@ -8,7 +8,6 @@ class CrossSellOscarConfig(AppConfig):
     name = "django_crosssell.contrib.oscar"
     label = "crosssell_oscar"
     verbose_name = _("Cross-sell for django-oscar")
-    default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
         from . import checks, signals
