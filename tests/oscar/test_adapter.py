@@ -76,6 +76,15 @@ def oscars_own_price(product):
     return strategy.fetch_for_product(fresh).price.incl_tax
 
 
+def test_another_adapter_with_the_app_installed_is_a_warning():
+    from django.core.checks import run_checks
+
+    with override_settings(CROSSSELL={}):
+        ids = [m.id for m in run_checks(tags=["crosssell"])]
+    assert "crosssell_oscar.W001" in ids
+    assert run_checks(tags=["crosssell"]) == []
+
+
 def test_prices_come_from_the_strategy_in_bulk(shop, django_assert_num_queries):
     products = list(builders.Product.objects.filter(pk__in=[
         shop.shirt.pk, shop.small.pk, shop.jeans.pk, shop.mug.pk, shop.ebook.pk

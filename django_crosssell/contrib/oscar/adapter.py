@@ -85,7 +85,7 @@ class OscarAdapter(CrossSellAdapter):
             },
             # Oscar's lines through orders.order_source: variants as their parent and
             # cancelled orders left out, which ORDER_FILTER (a dict) cannot say.
-            "ORDER_SOURCE": "django_crosssell.contrib.oscar.orders.order_source",
+            "ORDER_SOURCE": orders.ORDER_SOURCE,
             "CATEGORY_FIELD": "categories",
             "PRICE_FIELD": None,
             "CURRENCY_DECIMALS": currency_decimals(),

@@ -1,4 +1,4 @@
-"""System checks for an Oscar shop's order settings.
+"""System checks for an Oscar shop: the adapter line, and the order settings.
 
 The adapter's defaults read orders through ``ORDER_SOURCE`` (:mod:`.orders`), and
 django-crosssell's own checks do not validate the order-line fields and filter of a custom
@@ -16,6 +16,31 @@ from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConf
 from django_crosssell.conf import app_settings, get_order_line_model
 
 from . import orders
+
+
+def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The app is installed for the adapter: without it, Oscar's offer charges nothing."""
+    from django_crosssell.adapter import get_adapter
+
+    from .adapter import OscarAdapter
+
+    try:
+        adapter = get_adapter()
+    except ImproperlyConfigured:
+        return []  # crosssell.E016 says so
+    if isinstance(adapter, OscarAdapter):
+        return []
+    return [
+        checks.Warning(
+            "django_crosssell.contrib.oscar is installed but CROSSSELL['ADAPTER'] is "
+            f"{type(adapter).__module__}.{type(adapter).__name__}, not the Oscar adapter: "
+            "widgets will not read Oscar's prices, stock or baskets.",
+            hint='Set CROSSSELL = {"ADAPTER": '
+            '"django_crosssell.contrib.oscar.adapter.OscarAdapter"} (or a subclass).',
+            obj="settings.CROSSSELL",
+            id="crosssell_oscar.W001",
+        )
+    ]
 
 
 def check_orders(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -62,4 +87,5 @@ def check_orders(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
 
 
 def register() -> None:
+    checks.register(check_adapter, "crosssell")
     checks.register(check_orders, "crosssell")

@@ -50,8 +50,12 @@ class BasketLine:
 def basket_lines(basket: Any, offer: Any = None) -> list[BasketLine]:
     """The basket's lines at the prices the widget uses, with the units still available
     to ``offer`` (all of them unless another offer ran first and consumed some)."""
+    from .adapter import OscarAdapter
+
     adapter = get_adapter()
-    lines = adapter.oscar_lines(basket) or []  # type: ignore[attr-defined]
+    if not isinstance(adapter, OscarAdapter):  # system check crosssell_oscar.W001 says so
+        adapter = OscarAdapter()
+    lines = adapter.oscar_lines(basket) or []
     canonical = adapter.canonical_ids([line.product for line in lines])
     found = []
     for line in lines:
@@ -145,9 +149,12 @@ def apply(basket: Any, offer: Any) -> Any:
     evaluation, lines = evaluate_basket(basket, offer)
     if evaluation.total_discount <= 0:
         return ZERO_DISCOUNT
+    booked = ZERO
     for item, value, count in split(evaluation.applied, lines):
         apply_discount(item.line, value, count, offer, incl_tax=item.line.is_tax_known)
-    result = BasketDiscount(evaluation.total_discount)
+        booked += value
+    # What the lines now carry: the evaluation's total_discount, by construction of split().
+    result = BasketDiscount(booked)
     result.is_final = True  # everything is booked in one application
     result.description = description(evaluation)
     return result

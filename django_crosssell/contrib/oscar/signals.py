@@ -7,6 +7,7 @@ cached widget on each of those would empty the cache once per order, so the rece
 compare the record before and after and invalidate only when a customer could see the
 difference: a new or deleted record, another price or currency, or a product that sold out
 (the order that allocated the last unit) or came back (a cancelled allocation, a restock).
+That costs one query per stock record save (the stored row, read before the save).
 
 The product itself, its images, categories and class are watched by django-crosssell's own
 receivers (the adapter's ``invalidation_models()``).
