@@ -12,8 +12,8 @@ ORDERS ?= 20000
 
 help:
 	@echo "make demo    - install, migrate, seed demo data, compute recommendations, serve http://$(HOST):$(PORT)/"
-	@echo "make test    - install the test extras and run the whole suite"
-	@echo "make test-fast - both suites without the slow and browser tests (for iterating)"
+	@echo "make test    - install the test extras and run the whole suite (library, example shop, django-oscar host)"
+	@echo "make test-fast - the three suites without the slow and browser tests (for iterating)"
 	@echo "make lint    - ruff, mypy and makemigrations --check"
 	@echo "make bench   - run the benchmarks (writes benchmarks/RESULTS.md)"
 
@@ -44,6 +44,7 @@ demo: demo-data
 test: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/pytest --ds=example_shop.settings example_shop/tests $(PYTEST_ARGS)
+	$(BIN)/pytest --ds=tests.oscar.settings tests/oscar $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (property and fuzz suites, packaging, reference data,
 # fresh processes) or browser. `make test` stays the full run (what CI does).
@@ -51,12 +52,14 @@ FAST := -m "not slow and not browser"
 test-fast: $(VENV)/.installed-test
 	$(BIN)/pytest $(FAST) $(PYTEST_ARGS)
 	$(BIN)/pytest --ds=example_shop.settings example_shop/tests $(FAST) $(PYTEST_ARGS)
+	$(BIN)/pytest --ds=tests.oscar.settings tests/oscar $(FAST) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m django makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=tests.oscar.settings $(PY) -m django makemigrations --check --dry-run
 	$(BIN)/mypy django_crosssell
 
 fmt: $(VENV)/.installed-test

@@ -57,6 +57,17 @@ class CrossSellAdapter:
     and side-effect free. Each method says what calls it.
     """
 
+    @classmethod
+    def default_settings(cls) -> dict[str, Any]:
+        """``CROSSSELL`` values this adapter implies when the host's dict leaves them out.
+
+        An adapter for a shop framework knows where its orders live, its currency and how
+        it formats prices, so its hosts need only the ``ADAPTER`` line. The host's own
+        ``CROSSSELL`` keys always win; ``ORDER_LINE_FIELDS`` merges key by key. Called when
+        a setting is first read (and again after ``setting_changed``), never per request.
+        """
+        return {}
+
     # --- the catalogue ---------------------------------------------------------------------
 
     def products(self) -> models.QuerySet:

@@ -4,7 +4,8 @@ Two settings are read from the host project:
 
 * ``CROSSSELL_PRODUCT_MODEL`` (top level, like ``AUTH_USER_MODEL``) because migrations and
   foreign keys need it before any app code runs.
-* ``CROSSSELL``, one dict holding every behaviour setting. Missing keys fall back to
+* ``CROSSSELL``, one dict holding every behaviour setting. Missing keys fall back to what
+  the ``ADAPTER`` class implies (``CrossSellAdapter.default_settings()``), then to
   :data:`DEFAULTS`; ``ORDER_LINE_FIELDS`` is merged key by key so a host only names the
   paths that differ from the defaults.
 
@@ -22,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 PRODUCT_MODEL_SETTING = "CROSSSELL_PRODUCT_MODEL"
 
@@ -125,12 +127,35 @@ class CrossSellSettings:
         value = getattr(django_settings, "CROSSSELL", None)
         return value if isinstance(value, dict) else {}
 
+    def adapter_defaults(self) -> dict[str, Any]:
+        """The defaults the configured ``ADAPTER`` class implies (its ``default_settings()``).
+
+        They sit between the host's ``CROSSSELL`` and :data:`DEFAULTS`, so an adapter for a
+        framework (django-oscar) can say where its orders live and what its currency is, and
+        the host's settings need nothing but the ``ADAPTER`` line. A broken ``ADAPTER``
+        implies nothing here; system check ``crosssell.E016`` reports it.
+        """
+        path = self.user_settings.get("ADAPTER")
+        if not path:
+            return {}
+        try:
+            implied = import_string(path).default_settings()
+        except (ImportError, AttributeError, TypeError):
+            return {}
+        return dict(implied) if isinstance(implied, dict) else {}
+
     def __getattr__(self, name: str) -> Any:
         if name not in self.defaults:
             raise AttributeError(f"Invalid django-crosssell setting: {name!r}")
-        value = self.user_settings.get(name, self.defaults[name])
+        user = self.user_settings
+        implied = self.adapter_defaults() if name != "ADAPTER" else {}
+        value = user.get(name, implied.get(name, self.defaults[name]))
         if name == "ORDER_LINE_FIELDS":
-            value = {**DEFAULT_ORDER_LINE_FIELDS, **(value or {})}
+            value = {
+                **DEFAULT_ORDER_LINE_FIELDS,
+                **(implied.get(name) or {}),
+                **(user.get(name) or {}),
+            }
         self._cached.add(name)
         setattr(self, name, value)
         return value

@@ -412,8 +412,9 @@ price_calls: list = []
 
 
 class VariantAdapter(CrossSellAdapter):
-    def canonical_ids(self, ids):
-        return {pk: parents.get(pk, pk) for pk in ids}
+    def canonical_ids(self, products):  # instances or keys, as the adapter contract says
+        keys = [getattr(product, "pk", product) for product in products]
+        return {pk: parents.get(pk, pk) for pk in keys}
 
 
 class ColumnlessPriceAdapter(CrossSellAdapter):

@@ -56,16 +56,17 @@ MAX_NUDGES = 3
 def cart_from_lines(lines: Iterable[Any]) -> Cart:
     """The cart of ``lines``: ``(product, quantity, unit_price)`` tuples or objects with them.
 
+    The lines are read by the adapter's ``cart_lines()``, so whatever a cart tag accepts
+    (the host's cart object or line objects, such as Oscar's basket) evaluates here too.
     Products are instances or keys (:func:`~django_crosssell.products.product_key`), mapped
     to their canonical product in one ``canonical_ids()`` call. Raises ``ValueError`` for a
     negative or fractional quantity, a negative price or a bad product key.
     """
     parsed: list[tuple[Any, Decimal, int]] = []
-    for line in lines:
-        if isinstance(line, tuple):
-            product, quantity, unit_price = line
-        else:  # the host's own line objects
-            product, quantity, unit_price = line.product, line.quantity, line.unit_price
+    # Instances go to canonical_ids() as instances: the adapter answers them from their own
+    # fields (a variant's parent_id), where bare keys may cost it a query.
+    given: dict[Any, Any] = {}
+    for product, quantity, unit_price in get_adapter().cart_lines(lines):
         if isinstance(quantity, bool) or int(quantity) != quantity or quantity < 0:
             raise ValueError(f"quantity must be a non-negative integer, not {quantity!r}")
         price = to_decimal(unit_price)
@@ -73,9 +74,10 @@ def cart_from_lines(lines: Iterable[Any]) -> Cart:
             raise ValueError(f"unit price must be a non-negative amount, not {unit_price!r}")
         if quantity == 0:
             continue
-        parsed.append((product_key(product), price, int(quantity)))
-    keys = list(dict.fromkeys(key for key, _, _ in parsed))
-    canonical = get_adapter().canonical_ids(keys) if keys else {}
+        key = product_key(product)
+        given.setdefault(key, product)
+        parsed.append((key, price, int(quantity)))
+    canonical = get_adapter().canonical_ids(list(given.values())) if given else {}
     pooled: dict[tuple[Any, Decimal], int] = {}
     for key, price, quantity in parsed:
         slot = (canonical.get(key, key), price)

@@ -55,11 +55,13 @@ def offers_for_product(product: Any, at: datetime | None = None) -> list[BundleO
 
     The saving is one application: the whole set, or N units of this product for
     mix-and-match and multi-buy. Sets with a partner that is not available are left out.
+    A variant gets its parent's offers (``adapter.canonical_ids``), as in carts.
     At most two queries (the rules, then the partners' availability when there are sets);
     none while cached, until the next campaign start or end among the product's rules, so a
     sale appears and disappears on time.
     """
     key = product_key(product)
+    key = get_adapter().canonical_ids([product]).get(key, key)  # a variant: its parent's
     if at is not None:
         return offers_at(key, at)[0]
     cache_key = cache.make_key("bundle_offers", key)

@@ -241,7 +241,7 @@ def recommend_for_cart_with_expiry(
     products: Iterable[Any], *, limit: int | None = None, user: Any = None
 ) -> tuple[list[Recommendation], float]:
     """:func:`recommend_for_cart` and the ``time.time()`` until which it holds."""
-    if isinstance(products, str | bytes | models.Model):
+    if not is_cart(products):  # a product, a string: not a cart (a cart object is one)
         raise ValueError(
             f"Expected an iterable of products or keys, got {type(products).__name__}."
         )

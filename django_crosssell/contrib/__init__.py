@@ -1,0 +1,1 @@
+"""Integrations with shop frameworks, each an optional Django app (``contrib.oscar``)."""
