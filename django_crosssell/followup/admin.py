@@ -43,7 +43,18 @@ class RecordAdmin(admin.ModelAdmin):
 class FollowUpFlowForm(forms.ModelForm):
     class Meta:
         model = FollowUpFlow
-        fields = "__all__"
+        fields = [
+            "name",
+            "slug",
+            "kind",
+            "is_active",
+            "trigger",
+            "delay_days",
+            "purpose",
+            "audience",
+            "items",
+            "template_prefix",
+        ]
 
     def clean_audience(self) -> str:
         name = self.cleaned_data.get("audience", "").strip()

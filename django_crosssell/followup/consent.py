@@ -131,7 +131,9 @@ def latest_event(purpose: str, *, customer: Any = None, email: str = "") -> Cons
     if condition is None:
         return None
     return (
-        ConsentEvent.objects.filter(condition, purpose=purpose).order_by("-created_at", "-pk").first()
+        ConsentEvent.objects.filter(condition, purpose=purpose)
+        .order_by("-created_at", "-pk")
+        .first()
     )
 
 

@@ -139,9 +139,7 @@ def customer_email(customer: Any) -> str:
     field = user_model.get_email_field_name()
     try:
         value = (
-            user_model._default_manager.filter(pk=customer)
-            .values_list(field, flat=True)
-            .first()
+            user_model._default_manager.filter(pk=customer).values_list(field, flat=True).first()
         )
     except (ValueError, TypeError, ValidationError):
         return ""

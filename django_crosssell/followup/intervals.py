@@ -38,9 +38,7 @@ def median(values: Iterable[float]) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
-def shrink(
-    observed: float | None, sample: int, prior: float | None, weight: float
-) -> float | None:
+def shrink(observed: float | None, sample: int, prior: float | None, weight: float) -> float | None:
     """``observed`` (a median of ``sample`` gaps) pulled toward ``prior`` (staff's value).
 
     ``(sample * observed + weight * prior) / (sample + weight)``: with few gaps the staff

@@ -92,7 +92,9 @@ def attributed_revenue(flow_ids: Iterable[int]) -> dict[int, Decimal] | None:
         .values_list("flow_id", "flow__slug")
         .distinct()
     )
-    by_placement = revenue(channel=CHANNEL, placements=[f"followup:{slug}" for slug in slugs.values()])
+    by_placement = revenue(
+        channel=CHANNEL, placements=[f"followup:{slug}" for slug in slugs.values()]
+    )
     return {
         flow_id: Decimal(by_placement.get(f"followup:{slug}", 0)) for flow_id, slug in slugs.items()
     }

@@ -103,9 +103,7 @@ def learned_interval(
     return Learned(product, observed, len(gaps), customers, interval)
 
 
-def learn_intervals(
-    *, now: datetime | None = None, create: bool = True
-) -> dict[Any, Learned]:
+def learn_intervals(*, now: datetime | None = None, create: bool = True) -> dict[Any, Learned]:
     """Learn every product's interval from ``REPLENISHMENT_LOOKBACK_DAYS`` of orders and
     store it on its profile; products without a profile but with at least
     ``REPLENISHMENT_MIN_SAMPLE`` gaps get an inactive one for staff to review (``create``).
@@ -126,7 +124,9 @@ def learn_intervals(
     updated, created = [], []
     for product, observed in gaps.items():
         profile = profiles.pop(str(product), None)
-        staff = float(profile.staff_interval_days) if profile and profile.staff_interval_days else None
+        staff = (
+            float(profile.staff_interval_days) if profile and profile.staff_interval_days else None
+        )
         learned = learned_interval(observed, customers[product], staff, product)
         results[product] = learned
         if profile is None:
@@ -169,9 +169,7 @@ def customer_history(
     adapter = adapter or get_adapter()
     rows = list(adapter.purchase_history(customers=[customer]))
     mapping = _Canonical(adapter)([row[1] for row in rows])
-    return [
-        (row[3], row[4]) for row in rows if str(mapping.get(row[1], row[1])) == str(product)
-    ]
+    return [(row[3], row[4]) for row in rows if str(mapping.get(row[1], row[1])) == str(product)]
 
 
 def customer_gaps(

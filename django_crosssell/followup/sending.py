@@ -146,7 +146,11 @@ def claim_next(now: datetime, adapter: CrossSellAdapter) -> Outcome | None:
             _lock_address(message.email)
             items = check(message, now, adapter)
         except Skip as skip:
-            message.status, message.reason, message.detail = Status.SKIPPED, skip.reason, skip.detail
+            message.status, message.reason, message.detail = (
+                Status.SKIPPED,
+                skip.reason,
+                skip.detail,
+            )
             message.save(update_fields=["status", "reason", "detail", "email", "updated_at"])
             return Outcome(message, Status.SKIPPED, skip.reason, skip.detail)
         except Defer as defer:
@@ -245,7 +249,7 @@ def end_of_quiet_hours(now: datetime) -> datetime | None:
 
 
 def over_frequency_cap(email: str, now: datetime) -> str:
-    """"" when another marketing mail may go to ``email`` now, else which cap is reached."""
+    """ "" when another marketing mail may go to ``email`` now, else which cap is reached."""
     for count, days in app_settings.FOLLOWUP_FREQUENCY_CAPS or ():
         sent = ScheduledMessage.objects.filter(
             email=email,
@@ -390,7 +394,10 @@ def template_names(message: ScheduledMessage, suffix: str) -> list[str]:
     flow = message.flow
     language = (message.language or settings.LANGUAGE_CODE or "en").split("-")[0]
     names = [f"{flow.template_prefix}{suffix}"] if flow.template_prefix else []
-    names += [f"{TEMPLATE_DIR}/{language}/{flow.kind}{suffix}", f"{TEMPLATE_DIR}/{flow.kind}{suffix}"]
+    names += [
+        f"{TEMPLATE_DIR}/{language}/{flow.kind}{suffix}",
+        f"{TEMPLATE_DIR}/{flow.kind}{suffix}",
+    ]
     return names
 
 

@@ -43,7 +43,9 @@ def on_tracking(sender: Any, event: Any, esp_name: str = "", **kwargs: Any) -> N
         str(getattr(event, "event_type", "") or ""),
         str(getattr(event, "recipient", "") or ""),
         provider=esp_name,
-        description=str(getattr(event, "description", "") or getattr(event, "reject_reason", "") or ""),
+        description=str(
+            getattr(event, "description", "") or getattr(event, "reject_reason", "") or ""
+        ),
     )
 
 

@@ -20,7 +20,14 @@ from django_crosssell.followup.subscription import suggestion
 from django_crosssell.products import product_key
 from django_crosssell.recommend.caching import make_key
 from django_crosssell.recommend.service import recommend_for_cart_with_expiry
-from django_crosssell.widgets import Built, recommendation_cards, render, request_of, user_of, widget_key
+from django_crosssell.widgets import (
+    Built,
+    recommendation_cards,
+    render,
+    request_of,
+    user_of,
+    widget_key,
+)
 
 register = template.Library()
 
