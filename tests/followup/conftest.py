@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import override_settings
 
 from django_crosssell.followup import consent
 from django_crosssell.followup.models import FollowUpFlow, Purpose, ReplenishmentProfile

@@ -23,7 +23,12 @@ D = timedelta(days=1)
 
 
 def test_per_unit_gaps_divide_by_the_quantity_and_merge_same_day_purchases():
-    purchases = [(T0, 3), (T0 + 90 * D, 1), (T0 + 90 * D + timedelta(hours=2), 1), (T0 + 150 * D, 1)]
+    purchases = [
+        (T0, 3),
+        (T0 + 90 * D, 1),
+        (T0 + 90 * D + timedelta(hours=2), 1),
+        (T0 + 150 * D, 1),
+    ]
     # 3 units lasted 90 days; then 2 units (two orders that afternoon) lasted 60 days.
     assert intervals.per_unit_gaps(purchases) == [30.0, 30.0]
     assert intervals.per_unit_gaps([(T0, 1)]) == []

@@ -119,7 +119,12 @@ def test_the_mail(enabled, follow_up, consenting, order, catalogue):
     assert message.items == [str(catalogue["filters"].pk), str(catalogue["mug"].pk)]
     assert "https://minato.example.jp/shop/products/" in sent.body  # absolute links
     # What the law asks every mail to show.
-    for text in ("ミナト商店", "東京都港区芝公園4-2-8", "support@minato.example.jp", "03-0000-0000"):
+    for text in (
+        "ミナト商店",
+        "東京都港区芝公園4-2-8",
+        "support@minato.example.jp",
+        "03-0000-0000",
+    ):
         assert text in sent.body and text in html
     # One-click unsubscribe (RFC 8058) to a POST endpoint with an opaque token.
     header = sent.extra_headers["List-Unsubscribe"]

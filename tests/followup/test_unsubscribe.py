@@ -28,7 +28,7 @@ def sent(enabled, follow_up, consenting, order):
 
 
 def test_a_get_shows_a_confirmation_and_changes_nothing(sent):
-    message, path = sent
+    _message, path = sent
     events = ConsentEvent.objects.count()
 
     response = Client().get(path)
@@ -43,7 +43,7 @@ def test_a_get_shows_a_confirmation_and_changes_nothing(sent):
 
 
 def test_a_one_click_post_suppresses_and_records_the_withdrawal(sent, customer):
-    message, path = sent
+    _message, path = sent
     client = Client(enforce_csrf_checks=True)  # the mail provider has no CSRF token
 
     response = client.post(
@@ -73,7 +73,7 @@ def test_a_one_click_post_suppresses_and_records_the_withdrawal(sent, customer):
 def test_after_unsubscribing_the_next_mail_of_that_purpose_is_skipped_not_the_others(
     sent, catalogue, customer, replenishment_flow, beans_profile
 ):
-    message, path = sent
+    _message, path = sent
     Client().post(path)
     from tests.factories import make_order
 
@@ -88,7 +88,7 @@ def test_after_unsubscribing_the_next_mail_of_that_purpose_is_skipped_not_the_ot
 
 
 def test_every_purpose(sent):
-    message, path = sent
+    _message, path = sent
     Client().post(path, {"scope": "all"})
     assert Suppression.objects.get().purpose == ""
     withdrawn = ConsentEvent.objects.filter(action="withdraw").values_list("purpose", flat=True)
@@ -103,12 +103,12 @@ def test_bad_tokens_change_nothing(sent, token):
 
 
 def test_other_methods_are_refused(sent):
-    message, path = sent
+    _message, path = sent
     assert Client().put(path).status_code == 405
 
 
 def test_tokens_are_signed_and_name_nobody(sent):
-    message, path = sent
+    message, _path = sent
     token = make_token(message)
     assert read_token(token) == message
     assert read_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
