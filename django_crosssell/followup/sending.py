@@ -249,7 +249,7 @@ def end_of_quiet_hours(now: datetime) -> datetime | None:
 
 
 def over_frequency_cap(email: str, now: datetime) -> str:
-    """ "" when another marketing mail may go to ``email`` now, else which cap is reached."""
+    """Which frequency cap a mail to ``email`` now would break, or "" when none."""
     for count, days in app_settings.FOLLOWUP_FREQUENCY_CAPS or ():
         sent = ScheduledMessage.objects.filter(
             email=email,
