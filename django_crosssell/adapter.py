@@ -267,7 +267,10 @@ class CrossSellAdapter:
 
     def order_items(self, order: Any) -> list[Any]:
         """``[OrderItem(line key, product key, quantity)]`` of one order (thank-you widget,
-        follow-up flows); reads ``order.lines`` when present, else ``ORDER_LINE_MODEL``."""
+        follow-up flows); reads ``order.lines`` when present, else ``ORDER_LINE_MODEL``.
+
+        ``order`` is an instance, or (at send time) the key :meth:`order_key` gave.
+        """
         from .followup import host
 
         return host.order_items(order)

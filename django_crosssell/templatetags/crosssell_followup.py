@@ -92,29 +92,34 @@ def subscription_suggestion(
     """``{% subscription_suggestion product %}``: for a customer whose repeat purchases of
     the product are regular, the host's subscription ("定期購入") offer; else nothing."""
     request = request_of(context)
-    adapter = get_adapter()
-    user = getattr(request, "user", None) or context.get("user")
-    customer = adapter.customer_key(user)
+    found: dict[str, Any] = {}
+
+    def customer() -> Any:
+        # Inside the render's error handling: a broken adapter renders nothing.
+        if "customer" not in found:
+            user = getattr(request, "user", None) or context.get("user")
+            found["customer"] = get_adapter().customer_key(user)
+        return found["customer"]
 
     def key() -> str | None:
-        if customer is None:
+        if customer() is None:
             return None
         return make_key(
             "widget",
             "subscription_suggestion",
             str(product_key(product)),
-            str(customer),
-            adapter.cache_key(request),
+            str(customer()),
+            get_adapter().cache_key(request),
             template,
         )
 
     def build() -> Built:
         expires_at = time.time() + PERSONAL_SECONDS
-        if customer is None:
+        if customer() is None:
             return None, expires_at
-        found = suggestion(customer, product, adapter=adapter)
-        if found is None:
+        offer = suggestion(customer(), product)
+        if offer is None:
             return None, expires_at
-        return {"suggestion": found, "product": product}, expires_at
+        return {"suggestion": offer, "product": product}, expires_at
 
     return render(context, "subscription_suggestion", product, build, template, key=key)
