@@ -286,6 +286,86 @@ class CrossSellAdapter:
 
         return iter_line_chunks(since=since, with_placed_at=with_placed_at, chunk_size=chunk_size)
 
+    # --- after the purchase (django_crosssell.followup; defaults in followup/host.py) -------
+
+    def order_items(self, order: Any) -> list[Any]:
+        """``[OrderItem(line key, product key, quantity)]`` of one order (thank-you widget,
+        follow-up flows); reads ``order.lines`` when present, else ``ORDER_LINE_MODEL``.
+
+        ``order`` is an instance, or (at send time) the key :meth:`order_key` gave.
+        """
+        from .followup import host
+
+        return host.order_items(order)
+
+    def order_key(self, order: Any) -> Any:
+        """The key order lines store for ``order`` (``ORDER_LINE_FIELDS['order']``)."""
+        from .followup import host
+
+        return host.order_key(order)
+
+    def order_customer(self, order: Any) -> Any:
+        """The customer key of ``order`` (as :meth:`customer_key` gives it), or None."""
+        from .followup import host
+
+        return host.order_customer(order)
+
+    def order_email(self, order: Any) -> str:
+        """Where mail about ``order`` goes: ``order.email``, else the customer's address."""
+        from .followup import host
+
+        return host.order_email(order)
+
+    def customer_email(self, customer: Any) -> str:
+        """The e-mail address of a customer key, or "" (the user model's e-mail field)."""
+        from .followup import host
+
+        return host.customer_email(customer)
+
+    def order_paid_at(self, order: Any) -> datetime | None:
+        """When ``order`` was paid, or None when unknown (the default: its ``placed_at``)."""
+        from .followup import host
+
+        return host.order_placed_at(order)
+
+    def order_delivered_at(self, order: Any) -> datetime | None:
+        """When ``order`` was delivered, or None (the default: ``order.delivered_at``)."""
+        value = getattr(order, "delivered_at", None)
+        return value if isinstance(value, datetime) else None
+
+    def order_cancelled(self, order: Any) -> bool:
+        """Whether an order (instance or key) was cancelled or refunded since it was paid.
+
+        Asked at send time. The default: its lines are gone, or none matches
+        ``ORDER_FILTER`` any more. Override when refunds live elsewhere.
+        """
+        from .followup import host
+
+        return host.order_cancelled(order)
+
+    def purchase_history(
+        self,
+        *,
+        customers: Iterable[Any] | None = None,
+        products: Iterable[Any] | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[Any]:
+        """``Purchase(customer, product, order, placed_at, quantity)`` rows ordered by
+        customer, product and time: replenishment intervals, "already bought again",
+        subscription suggestions. Empty when order lines carry no customer."""
+        from .followup import host
+
+        return host.purchase_history(customers=customers, products=products, since=since)
+
+    def subscription_offer(self, customer: Any, product: models.Model, interval_days: float) -> Any:
+        """The subscription ("定期購入") hook: a URL (or None) where ``customer`` can
+        subscribe to ``product`` every ``interval_days`` days.
+
+        Asked only where the customer's repeat purchases of the product are regular. The app
+        does not run subscriptions; the default offers none.
+        """
+        return None
+
     # --- configuration ---------------------------------------------------------------------
 
     def settings_used(self) -> tuple[str, ...]:

@@ -356,3 +356,6 @@ def _free_slug(slug: str) -> str:
         n += 1
         candidate = f"{base}-{n}"
     return candidate
+
+
+from .followup import admin as followup_admin  # noqa: E402, F401  (flows, outbox, consent)

@@ -109,6 +109,63 @@ DEFAULTS: dict[str, Any] = {
     "API_MAX_CART_LINES": 50,
     "API_MAX_QUANTITY": 999,
     "API_THROTTLE_RATES": {"crosssell_anon": "120/min", "crosssell_user": "600/min"},
+    # --- After the purchase: follow-up and replenishment mail (django_crosssell.followup) --
+    # README "After the purchase". Off by default: while False, flows schedule nothing, the
+    # due scan sends nothing, and the sender checks (crosssell.E080...) are not run.
+    "FOLLOWUP_ENABLED": False,
+    # Who sends (特定電子メール法 / 特定商取引法: shown at the foot of every mail; checked by
+    # crosssell.E080-E082 and W081): the shop's or company's name, its postal address, where
+    # complaints and questions go (a phone number, an e-mail address or a URL) and a phone
+    # number for mail-order advertising.
+    "FOLLOWUP_SENDER_NAME": "",
+    "FOLLOWUP_SENDER_ADDRESS": "",
+    "FOLLOWUP_SENDER_CONTACT": "",
+    "FOLLOWUP_SENDER_PHONE": "",
+    # The person responsible for sending (送信責任者), when not the sender itself; "" omits it.
+    "FOLLOWUP_SENDER_RESPONSIBLE": "",
+    # From header; None uses DEFAULT_FROM_EMAIL. Reply-To addresses (a list) may be empty.
+    "FOLLOWUP_FROM_EMAIL": None,
+    "FOLLOWUP_REPLY_TO": [],
+    # Absolute URL of the shop ("https://shop.example.jp"): mails have no request, and their
+    # product and unsubscribe links must be absolute (crosssell.E083, W080 when not https).
+    "FOLLOWUP_SITE_URL": "",
+    # Optional "mailto:" address added to the List-Unsubscribe header next to the https URL.
+    "FOLLOWUP_UNSUBSCRIBE_MAILTO": "",
+    # Marketing mails one address may get: a list of [count, days] windows (1 per 7 days and
+    # 4 per 30 days). A mail over a cap is skipped with the reason "frequency_cap".
+    "FOLLOWUP_FREQUENCY_CAPS": [[1, 7], [4, 30]],
+    # [start hour, end hour] in FOLLOWUP_TIME_ZONE when no mail is sent (21:00-08:00); a mail
+    # due then waits until the end. None sends at any hour.
+    "FOLLOWUP_QUIET_HOURS": [21, 8],
+    # The shop's time zone for quiet hours; None uses TIME_ZONE.
+    "FOLLOWUP_TIME_ZONE": None,
+    # Days after the trigger before a follow-up mail, when its flow does not say.
+    "FOLLOWUP_DELAY_AFTER_DELIVERY_DAYS": 7,
+    "FOLLOWUP_DELAY_AFTER_PAYMENT_DAYS": 14,
+    # Products shown in one mail (the replenished product counts as one).
+    "FOLLOWUP_ITEMS": 4,
+    # Messages one due scan handles at most (a scan every few minutes catches up).
+    "FOLLOWUP_SCAN_BATCH": 200,
+    # Dotted path to a callable name -> audience (a callable or a queryset) that resolves
+    # audience names which are not dotted paths (the customers package's saved audiences).
+    "FOLLOWUP_AUDIENCE_RESOLVER": None,
+    # Replenishment: days before the supply should run out that the reminder is due.
+    "REPLENISHMENT_LEAD_DAYS": 3,
+    # How many repeat gaps the staff interval weighs as (shrinkage of the learned interval):
+    # learned = (n * median + weight * staff) / (n + weight).
+    "REPLENISHMENT_PRIOR_WEIGHT": 10,
+    # Gaps needed before a learned interval is used without a staff value, and before the
+    # learning suggests a profile (created inactive) for a product without one.
+    "REPLENISHMENT_MIN_SAMPLE": 5,
+    # A customer's own repeat gaps needed before their own median replaces the product's.
+    "REPLENISHMENT_MIN_OWN_GAPS": 1,
+    # Orders read when learning intervals (days back).
+    "REPLENISHMENT_LOOKBACK_DAYS": 730,
+    # Subscription (定期購入) suggestion: a customer's repeat purchases of a product are
+    # regular when they have at least this many gaps and the gaps' coefficient of variation
+    # (standard deviation / mean) is at most SUBSCRIPTION_MAX_CV.
+    "SUBSCRIPTION_MIN_GAPS": 3,
+    "SUBSCRIPTION_MAX_CV": 0.25,
 }
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).

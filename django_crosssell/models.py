@@ -432,3 +432,6 @@ class BundleItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.product}"
+
+
+from .followup.models import *  # noqa: E402, F403  (the follow-up package's models)

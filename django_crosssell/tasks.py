@@ -24,6 +24,7 @@ from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from .errors import RecomputeLocked
+from .followup import tasks as followup_tasks  # noqa: F401  (registers the follow-up tasks)
 from .models import AffinityRun
 from .recompute import run_recompute
 from .runs import mark_failed

@@ -91,7 +91,27 @@ CROSSSELL = {
     "CATEGORY_FIELD": "category",
     "PRICE_FORMATTER": "example_shop.shop.formatting.yen",
     "CURRENCY_DECIMALS": 0,
+    # Follow-up and replenishment mail (README "After the purchase"). A real shop puts its
+    # own name, postal address and contact here: every mail shows them (特定電子メール法).
+    "FOLLOWUP_ENABLED": True,
+    "FOLLOWUP_SENDER_NAME": "ミナト商店（デモ）",
+    "FOLLOWUP_SENDER_ADDRESS": "〒105-0011 東京都港区芝公園0-0-0（架空の住所）",
+    "FOLLOWUP_SENDER_CONTACT": "support@minato.example.jp",
+    "FOLLOWUP_SENDER_PHONE": "03-0000-0000（架空の番号）",
+    "FOLLOWUP_FROM_EMAIL": "ミナト商店 <shop@minato.example.jp>",
+    "FOLLOWUP_SITE_URL": os.environ.get("SHOP_SITE_URL", "http://127.0.0.1:8000"),
 }
+# The demo serves plain http on localhost; a real shop's FOLLOWUP_SITE_URL is https.
+SILENCED_SYSTEM_CHECKS = ["crosssell.W080"]
+
+# Mails go to the console (the terminal running the shop), or to files in
+# EMAIL_FILE_PATH when it is set. A real shop uses SMTP or django-anymail.
+if os.environ.get("EMAIL_FILE_PATH"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "ミナト商店 <shop@minato.example.jp>"
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 SPECTACULAR_SETTINGS = {

@@ -8,6 +8,8 @@ urlpatterns = [
     # REST API for headless storefronts, its OpenAPI schema and a browsable page for it
     # (Swagger UI served from drf-spectacular-sidecar's static files, no CDN).
     path("api/crosssell/", include("django_crosssell.api.urls")),
+    # One-click unsubscribe links of follow-up mails (POST-only, signed tokens).
+    path("mail/", include("django_crosssell.followup.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/schema/docs/",

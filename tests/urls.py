@@ -6,5 +6,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("shop/", include("tests.testapp.urls")),
     path("api/crosssell/", include("django_crosssell.api.urls")),
+    path("mail/", include("django_crosssell.followup.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

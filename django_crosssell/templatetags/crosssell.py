@@ -199,3 +199,8 @@ from .crosssell_bundles import register as _bundle_register  # noqa: E402
 
 register.tags.update(_bundle_register.tags)
 register.filters.update(_bundle_register.filters)
+
+# The after-purchase tags (thank-you page, subscription suggestion) likewise.
+from .crosssell_followup import register as _followup_register  # noqa: E402
+
+register.tags.update(_followup_register.tags)

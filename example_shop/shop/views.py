@@ -6,6 +6,7 @@ on bad input), so reloading a page never repeats an action.
 
 from __future__ import annotations
 
+import logging
 from itertools import groupby
 
 from django.contrib import messages
@@ -20,12 +21,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from django_crosssell import cache as crosssell_cache
+from django_crosssell.followup import consent, flows
+from django_crosssell.models import ConsentEvent, Purpose
 
 from .cart import Cart, get_cart
+from .followup_demo import CHECKOUT_CONSENT
 from .forms import AddToCartForm, UpdateQuantityForm
 from .models import Category, Order, OrderDiscount, OrderLine, Product
 
+logger = logging.getLogger(__name__)
+
 LAST_ORDER_KEY = "shop_last_order"
+#: What the checkout checkbox agrees to.
+CONSENT_PURPOSES = (Purpose.CROSS_SELL, Purpose.REPLENISHMENT)
 ORDERS_PER_PAGE = 20
 
 
@@ -211,6 +219,39 @@ def place_order(cart: Cart, customer) -> Order:
     return order
 
 
+def _consent_state(request: HttpRequest) -> str:
+    """What the checkout asks: "offer" (the checkbox, unchecked), "given" (agreed before),
+    or "" (a guest, or an account without an e-mail address: nothing to ask)."""
+    user = request.user
+    if not user.is_authenticated or not user.email:
+        return ""
+    agreed = all(
+        consent.has_consent(purpose, customer=user.pk, email=user.email)
+        for purpose in CONSENT_PURPOSES
+    )
+    return "given" if agreed else "offer"
+
+
+def _after_order(request: HttpRequest, order: Order) -> None:
+    """Record the checkbox in the consent ledger and schedule the follow-up mails.
+
+    The demo takes payment at once, so the order is paid now. Neither may break a checkout
+    that already succeeded."""
+    try:
+        user = request.user
+        if request.POST.get("marketing_consent") and _consent_state(request) == "offer":
+            consent.grant(
+                CONSENT_PURPOSES,
+                source=ConsentEvent.Source.CHECKOUT,
+                customer=user.pk,
+                email=user.email,
+                text=CHECKOUT_CONSENT,
+            )
+        flows.order_paid(order)
+    except Exception:
+        logger.exception("follow-up mail for order %s could not be scheduled", order.pk)
+
+
 def checkout(request: HttpRequest) -> HttpResponse:
     """GET shows the confirmation; POST places the order (no payment in the demo)."""
     cart = get_cart(request)
@@ -224,10 +265,15 @@ def checkout(request: HttpRequest) -> HttpResponse:
         except OutOfStock as exc:
             _stock_error(request, exc.product)
             return redirect("shop:cart")
+        _after_order(request, order)
         cart.clear()
         request.session[LAST_ORDER_KEY] = order.pk
         return redirect("shop:checkout_complete")
-    return render(request, "shop/checkout.html", {})
+    return render(
+        request,
+        "shop/checkout.html",
+        {"consent_state": _consent_state(request), "consent_text": CHECKOUT_CONSENT.text},
+    )
 
 
 def checkout_complete(request: HttpRequest) -> HttpResponse:

@@ -27,7 +27,7 @@ def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     try:
         adapter = get_adapter()
     except ImproperlyConfigured:
-        return []  # crosssell.E016 says so
+        return []  # crosssell.E017 says so
     if isinstance(adapter, OscarAdapter):
         return []
     return [

@@ -33,6 +33,7 @@ from django_crosssell.models import (
     TierLadder,
     TierStep,
 )
+from example_shop.shop.followup_demo import seed_followup
 from example_shop.shop.models import Category, Order, OrderDiscount, OrderLine, Product
 
 DEMO_CUSTOMERS = 300
@@ -662,6 +663,7 @@ class Command(BaseCommand):
             order_count, line_count = self._orders(
                 products, customers, orders, random.Random(options["seed"])
             )
+            seed_followup(products)  # follow-up flows and replenishment profiles
         elapsed = time.perf_counter() - started
         active = sum(1 for product in products.values() if product.is_active)
         sold_out = sum(1 for product in products.values() if product.stock == 0)
