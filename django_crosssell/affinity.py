@@ -1,5 +1,9 @@
 """The co-purchase affinity engine: pure numpy/scipy/pandas, no Django.
 
+Over 600 lines on purpose for now: the basket matrix, the block computation, the metrics
+and the leave-one-out evaluation share one set of array types and are read together; the
+engine rework (weighting, incremental counts, Dask blocks) splits it along those lines.
+
 Input is one array entry per order line (order id, product id and optionally the time the
 order was placed); output is, for every product, its top-K partners with the metrics an
 analyst expects from association rules:

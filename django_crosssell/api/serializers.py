@@ -1,5 +1,9 @@
 """Serializers of the REST API.
 
+Over 600 lines on purpose for now: every request and response shape of the API in one
+place, in the order of the endpoints; it splits into storefront, curation and runs modules
+when the measurement endpoints add their own.
+
 Curation serializers validate through the models' own ``full_clean`` (field validators,
 ``clean()``, unique and check constraints) so the API refuses exactly what the admin refuses,
 with the same messages, as field errors. The remaining serializers describe request bodies
