@@ -36,7 +36,9 @@ def bundle_offers(
     """
 
     def build() -> Built:
-        offers, valid_for = offers_at(product_key(product), at or timezone.now())
+        key = product_key(product)
+        key = get_adapter().canonical_ids([product]).get(key, key)  # a variant: its parent's
+        offers, valid_for = offers_at(key, at or timezone.now())
         if not offers:
             return None, time.time() + valid_for
         return {"offers": offers, "product": product}, time.time() + valid_for
