@@ -233,7 +233,8 @@ def main() -> int:
     )
     by_cart = {r["cart"]: r for r in rows}
     main, stress = by_cart["random"], by_cart["dense"]
-    ok = main["median ms"] < 20 and all(r["queries"] == 1 for r in rows)
+    bounded = all(r["queries"] == 1 for r in rows) and all(r["exact"] for r in rows)
+    ok = main["median ms"] < 20 and bounded
     verdict = (
         f"Target (1 query, < 20 ms median for the 50-line cart): {'met' if ok else 'NOT met'}: "
         f"{main['median ms']:.2f} ms = {main['median ms'] / 20:.2f}× of the budget. "
@@ -251,7 +252,9 @@ def main() -> int:
             "with other engineers running tests, so timings are noisy."
         )
         write_section(f"### {vendor}", "\n".join([info, "", *table]), under=SECTION, intro=INTRO)
-    return 0 if ok else 1
+    # A missed time budget is reported, not failed: on a shared 2-core machine it is noise.
+    # A second query or an inexact result is a bug and fails the run.
+    return 0 if bounded else 1
 
 
 INTRO = (
