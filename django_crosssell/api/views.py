@@ -8,6 +8,7 @@ validated by the models themselves.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, serializers, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
@@ -31,6 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
 from .. import bundles, recommend
 from ..conf import product_does_not_exist
@@ -46,12 +48,15 @@ from ..models import (
     TierStep,
 )
 from ..products import product_queryset
+from ..timeouts import bounded, is_timeout
 from . import schema
 from . import serializers as s
 from .fields import parse_product_pk, price_context
 from .parsers import StrictJSONParser
 from .permissions import IsStaffWithModelPermission
 from .throttling import CrossSellAnonThrottle, CrossSellUserThrottle
+
+logger = logging.getLogger("django_crosssell")
 
 TAG_PUBLIC = "storefront"
 TAG_CURATION = "curation"
@@ -68,6 +73,30 @@ class CrossSellAPIMixin:
     # Any segment reaches the view, so "runs/1.5/" is a JSON 404 like "runs/abc/", not
     # Django's HTML page for an unmatched URL.
     lookup_value_regex = "[^/]+"
+
+
+class QueryTimedOut(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The shop is busy; please try again in a moment.")
+    default_code = "query_timeout"
+
+
+class BoundedQueriesMixin(APIView):
+    """Public endpoints only read: their queries run with bounded waits (``timeouts``), and
+    a query that runs out of time is a quick JSON 503 with ``Retry-After`` instead of a
+    worker held until the proxy gives up."""
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with bounded():
+            return super().dispatch(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if is_timeout(exc):
+            logger.warning("django-crosssell: %s timed out: %s", type(self).__name__, exc)
+            response = super().handle_exception(QueryTimedOut())
+            response["Retry-After"] = "1"
+            return response
+        return super().handle_exception(exc)
 
 
 class StaffPagination(PageNumberPagination):
@@ -116,7 +145,7 @@ class ProductView(CrossSellAPIMixin, generics.GenericAPIView):
         **schema.errors(400, 404, *schema.COMMON),
     },
 )
-class ProductRecommendationsView(ProductView):
+class ProductRecommendationsView(BoundedQueriesMixin, ProductView):
     """Curated links first, then products bought together, then bestsellers if configured:
     the same list ``{% get_recommendations %}`` gives a template."""
 
@@ -144,7 +173,7 @@ class ProductRecommendationsView(ProductView):
     summary="Next tier up and down",
     responses={200: s.TierOffersSerializer, **schema.errors(404, *schema.COMMON)},
 )
-class ProductUpgradesView(ProductView):
+class ProductUpgradesView(BoundedQueriesMixin, ProductView):
     """The neighbouring models on the product's tier ladder (``null`` where there is none)."""
 
     permission_classes = [AllowAny]
@@ -166,7 +195,7 @@ class ProductUpgradesView(ProductView):
         **schema.errors(400, 415, *schema.COMMON),
     },
 )
-class CartRecommendationsView(CrossSellAPIMixin, generics.GenericAPIView):
+class CartRecommendationsView(BoundedQueriesMixin, CrossSellAPIMixin, generics.GenericAPIView):
     """Products that go with the whole cart (cart items themselves are left out)."""
 
     permission_classes = [AllowAny]
@@ -192,7 +221,7 @@ class CartRecommendationsView(CrossSellAPIMixin, generics.GenericAPIView):
     request=s.BundleEvaluateRequestSerializer,
     responses={200: s.BundleEvaluationSerializer, **schema.errors(400, 415, *schema.COMMON)},
 )
-class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
+class BundleEvaluateView(BoundedQueriesMixin, CrossSellAPIMixin, generics.GenericAPIView):
     """Which bundle discounts a cart earns. Unit prices are read from the products on the
     server (``PRICE_FIELD``); a client cannot send its own."""
 
@@ -220,7 +249,7 @@ class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
     ],
     responses={200: s.BundleOfferSerializer(many=True), **schema.errors(400, *schema.COMMON)},
 )
-class BundleOffersView(CrossSellAPIMixin, generics.GenericAPIView):
+class BundleOffersView(BoundedQueriesMixin, CrossSellAPIMixin, generics.GenericAPIView):
     """Bundle rules running now that a product takes part in, with the saving at current
     prices (what the product page's bundle widget shows)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import translation
 
-from .. import cache
+from .. import stampede
 from ..conf import app_settings, get_product_model
 
 
@@ -58,10 +58,9 @@ def cached(key: str, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, float
     The expiry travels with the value so a widget caching its rendered HTML never keeps it
     longer than the data it was made from (a campaign that starts in ten minutes).
     """
-    hit, version = cache.get_versioned(key)
-    if hit is not cache.MISSING:
-        return hit
-    value, timeout = compute()
-    expires_at = time.time() + timeout
-    cache.set_versioned(key, (value, expires_at), version, timeout)
-    return value, expires_at
+
+    def timed() -> tuple[Any, float]:
+        value, timeout = compute()
+        return value, time.time() + timeout
+
+    return stampede.fetch(key, timed)  # one computation at a time, stale meanwhile
