@@ -89,6 +89,12 @@ def reset() -> None:
     _missed_invalidation = False
 
 
+def reset_outage_timer() -> None:
+    """Try the cache again now, keeping the memory of a possibly lost invalidation."""
+    global _down_until
+    _down_until = 0.0
+
+
 @receiver(setting_changed)
 def _reset_on_settings(*, setting: str, **kwargs: Any) -> None:
     if setting in ("CACHES", "CROSSSELL"):
