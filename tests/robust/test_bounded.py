@@ -91,11 +91,14 @@ def _settings(**values):
 @pytest.mark.django_db(transaction=True)
 def test_a_locked_affinity_table_costs_a_widget_not_the_page(shop, caplog):
     require_postgresql()
-    with _settings(QUERY_TIMEOUT_MS=300, LOCK_TIMEOUT_MS=150), locked(cs.ProductAffinity):
-        with caplog.at_level(logging.WARNING):
-            started = time.monotonic()
-            html = render(**shop)
-            elapsed = time.monotonic() - started
+    with (
+        _settings(QUERY_TIMEOUT_MS=300, LOCK_TIMEOUT_MS=150),
+        locked(cs.ProductAffinity),
+        caplog.at_level(logging.WARNING),
+    ):
+        started = time.monotonic()
+        html = render(**shop)
+        elapsed = time.monotonic() - started
     assert elapsed < 1.0
     assert "page body" in html and "between widgets" in html
     assert str(shop["better"].pk) in html  # the tier widget, which reads other tables
@@ -141,9 +144,8 @@ def test_a_slow_statement_is_cancelled(shop):
     require_postgresql()
     with _settings(QUERY_TIMEOUT_MS=100, LOCK_TIMEOUT_MS=100):
         started = time.monotonic()
-        with pytest.raises(Exception) as raised, bounded():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_sleep(5)")
+        with pytest.raises(Exception) as raised, bounded(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(5)")
         assert time.monotonic() - started < 1.0
     assert is_timeout(raised.value)
     assert cs.TierLadder.objects.count() == 1  # the connection is usable afterwards
