@@ -89,6 +89,12 @@ def reset() -> None:
     _missed_invalidation = False
 
 
+def failed(exc: BaseException, doing: str) -> None:
+    """Record that the cache failed (the circuit opens for :data:`RETRY_AFTER` seconds)."""
+    _mark_down()
+    logger.warning("django-crosssell: cache unavailable while %s (%s)", doing, exc)
+
+
 def reset_outage_timer() -> None:
     """Try the cache again now, keeping the memory of a possibly lost invalidation."""
     global _down_until
