@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Prefetch, QuerySet
@@ -53,7 +54,7 @@ from ..timeouts import bounded, is_timeout
 from . import schema
 from . import serializers as s
 from .fields import parse_product_pk, price_context
-from .parsers import StrictJSONParser
+from .parsers import BodyTooLarge, StrictJSONParser, too_large
 from .permissions import IsStaffWithModelPermission
 from .throttling import CrossSellAnonThrottle, CrossSellUserThrottle
 
@@ -64,9 +65,26 @@ TAG_CURATION = "curation"
 TAG_ANALYTICS = "affinity"
 
 
-class CrossSellAPIMixin:
+if TYPE_CHECKING:
+    _ViewBase = APIView
+else:
+    _ViewBase = object
+
+
+class CrossSellAPIMixin(_ViewBase):
     """Throttles and JSON-only bodies for every view of the app, independent of the host's
     ``REST_FRAMEWORK`` defaults (authentication and renderers stay the host's)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Refuse an oversized body from its ``Content-Length``, before a byte is read
+        (DRF reads the whole body into memory before its parser runs)."""
+        too_large(request)
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RequestDataTooBig):  # a body without Content-Length, read too far
+            exc = BodyTooLarge()
+        return super().handle_exception(exc)
 
     # Typed as APIView declares them, so the mixin combines with every view class.
     throttle_classes: Sequence[type[BaseThrottle]] = [CrossSellAnonThrottle, CrossSellUserThrottle]
@@ -110,6 +128,15 @@ class PublicEndpointMixin(APIView):
             response["Retry-After"] = "1"
             return response
         return super().handle_exception(exc)
+
+
+class ComputedAnswerMixin:
+    """For the public views that compute their answer rather than list a model."""
+
+    def get_queryset(self) -> QuerySet:
+        """None. DRF's browsable API asks for one to build its forms (``Accept: text/html``
+        was a 500 without it)."""
+        return _product_queryset().none()
 
 
 class StaffPagination(PageNumberPagination):
@@ -208,7 +235,9 @@ class ProductUpgradesView(PublicEndpointMixin, ProductView):
         **schema.errors(400, 415, *schema.COMMON),
     },
 )
-class CartRecommendationsView(PublicEndpointMixin, CrossSellAPIMixin, generics.GenericAPIView):
+class CartRecommendationsView(
+    PublicEndpointMixin, ComputedAnswerMixin, CrossSellAPIMixin, generics.GenericAPIView
+):
     """Products that go with the whole cart (cart items themselves are left out)."""
 
     permission_classes = [AllowAny]
@@ -234,7 +263,9 @@ class CartRecommendationsView(PublicEndpointMixin, CrossSellAPIMixin, generics.G
     request=s.BundleEvaluateRequestSerializer,
     responses={200: s.BundleEvaluationSerializer, **schema.errors(400, 415, *schema.COMMON)},
 )
-class BundleEvaluateView(PublicEndpointMixin, CrossSellAPIMixin, generics.GenericAPIView):
+class BundleEvaluateView(
+    PublicEndpointMixin, ComputedAnswerMixin, CrossSellAPIMixin, generics.GenericAPIView
+):
     """Which bundle discounts a cart earns. Unit prices are read from the products on the
     server (``PRICE_FIELD``); a client cannot send its own."""
 
@@ -262,7 +293,9 @@ class BundleEvaluateView(PublicEndpointMixin, CrossSellAPIMixin, generics.Generi
     ],
     responses={200: s.BundleOfferSerializer(many=True), **schema.errors(400, *schema.COMMON)},
 )
-class BundleOffersView(PublicEndpointMixin, CrossSellAPIMixin, generics.GenericAPIView):
+class BundleOffersView(
+    PublicEndpointMixin, ComputedAnswerMixin, CrossSellAPIMixin, generics.GenericAPIView
+):
     """Bundle rules running now that a product takes part in, with the saving at current
     prices (what the product page's bundle widget shows)."""
 
