@@ -12,6 +12,10 @@ same queries. Here:
   request.
 * A request finding nothing takes the lock or waits up to ``CACHE_LOCK_WAIT_MS`` for the
   winner's value, then computes itself (a dead winner delays a page by that much, once).
+* Widgets (``defer=True``): inside a request, even the request that wins the lock serves
+  the stale value and
+  recomputes after its response has been sent (``request_finished``, same thread and
+  language), so after a swap no visitor waits for a widget that has a stale copy.
 * When the computation fails (a query timeout, see :mod:`.timeouts`) a stale value is
   served instead of nothing.
 * While the shared cache is down (:func:`.cache.is_down`) results are kept in a small
@@ -29,6 +33,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+from django.core.signals import request_finished, request_started
+from django.dispatch import receiver
+from django.utils import translation
 
 from . import cache
 from .conf import app_settings
@@ -88,10 +96,15 @@ def _from_local(key: str, compute: Compute) -> tuple[Any, float]:
     return value, expires_at
 
 
-def fetch(key: str, compute: Compute) -> tuple[Any, float]:
+def fetch(key: str, compute: Compute, *, defer: bool = False) -> tuple[Any, float]:
     """``(value, expires_at)`` for ``key``, computing it at most once at a time across
     processes. A stale value comes back with its past ``expires_at``, so whatever is cached
-    from it (a widget's HTML) is kept for a second only."""
+    from it (a widget's HTML) is kept for a second only.
+
+    ``defer``: inside a request, recompute a stale value after the response rather than
+    before it (widgets: a page fragment one request old is harmless; the API's answers are
+    recomputed at once, so a client that just edited a link reads it back).
+    """
     raw, version = cache.read(key)
     if version == 0:  # the shared cache is down
         return _from_local(key, compute)
@@ -107,6 +120,8 @@ def fetch(key: str, compute: Compute) -> tuple[Any, float]:
     lock_key = f"{key}:computing"
     token = secrets.token_hex(8)
     acquired = cache.add(lock_key, token, LOCK_SECONDS)
+    if defer and acquired and stale is not None and _defer(key, lock_key, compute, version):
+        return stale  # recomputed once this response has been sent
     if acquired is False:
         if stale is not None:
             return stale  # someone else is computing; serve the previous value meanwhile
@@ -142,3 +157,56 @@ def _wait(key: str, lock_key: str) -> tuple[Any, float] | None:
         if entry is not None and entry[0] == version and time.time() < entry[2]:
             return entry[1], entry[2]
     return None
+
+
+# --- Revalidating after the response ------------------------------------------------------
+
+_request = threading.local()
+#: Computations one request may leave for after its response.
+MAX_DEFERRED = 20
+
+
+@receiver(request_started)
+def _request_started(**kwargs: Any) -> None:
+    for _job, lock_key in getattr(_request, "deferred", None) or []:  # an unfinished request
+        cache.delete(lock_key)
+    _request.deferred = []
+
+
+@receiver(request_finished)
+def _request_finished(**kwargs: Any) -> None:
+    """Run the revalidations this thread's request deferred (its response is sent)."""
+    jobs = getattr(_request, "deferred", None)
+    _request.deferred = None
+    for job, _lock_key in jobs or []:
+        job()
+
+
+def _defer(key: str, lock_key: str, compute: Compute, version: int) -> bool:
+    """Leave the recomputation of a stale entry until after the response, if in a request.
+
+    The request that wins the lock serves the stale value at once like every other one,
+    instead of making its visitor wait for the computation.
+    """
+    deferred = getattr(_request, "deferred", None)
+    if deferred is None or len(deferred) >= MAX_DEFERRED:
+        return False
+    language = translation.get_language()
+
+    def job() -> None:
+        try:
+            with translation.override(language):
+                value, expires_at = compute()
+            _store(key, value, expires_at, version)
+        except Exception as exc:
+            logger.warning(
+                "django-crosssell: revalidating %s failed (%s: %s); the stale copy stays",
+                key,
+                type(exc).__name__,
+                exc,
+            )
+        finally:
+            cache.delete(lock_key)
+
+    deferred.append((job, lock_key))
+    return True

@@ -167,7 +167,7 @@ def render(
         if cache_key is None:
             html, _ = compute()
         else:
-            html, _ = stampede.fetch(cache_key, compute)
+            html, _ = stampede.fetch(cache_key, compute, defer=True)
         return mark_safe(html)  # rendered with autoescaping (before it was cached)
     except Exception as exc:  # a widget never breaks the page
         failed(widget, argument, exc)

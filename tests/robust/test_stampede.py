@@ -233,3 +233,40 @@ def test_concurrent_cold_widgets_compute_once(monkeypatch):
     cache.invalidate()  # a swap: everything stale at once
     assert together(page) == [[str(partner.pk)]] * THREADS
     assert len(calls) == 2
+
+
+def test_in_a_request_the_stale_value_is_revalidated_after_the_response(db):
+    from django.core.signals import request_finished, request_started
+
+    stampede.fetch("crosssell:test:deferred", lambda: ("old", time.time() + 60))
+    cache.invalidate()
+    calls: list[int] = []
+    request_started.send(sender=None)
+    started = time.monotonic()
+    value = stampede.fetch("crosssell:test:deferred", slow(calls, "new", 0.3), defer=True)[0]
+    assert value == "old" and calls == []  # the visitor did not wait
+    assert time.monotonic() - started < 0.2
+    request_finished.send(sender=None)  # the response has been sent
+    assert len(calls) == 1
+    assert stampede.fetch("crosssell:test:deferred", slow(calls, "newer"))[0] == "new"
+    assert len(calls) == 1
+    # Without defer (the API's results) the winner recomputes before answering.
+    cache.invalidate()
+    request_started.send(sender=None)
+    try:
+        assert stampede.fetch("crosssell:test:deferred", slow(calls, "api", 0))[0] == "api"
+    finally:
+        request_finished.send(sender=None)
+
+
+def test_a_cold_key_in_a_request_is_still_computed_at_once(db):
+    from django.core.signals import request_finished, request_started
+
+    calls: list[int] = []
+    request_started.send(sender=None)
+    try:
+        value = stampede.fetch("crosssell:test:cold-request", slow(calls, "v", 0), defer=True)
+        assert value[0] == "v"
+        assert len(calls) == 1  # nothing stale to serve: computed now
+    finally:
+        request_finished.send(sender=None)
