@@ -270,7 +270,8 @@ def main() -> int:
             f"`manage.py runserver` (threaded) on 127.0.0.1, {args.threads} client threads "
             f"(`requests`, a new connection each) alternating the pages and the recommendations "
             f"endpoint of {HOT_PRODUCTS} products (all {len(products)} in the locked phase). "
-            "`python benchmarks/faults.py`. The 2 cores are shared with the clients and other engineers' runs: compare phases, not absolute figures."
+            "`python benchmarks/faults.py`. The 2 cores are shared with the clients and "
+            "other engineers' runs: compare phases, not absolute figures."
         )
         write_section(SECTION, "\n".join([info, "", *table]))
     return 1 if BROKEN else 0
