@@ -65,6 +65,9 @@ class _CrossSellRateMixin(_ThrottleBase):
     _cache: BaseCache | None = None
     _window_ends: float = 0.0
     _count: int = 0
+    # Set by DRF's ``SimpleRateThrottle.__init__`` from the rate (the stubs omit them).
+    num_requests: int | None
+    duration: int | None
 
     @property
     def cache(self) -> BaseCache:
@@ -89,32 +92,33 @@ class _CrossSellRateMixin(_ThrottleBase):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         """One atomic count per request; fail open while the cache is down."""
-        if self.rate is None or self.num_requests is None or self.duration is None:
+        limit, duration = self.num_requests, self.duration
+        if self.rate is None or limit is None or duration is None:
             return True
         key = self.get_cache_key(request, view)
         if key is None or app_cache.is_down():
             return True
-        now = time.time()
-        window = int(now // self.duration)
+        window = int(time.time() // duration)
         key = f"{key}:{window}"
-        self._window_ends = (window + 1) * self.duration
+        self._window_ends = (window + 1) * duration
         try:
             store = self.cache
-            store.add(key, 0, timeout=self.duration + 1)
+            store.add(key, 0, timeout=duration + 1)
             try:
                 count = store.incr(key)
             except ValueError:  # expired between add and incr
-                store.add(key, 1, timeout=self.duration + 1)
+                store.add(key, 1, timeout=duration + 1)
                 count = 1
         except Exception as exc:
             app_cache.failed(exc, "throttling; not throttling")
             return True
         self._count = int(count)
-        return self._count <= self.num_requests
+        return self._count <= limit
 
     def wait(self) -> float | None:
         """Seconds until the window ends (``Retry-After``)."""
-        if self.num_requests is None or self._count <= self.num_requests:
+        limit = self.num_requests
+        if limit is None or self._count <= limit:
             return None
         return max(0.0, self._window_ends - time.time())
 
