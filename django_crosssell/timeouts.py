@@ -131,3 +131,12 @@ def overhead(using: str = DEFAULT_DB_ALIAS) -> int:
     """Statements :func:`bounded` adds to a block that queries (query budgets count them)."""
     bounding = app_settings.QUERY_TIMEOUT_MS or app_settings.LOCK_TIMEOUT_MS
     return 4 if connections[using].vendor == "postgresql" and bounding else 0
+
+
+def is_bookkeeping(sql: str) -> bool:
+    """Whether ``sql`` is one of the statements :func:`bounded` adds (tests count data
+    queries without them)."""
+    head = sql.lstrip().upper()
+    return head.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")) or (
+        sql.startswith("SELECT set_config('statement_timeout'")
+    )

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
+from django_crosssell.timeouts import overhead
 from example_shop.shop.cart import (
     MAX_QUANTITY,
     SESSION_KEY,
@@ -335,7 +336,7 @@ def test_cart_page_queries_do_not_grow_with_lines(
         add_to_cart(client, make_product(), 1)
     # session + products (+ savepoint-free session save when lines dropped) + one query for
     # the bundle rules of the cart's products: no N+1.
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(4 + overhead()):  # + the bounded savepoint
         response = client.get("/cart/")
     assert response.context["cart"].count == 12
     assert response.content.decode().count('class="qty-form"') == 12
