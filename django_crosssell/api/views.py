@@ -16,6 +16,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Prefetch, QuerySet
+from django.http import JsonResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -137,6 +138,11 @@ class ComputedAnswerMixin:
         """None. DRF's browsable API asks for one to build its forms (``Accept: text/html``
         was a 500 without it)."""
         return _product_queryset().none()
+
+
+def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Every unknown path under the API: a JSON error like the endpoints' own."""
+    return JsonResponse({"detail": str(_("No such endpoint."))}, status=404)
 
 
 class StaffPagination(PageNumberPagination):

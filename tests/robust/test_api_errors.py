@@ -34,3 +34,25 @@ def test_product_pages_in_the_browsable_api(client, catalogue):
     for name in ("product-recommendations", "product-upgrades"):
         response = client.get(api_url(name, product.pk), HTTP_ACCEPT="text/html")
         assert response.status_code == 200
+
+
+def test_an_unknown_path_under_the_api_is_a_json_404(client):
+    for path in ("nothing/", "products/", "bundles/evaluate/extra/", "runs/1/x/"):
+        response = client.get("/api/crosssell/" + path, HTTP_ACCEPT_LANGUAGE="ja")
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["detail"] == "そのエンドポイントはありません。"
+
+
+def test_a_body_too_large_for_django_is_a_json_413(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = "[" + ",".join(["1"] * 2000) + "]"
+    response = client.generic(
+        "POST",
+        "/api/crosssell/cart/recommendations/",
+        body,
+        content_type="application/json",
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("application/json")
