@@ -156,8 +156,18 @@ def cart_remove(request: HttpRequest, product_id: int) -> HttpResponse:
     return _back(request, reverse("shop:cart"))
 
 
+DISCOUNTS_UNAVAILABLE = (
+    "ただいまセット割引を計算できないため、割引前の金額を表示しています。"
+    "しばらくしてからもう一度お試しください。"
+)
+
+
 def cart_detail(request: HttpRequest) -> HttpResponse:
     cart = get_cart(request)
+    if cart.lines:
+        cart.bundle_evaluation  # noqa: B018  (evaluated now, once, so a timeout can be told)
+        if cart.discounts_unavailable:
+            messages.warning(request, DISCOUNTS_UNAVAILABLE)
     rows = [
         (
             line,
@@ -318,6 +328,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
         except signing.BadSignature:
             before = {}
         changes = changed_terms(before, terms) if before else ["ご注文内容を確認してください。"]
+    if cart.discounts_unavailable:  # evaluated by confirmed_terms(): never charge without
+        messages.error(request, DISCOUNTS_UNAVAILABLE)
+        return redirect("shop:cart")
     if request.method == "POST" and not changes:
         customer = request.user if request.user.is_authenticated else None
         try:

@@ -73,3 +73,51 @@ def test_a_tampered_confirmation_is_not_trusted(client, set_in_cart):
     response = client.post("/checkout/", {"confirmed": "forged"})
     assert response.status_code == 409
     assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_rule_table_neither_hangs_the_cart_nor_charges_without_discounts(
+    client, make_product
+):
+    import time
+
+    import psycopg
+    from django.db import connection
+
+    from tests.services import require_postgresql
+
+    require_postgresql()
+    shirt = make_product(name="シャツ", price=5000, stock=5)
+    tie = make_product(name="ネクタイ", price=3000, stock=5)
+    rule = BundleRule.objects.create(
+        name="セット割", slug="set", kind="fixed_set", discount_type="percent", value=Decimal("10")
+    )
+    BundleItem.objects.create(rule=rule, product=shirt)
+    BundleItem.objects.create(rule=rule, product=tie)
+    add_to_cart(client, shirt, 1)
+    add_to_cart(client, tie, 1)
+    confirmed = confirmation(client)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        password=settings["PASSWORD"] or None,
+    )
+    try:
+        other.execute(f'LOCK TABLE "{BundleRule._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
+        started = time.monotonic()
+        page = client.get("/cart/")
+        assert time.monotonic() - started < 1.0
+        assert page.status_code == 200
+        assert "セット割引を計算できない" in page.content.decode()
+        response = client.post("/checkout/", {"confirmed": confirmed})
+        assert response.status_code == 302 and response.url == "/cart/"
+        assert Order.objects.count() == 0
+    finally:
+        other.rollback()
+        other.close()
+    response = client.post("/checkout/", {"confirmed": confirmed})  # the lock is gone
+    assert response.status_code == 302 and response.url == "/checkout/complete/"
+    assert Order.objects.get().total == 7200
