@@ -26,11 +26,20 @@ def max_year() -> int:
     return int(app_settings.MAX_YEAR)
 
 
+#: Earliest year of a campaign date: earlier ones overflow in time zones west of UTC.
+MIN_YEAR = 1970
+
+
 def check_year(value: date | None) -> None:
-    """A date within the system-wide range (``MAX_YEAR``), or a ``ValidationError``."""
+    """A date within the system-wide range (``MIN_YEAR``..``MAX_YEAR``), or a
+    ``ValidationError``."""
     if value is not None and value.year > max_year():
         raise ValidationError(
             _("Enter a date in or before %(year)d.") % {"year": max_year()}, code="max_year"
+        )
+    if value is not None and value.year < MIN_YEAR:
+        raise ValidationError(
+            _("Enter a date in or after %(year)d.") % {"year": MIN_YEAR}, code="min_year"
         )
 
 

@@ -102,6 +102,12 @@ def test_the_model_refuses_a_far_date_too(catalogue):
     with pytest.raises(ValidationError) as raised:
         relation.full_clean()
     assert raised.value.message_dict == {"ends_at": ["Enter a date in or before 2100."]}
+    relation.ends_at = None
+    relation.starts_at = datetime(1, 1, 1, tzinfo=UTC)
+    with pytest.raises(ValidationError) as raised:
+        relation.full_clean()
+    assert raised.value.message_dict == {"starts_at": ["Enter a date in or after 1970."]}
+    relation.starts_at = datetime(2026, 1, 1, tzinfo=UTC)
     relation.ends_at = datetime(2100, 12, 31, tzinfo=UTC)
     relation.full_clean()
     assert isinstance(relation, ProductRelation)
