@@ -83,9 +83,11 @@ def replay_invalidation(self: Any) -> bool:
     Queued by a recompute whose swap could not reach the cache: without it the previous
     run's widgets would be served until they expire (``CACHE_TIMEOUT``).
     """
-    if not invalidate():
-        raise self.retry(countdown=10)
-    return True
+    if invalidate():
+        return True
+    if self.request.is_eager:  # no queue to wait in: an eager retry would recurse at once
+        return False
+    raise self.retry(countdown=10)
 
 
 @shared_task(
@@ -167,7 +169,10 @@ def recompute_affinity(
             },
         ) from exc
     if invalidation_pending():  # the swap happened but the cache did not hear of it
-        replay_invalidation.apply_async(countdown=10)
+        try:
+            replay_invalidation.apply_async(countdown=10)
+        except Exception as exc:  # the run itself succeeded; the broker is another matter
+            logger.warning("django-crosssell: could not queue the cache invalidation (%s)", exc)
     return {
         "run_id": result.pk,
         "status": result.status,

@@ -138,3 +138,27 @@ def test_the_watchdog_task_runs_the_watchdog():
     result = tasks.recompute_watchdog.delay().get(timeout=10)
     assert result["failed"] + result["stopped"] == 1
     assert AffinityRun.objects.get(pk=run.pk).status == AffinityRun.Status.FAILED
+
+
+def test_a_lost_invalidation_is_replayed_by_a_task(monkeypatch):
+    from django_crosssell import cache
+
+    outcomes = iter([False, True])
+    monkeypatch.setattr(tasks, "invalidate", lambda: next(outcomes))
+    assert tasks.replay_invalidation.apply().get() is False  # eager: tried once, no recursion
+    assert tasks.replay_invalidation.apply().get() is True
+    assert not cache.invalidation_pending()
+
+
+@pytest.mark.django_db
+def test_a_recompute_whose_swap_missed_the_cache_queues_the_replay(monkeypatch):
+    done = AffinityRunFactory(status=AffinityRun.Status.SUCCEEDED)
+    monkeypatch.setattr(tasks, "run_recompute", lambda **kwargs: done)
+    monkeypatch.setattr(tasks, "invalidation_pending", lambda: True)
+    queued = []
+    monkeypatch.setattr(
+        tasks.replay_invalidation, "apply_async", lambda **kwargs: queued.append(kwargs)
+    )
+    result = tasks.recompute_affinity.run()
+    assert result["run_id"] == done.pk
+    assert queued == [{"countdown": 10}]
