@@ -9,6 +9,8 @@ The markup itself is cached under the key of everything that shapes it (the widg
 subject, its arguments, the customer when purchases are excluded, what the adapter says a
 widget varies by) and checked against the cache version, so a warm widget costs one cache
 round trip, no query and no template rendering. It expires with the data it was made from.
+A stale widget is computed by one request at a time and its previous markup served
+meanwhile (:mod:`.stampede`); its queries run with bounded waits (:mod:`.timeouts`).
 
 Templates get the request in their context, so a host's own tags that need it (Oscar's
 ``render_product``) work inside an overridden card template.

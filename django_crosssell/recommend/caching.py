@@ -1,9 +1,10 @@
 """Cached results of the recommendation service.
 
 Keys are unversioned and hashed; the entries carry the cache version they were computed
-under (:func:`django_crosssell.cache.get_versioned`), so one ``invalidate()`` makes every
-entry stale at once. A key holds everything besides the arguments that changes a result:
-the settings that shape it, the adapter class and the language.
+under (:func:`django_crosssell.stampede.fetch`), so one ``invalidate()`` makes every entry
+stale at once (served only while one request recomputes it). A key holds everything
+besides the arguments that changes a result: the settings that shape it, the adapter class
+and the language.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def fingerprint() -> str:
 
 
 def make_key(prefix: str, *parts: Any) -> str:
-    """An unversioned key: entries carry their version (see ``cache.get_versioned``)."""
+    """An unversioned key: entries carry their version (see ``stampede.fetch``)."""
     # Hashed: product keys may hold characters memcached refuses, and carts may be long.
     digest = hashlib.blake2b(repr((parts, fingerprint())).encode(), digest_size=16).hexdigest()
     return f"crosssell:e:{prefix}:{digest}"
