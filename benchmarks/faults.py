@@ -15,12 +15,16 @@ Then, with ``--threads`` clients fetching product pages (and the recommendations
    its page intact, and is timed;
 4. cache hung (``SIGSTOP`` on our redis-server) and cache stopped (killed);
 5. clients: 130 anonymous API requests rotating ``X-Forwarded-For`` against the 120/min
-   limit; a 2.4 MB list body (refused unread, timed).
+   limit; a 2.4 MB list body (refused unread, timed);
+6. with ``CELERY_BROKER_URL``: a Celery worker (its own queue) whose pool process is killed
+   (``SIGKILL``) in the middle of a recompute; the run must end (redelivered, or failed
+   without rows) instead of staying ``running``.
 
 A broken promise makes the script exit 1: a 5xx or connection failure on a page or the API,
 a lost page (a product page without its product name), ``X-Forwarded-For`` getting past
-the limit, a large body not refused with a JSON 413. Timings are reported, never enforced
-(the machine is shared). ``--quick`` (for CI) seeds fewer orders and sends fewer requests.
+the limit, a large body not refused with a JSON 413, a killed worker's run left running.
+Timings are reported, never enforced (the machine is shared). ``--quick`` (for CI) seeds
+fewer orders and sends fewer requests.
 
     python benchmarks/faults.py [--quick] [--threads N] [--no-write]
 """
@@ -210,6 +214,10 @@ def main() -> int:
             notes.append("The locked-table phase needs PostgreSQL (`DATABASE_URL`); skipped.")
 
         notes.extend(client_phases(throttled, products))  # needs the cache up
+        if os.environ.get("CELERY_BROKER_URL"):
+            notes.extend(killed_worker(database_url))
+        else:
+            notes.append("No `CELERY_BROKER_URL`: the killed-worker phase was skipped.")
 
         if REDIS is not None:
             REDIS.send_signal(signal.SIGSTOP)
@@ -301,6 +309,72 @@ def locked_table(pages: list[tuple[str, str | None]]) -> dict:
         other.rollback()
         other.close()
         connection.close()
+
+
+def killed_worker(database_url: str) -> list[str]:
+    """A Celery worker's pool process killed (SIGKILL) in the middle of a recompute.
+
+    Needs ``CELERY_BROKER_URL``; the worker consumes a queue of its own, so other workers on
+    the same broker never see these messages.
+    """
+    from django_crosssell import tasks
+    from django_crosssell.models import AffinityRun, ProductAffinity
+
+    queue = f"crosssell-faults-{os.getpid()}"
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    env["DJANGO_SETTINGS_MODULE"] = "example_shop.settings"
+    env.pop("CROSSSELL_TEST_DB_NAME", None)
+    command = [sys.executable, "-m", "celery", "-A", "example_shop", "worker", "-Q", queue]
+    command += ["-c", "1", "-P", "prefork", "--without-gossip", "--without-mingle"]
+    command += ["-l", "ERROR", "-n", f"{queue}@%h"]
+    worker = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lines: list[str] = []
+    try:
+        run = AffinityRun.objects.create(status=AffinityRun.Status.QUEUED)
+        tasks.recompute_affinity.apply_async(kwargs={"run_id": run.pk}, queue=queue)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.status != AffinityRun.Status.QUEUED:
+                break
+            time.sleep(0.01)
+        children = subprocess.run(
+            ["ps", "--ppid", str(worker.pid), "-o", "pid="], capture_output=True, text=True
+        ).stdout.split()
+        if run.status != AffinityRun.Status.RUNNING or not children:
+            return [f"Killed worker: not measured (the run was {run.status} before the kill)."]
+        os.kill(int(children[0]), signal.SIGKILL)
+        killed = time.monotonic()
+        while time.monotonic() < killed + 300:
+            run.refresh_from_db()
+            if run.status in (AffinityRun.Status.SUCCEEDED, AffinityRun.Status.FAILED):
+                break
+            time.sleep(0.2)
+        waited = time.monotonic() - killed
+        orphans = (
+            ProductAffinity.objects.filter(run_id=run.pk).count() if run.status == "failed" else 0
+        )
+        lines.append(
+            f"Worker process killed (SIGKILL) mid-recompute: the run was redelivered and "
+            f"ended {run.status} {waited:.1f} s later"
+            + (f" ({orphans} orphan rows)" if orphans else "")
+            + "."
+        )
+        if run.status not in (AffinityRun.Status.SUCCEEDED, AffinityRun.Status.FAILED):
+            broken(f"a killed worker's run is still {run.status} after {waited:.0f} s")
+        elif orphans:
+            broken(f"a failed run kept {orphans} rows")
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        with contextlib.suppress(Exception), tasks.recompute_affinity.app.connection() as conn:
+            conn.default_channel.queue_delete(queue)
+    return lines
 
 
 def client_phases(base: str, products: list) -> list[str]:
