@@ -11,6 +11,9 @@ The cache is an optimisation only: every function here swallows cache errors so 
 cache server degrades to database reads instead of breaking a page. After a failure the cache
 is skipped for :data:`RETRY_AFTER` seconds (per process): a dead Redis otherwise costs every
 widget on every page its connect timeout and retries, which is slower than the database.
+A process that saw the cache fail bumps the version once it answers again, since an
+invalidation may have been lost meanwhile (a partition at a run swap); stale entries are
+then recomputed one at a time (:mod:`.stampede`).
 """
 
 from __future__ import annotations
