@@ -323,13 +323,11 @@ class BundleRuleAdmin(admin.ModelAdmin):
         with transaction.atomic():
             for rule in queryset.prefetch_related("items"):
                 items = list(rule.items.all())
-                rule.pk = rule.id = None
-                rule._state.adding = True
-                rule.slug = _free_slug(rule.slug)
+                slug = rule.slug
                 rule.name = (gettext("%(name)s (copy)") % {"name": rule.name})[:200]
                 rule.is_active = False
                 rule.starts_at = rule.ends_at = None
-                rule.save()
+                _save_with_free_slug(rule, slug)
                 BundleItem.objects.bulk_create(
                     BundleItem(rule=rule, product_id=item.product_id, quantity=item.quantity)
                     for item in items
@@ -345,6 +343,26 @@ class BundleRuleAdmin(admin.ModelAdmin):
             % {"count": copies},
             messages.SUCCESS,
         )
+
+
+def _save_with_free_slug(rule: BundleRule, slug: str, attempts: int = 10) -> None:
+    """Save ``rule`` as a new row under the first free ``slug-copy...``.
+
+    Two editors clicking "duplicate" at once both find the same free slug; the second insert
+    then violates the unique slug, so it takes the next one (in a savepoint, which keeps the
+    action's transaction usable) instead of answering 500.
+    """
+    for attempt in range(attempts):
+        rule.pk = rule.id = None
+        rule._state.adding = True
+        rule.slug = _free_slug(slug)
+        try:
+            with transaction.atomic():
+                rule.save()
+            return
+        except IntegrityError:
+            if attempt == attempts - 1 or not BundleRule.objects.filter(slug=rule.slug).exists():
+                raise  # not the slug race
 
 
 def _free_slug(slug: str) -> str:

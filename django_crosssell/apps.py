@@ -8,7 +8,10 @@ class CrossSellConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            load_checks,  # noqa: F401  (E070, W070)
+        )
         from .followup import checks as followup_checks  # noqa: F401  (E080..., W080...)
         from .followup.signals import connect as connect_provider_events
         from .signals import connect as connect_cache_invalidation

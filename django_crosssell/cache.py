@@ -11,6 +11,9 @@ The cache is an optimisation only: every function here swallows cache errors so 
 cache server degrades to database reads instead of breaking a page. After a failure the cache
 is skipped for :data:`RETRY_AFTER` seconds (per process): a dead Redis otherwise costs every
 widget on every page its connect timeout and retries, which is slower than the database.
+A process that saw the cache fail bumps the version once it answers again, since an
+invalidation may have been lost meanwhile (a partition at a run swap); stale entries are
+then recomputed one at a time (:mod:`.stampede`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ MISSING = object()
 #: Seconds to leave the cache alone after it failed.
 RETRY_AFTER = 10.0
 _down_until = 0.0
+_missed_invalidation = False
+#: Invalidations asked in this process (clears per-process copies, see ``stampede``).
+_epoch = 0
+
+
+def epoch() -> int:
+    return _epoch
 
 
 def get_cache() -> BaseCache:
@@ -45,12 +55,51 @@ def is_down() -> bool:
 
 
 def _mark_down() -> None:
-    global _down_until
+    global _down_until, _missed_invalidation
     _down_until = time.monotonic() + RETRY_AFTER
+    # Another process may have failed to invalidate while this one could not reach the cache
+    # either (a partition): bump the version once the cache answers again.
+    _missed_invalidation = True
+
+
+def _recovered(cache: BaseCache) -> None:
+    """The cache answered: replay an invalidation that may have been lost while it did not.
+
+    Without this a lost ``INCR`` (Redis unreachable at the moment of a run swap or an edit)
+    would keep serving the old results for up to ``CACHE_TIMEOUT``.
+    """
+    global _missed_invalidation
+    if not _missed_invalidation:
+        return
+    _missed_invalidation = False
+    try:
+        _bump(cache)
+        logger.info("django-crosssell: cache back; invalidated results from before the outage")
+    except Exception:
+        _missed_invalidation = True
+        raise
+
+
+def invalidation_pending() -> bool:
+    """Whether this process has an invalidation that has not reached the cache yet."""
+    return _missed_invalidation
 
 
 def reset() -> None:
     """Forget a recorded outage (tests, or after the cache settings changed)."""
+    global _down_until, _missed_invalidation
+    _down_until = 0.0
+    _missed_invalidation = False
+
+
+def failed(exc: BaseException, doing: str) -> None:
+    """Record that the cache failed (the circuit opens for :data:`RETRY_AFTER` seconds)."""
+    _mark_down()
+    logger.warning("django-crosssell: cache unavailable while %s (%s)", doing, exc)
+
+
+def reset_outage_timer() -> None:
+    """Try the cache again now, keeping the memory of a possibly lost invalidation."""
     global _down_until
     _down_until = 0.0
 
@@ -78,6 +127,7 @@ def current_version() -> int:
     if is_down():
         return 0
     try:
+        _recovered(get_cache())
         version = get_cache().get(VERSION_KEY)
         if version is None:
             return _initial_version(get_cache())
@@ -86,6 +136,45 @@ def current_version() -> int:
         _mark_down()
         logger.warning("django-crosssell: cache unavailable (%s); reading the database", exc)
         return 0
+
+
+def read(key: str) -> tuple[Any, int]:
+    """``(raw entry or MISSING, current version)`` in one round trip; version 0: cache down."""
+    if is_down():
+        return MISSING, 0
+    try:
+        cache = get_cache()
+        _recovered(cache)
+        found = cache.get_many([VERSION_KEY, key])
+        version = found.get(VERSION_KEY)
+        version = _initial_version(cache) if version is None else int(version)
+    except Exception as exc:
+        _mark_down()
+        logger.warning("django-crosssell: cache unavailable (%s); reading the database", exc)
+        return MISSING, 0
+    return found.get(key, MISSING), version
+
+
+def add(key: str, value: Any, timeout: int) -> bool | None:
+    """``cache.add`` behind the circuit breaker; None when the cache is down."""
+    if is_down():
+        return None
+    try:
+        return bool(get_cache().add(key, value, timeout=timeout))
+    except Exception as exc:
+        _mark_down()
+        logger.warning("django-crosssell: cache write failed (%s)", exc)
+        return None
+
+
+def delete(key: str) -> None:
+    if is_down():
+        return
+    try:
+        get_cache().delete(key)
+    except Exception as exc:
+        _mark_down()
+        logger.warning("django-crosssell: cache delete failed (%s)", exc)
 
 
 def get_versioned(key: str) -> tuple[Any, int]:
@@ -97,18 +186,7 @@ def get_versioned(key: str) -> tuple[Any, int]:
     version returned here, read *before* computing, so an invalidation that happens
     meanwhile makes the new entry stale at once.
     """
-    if is_down():
-        return MISSING, 0
-    try:
-        cache = get_cache()
-        found = cache.get_many([VERSION_KEY, key])
-        version = found.get(VERSION_KEY)
-        version = _initial_version(cache) if version is None else int(version)
-    except Exception as exc:
-        _mark_down()
-        logger.warning("django-crosssell: cache unavailable (%s); reading the database", exc)
-        return MISSING, 0
-    entry = found.get(key)
+    entry, version = read(key)
     if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
         return entry[1], version
     return MISSING, version
@@ -125,21 +203,30 @@ def make_key(*parts: Any, version: int | None = None) -> str:
     return "crosssell:v{}:{}".format(version, ":".join(str(p) for p in parts))
 
 
-def invalidate() -> None:
+def _bump(cache: BaseCache) -> None:
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:  # key missing (evicted or never set): any new value will do
+        _initial_version(cache)
+
+
+def invalidate() -> bool:
     """Make every cached recommendation stale (call after any change that affects them).
 
     Tried even while the cache is marked down: a lost invalidation would leave stale
-    widgets behind once the cache returns.
+    widgets behind once the cache returns. When it fails, the process replays it on its
+    next successful cache access (:func:`invalidation_pending`); False then.
     """
+    global _missed_invalidation, _epoch
+    _epoch += 1
     try:
-        cache = get_cache()
-        try:
-            cache.incr(VERSION_KEY)
-        except ValueError:  # key missing (evicted or never set): any new value will do
-            _initial_version(cache)
+        _bump(get_cache())
+        _missed_invalidation = False
+        return True
     except Exception as exc:
         _mark_down()
         logger.warning("django-crosssell: could not invalidate the cache (%s)", exc)
+        return False
 
 
 def get(key: str, default: Any = None) -> Any:

@@ -109,6 +109,28 @@ DEFAULTS: dict[str, Any] = {
     "API_MAX_CART_LINES": 50,
     "API_MAX_QUANTITY": 999,
     "API_THROTTLE_RATES": {"crosssell_anon": "120/min", "crosssell_user": "600/min"},
+    # --- Load and faults (README "Load and faults") ------------------------------------
+    # PostgreSQL statement_timeout and lock_timeout (milliseconds) of the queries a widget or
+    # a public API endpoint runs; None: no bound. A widget that times out renders its stale
+    # copy or nothing, an endpoint answers 503.
+    "QUERY_TIMEOUT_MS": 500,
+    "LOCK_TIMEOUT_MS": 200,
+    # Seconds past its freshness (or an invalidation) a cached result may still be served
+    # while one request computes the new one; 0 turns stale-while-revalidate off.
+    "STALE_SECONDS": 300,
+    # Milliseconds a request with nothing cached waits for another request computing the
+    # same result before computing it itself.
+    "CACHE_LOCK_WAIT_MS": 500,
+    # Reverse proxies in front of the site that append to X-Forwarded-For; the throttles
+    # key anonymous clients by the address the outermost trusted proxy saw. 0 (the default)
+    # uses REMOTE_ADDR and ignores X-Forwarded-For, which any client can write.
+    "NUM_PROXIES": 0,
+    # Largest request body (bytes) the API parses; larger bodies are refused (413) unread.
+    "API_MAX_BODY_BYTES": 64 * 1024,
+    # Latest year a date (campaign windows) may have.
+    "MAX_YEAR": 2100,
+    # A recompute running longer than this (seconds) is stopped by the watchdog task.
+    "RECOMPUTE_MAX_SECONDS": 6 * 60 * 60,
     # --- After the purchase: follow-up and replenishment mail (django_crosssell.followup) --
     # README "After the purchase". Off by default: while False, flows schedule nothing, the
     # due scan sends nothing, and the sender checks (crosssell.E080...) are not run.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,6 +20,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .limits import check_year
 
 # A missing setting must surface as the system check crosssell.E001, not as a traceback
 # while models load, so an unresolvable placeholder stands in for it.
@@ -61,6 +64,23 @@ class CampaignWindowMixin(models.Model):
 
     class Meta:
         abstract = True
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        """Campaign dates within ``MAX_YEAR``: a year-9999 end overflows date arithmetic."""
+        errors: dict[str, list[Any]] = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        for name in ("starts_at", "ends_at"):
+            if (exclude and name in exclude) or name in errors:
+                continue
+            try:
+                check_year(getattr(self, name))
+            except ValidationError as exc:
+                errors.setdefault(name, []).extend(exc.error_list)
+        if errors:
+            raise ValidationError(errors)
 
     def is_current(self, at: datetime | None = None) -> bool:
         at = at or timezone.now()

@@ -7,10 +7,12 @@ repeats them for the engine; a test keeps the two equal).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .conf import METRIC_CHOICES, app_settings
 from .errors import RecomputeParameterError
+from .limits import MIN_DAYS
 
 #: Keyword arguments of a recompute that override the ``CROSSSELL`` settings for one run.
 PARAMETER_NAMES = ("min_co_count", "top_k", "lookback_days", "half_life_days", "metric")
@@ -50,8 +52,16 @@ def resolve_parameters(
         value = params[name]
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise RecomputeParameterError(f"{name} must be a number of days, 0 or more.")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+            or 0 < value < MIN_DAYS
+        ):
+            raise RecomputeParameterError(
+                f"{name} must be 0 or a number of days of at least one hour ({MIN_DAYS:.4f})."
+            )
         params[name] = None if value == 0 else value
     if params["metric"] not in METRIC_CHOICES:
         raise RecomputeParameterError(

@@ -105,7 +105,7 @@ def claim_run(run: AffinityRun | None, params: dict[str, Any]) -> AffinityRun | 
             AffinityRun.objects.filter(pk__in=dead).update(
                 status=AffinityRun.Status.FAILED,
                 finished_at=now,
-                error="Interrupted: the process running it stopped before it finished.",
+                error=INTERRUPTED,
             )
         if run is None:
             return AffinityRun.objects.create(
@@ -123,6 +123,84 @@ def claim_run(run: AffinityRun | None, params: dict[str, Any]) -> AffinityRun | 
     if ProductAffinity.objects.filter(run=run).exists():  # a rerun after a crash
         ProductAffinity.objects.filter(run=run).delete()
     return run
+
+
+INTERRUPTED = "Interrupted: the process running it stopped before it finished."
+STOPPED = "Stopped by the watchdog: it ran longer than RECOMPUTE_MAX_SECONDS ({seconds} s)."
+
+
+def _fail_dead(pks: list[int], message: str) -> int:
+    """Fail the runs ``pks`` and delete their rows (a dead run's rows are orphans)."""
+    if not pks:
+        return 0
+    with transaction.atomic():
+        ProductAffinity.objects.filter(run_id__in=pks).delete()
+        return AffinityRun.objects.filter(
+            pk__in=pks, status=AffinityRun.Status.RUNNING, is_current=False
+        ).update(status=AffinityRun.Status.FAILED, finished_at=timezone.now(), error=message)
+
+
+def lock_holder() -> int | None:
+    """The PostgreSQL backend pid holding the recompute's advisory lock, if any."""
+    high, low = ADVISORY_LOCK_ID >> 32, ADVISORY_LOCK_ID & 0xFFFFFFFF
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = %s AND objid = %s AND objsubid = 1 AND database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [high, low],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def watchdog(max_seconds: int | None = None) -> dict[str, int]:
+    """Fail runs whose process is gone, stop runs that hang, and delete their rows.
+
+    Run it every few minutes (the ``recompute_watchdog`` task) so that a killed worker's run
+    does not stay ``running``, with its partial rows, until the next recompute notices.
+    On PostgreSQL the advisory lock is the heartbeat: it lives exactly as long as the
+    worker's database session, so ``running`` runs while nobody holds it are dead. A holder
+    older than ``RECOMPUTE_MAX_SECONDS`` is presumed hung: its session is terminated, which
+    releases the lock and makes the worker's next query fail. Elsewhere, a run older than
+    that is failed and the cache lock removed.
+    """
+    max_seconds = int(app_settings.RECOMPUTE_MAX_SECONDS if max_seconds is None else max_seconds)
+    too_old = timezone.now() - timedelta(seconds=max_seconds)
+    running = AffinityRun.objects.filter(status=AffinityRun.Status.RUNNING, is_current=False)
+    result = {"failed": 0, "stopped": 0}
+    if connection.vendor != "postgresql":
+        old = list(running.filter(started_at__lt=too_old).values_list("pk", flat=True))
+        result["stopped"] = _fail_dead(old, STOPPED.format(seconds=max_seconds))
+        if old:
+            try:
+                caches[app_settings.CACHE_ALIAS].delete(CACHE_LOCK_KEY)
+            except Exception as exc:
+                logger.warning("django-crosssell: could not remove the recompute lock (%s)", exc)
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_ID])
+        free = cursor.fetchone()[0]
+    if free:
+        try:  # nobody is recomputing: every "running" run lost its process
+            dead = list(running.values_list("pk", flat=True))
+            result["failed"] = _fail_dead(dead, INTERRUPTED)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_ID])
+        return result
+    old = list(running.filter(started_at__lt=too_old).values_list("pk", flat=True))
+    holder = lock_holder()
+    if old and holder is not None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [holder])
+        logger.error(
+            "django-crosssell: stopped a recompute running longer than %s s (backend %s)",
+            max_seconds,
+            holder,
+        )
+        result["stopped"] = _fail_dead(old, STOPPED.format(seconds=max_seconds))
+    return result
 
 
 def current_run() -> AffinityRun | None:

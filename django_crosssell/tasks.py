@@ -23,11 +23,12 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
+from .cache import invalidate, invalidation_pending
 from .errors import RecomputeLocked
 from .followup import tasks as followup_tasks  # noqa: F401  (registers the follow-up tasks)
 from .models import AffinityRun
 from .recompute import run_recompute
-from .runs import mark_failed
+from .runs import mark_failed, watchdog
 
 logger = logging.getLogger("django_crosssell")
 
@@ -41,11 +42,62 @@ def backoff(retries: int) -> float:
     return min(600.0, 10.0 * 2**retries) * random.uniform(0.8, 1.2)
 
 
+#: A redelivered recompute is dropped after this many interrupted runs in a row.
+MAX_INTERRUPTED = 3
+
+
+def _redelivered(task: Any) -> bool:
+    return bool((getattr(task.request, "delivery_info", None) or {}).get("redelivered"))
+
+
+def interrupted_in_a_row() -> int:
+    """How many of the latest finished runs were interrupted (their worker died)."""
+    errors = (
+        AffinityRun.objects.exclude(
+            status__in=[AffinityRun.Status.QUEUED, AffinityRun.Status.RUNNING]
+        )
+        .order_by("-started_at", "-pk")
+        .values_list("error", flat=True)[:MAX_INTERRUPTED]
+    )
+    count = 0
+    for error in errors:
+        if not error.startswith("Interrupted"):
+            break
+        count += 1
+    return count
+
+
+@shared_task(name="django_crosssell.tasks.recompute_watchdog")
+def recompute_watchdog() -> dict[str, int]:
+    """Fail recomputes whose worker is gone and stop hung ones (schedule every 5 minutes).
+
+    See :func:`django_crosssell.runs.watchdog`.
+    """
+    return watchdog()
+
+
+@shared_task(bind=True, name="django_crosssell.tasks.replay_invalidation", max_retries=360)
+def replay_invalidation(self: Any) -> bool:
+    """Invalidate the cache until it answers (every 10 s, for up to an hour).
+
+    Queued by a recompute whose swap could not reach the cache: without it the previous
+    run's widgets would be served until they expire (``CACHE_TIMEOUT``).
+    """
+    if invalidate():
+        return True
+    if self.request.is_eager:  # no queue to wait in: an eager retry would recurse at once
+        return False
+    raise self.retry(countdown=10)
+
+
 @shared_task(
     bind=True,
     name="django_crosssell.tasks.recompute_affinity",
     max_retries=MAX_RETRIES,
     acks_late=True,
+    # A worker process killed mid-run (OOM killer, a deploy) sends the message back to the
+    # queue instead of acknowledging it: the run is redelivered, not left "running".
+    reject_on_worker_lost=True,
 )
 def recompute_affinity(
     self: Any, run_id: int | None = None, allow_shrink: bool = False, **params: Any
@@ -60,6 +112,18 @@ def recompute_affinity(
     """
     run: AffinityRun | None = None
     scheduled = run_id is None
+    if _redelivered(self) and interrupted_in_a_row() >= MAX_INTERRUPTED:
+        # A run that kills its worker every time (memory) must not loop forever.
+        logger.error(
+            "django-crosssell: the last %s recomputes were interrupted; not redelivering again",
+            MAX_INTERRUPTED,
+        )
+        if run_id is not None:
+            AffinityRun.objects.filter(pk=run_id, status__in=["queued", "running"]).update(
+                status=AffinityRun.Status.FAILED,
+                error="Abandoned: its worker was lost on every attempt.",
+            )
+        return {"run_id": run_id, "status": "abandoned"}
     try:
         if run_id is None:
             explicit = {name: value for name, value in params.items() if value is not None}
@@ -104,6 +168,11 @@ def recompute_affinity(
                 "allow_shrink": allow_shrink,
             },
         ) from exc
+    if invalidation_pending():  # the swap happened but the cache did not hear of it
+        try:
+            replay_invalidation.apply_async(countdown=10)
+        except Exception as exc:  # the run itself succeeded; the broker is another matter
+            logger.warning("django-crosssell: could not queue the cache invalidation (%s)", exc)
     return {
         "run_id": result.pk,
         "status": result.status,

@@ -9,6 +9,8 @@ The markup itself is cached under the key of everything that shapes it (the widg
 subject, its arguments, the customer when purchases are excluded, what the adapter says a
 widget varies by) and checked against the cache version, so a warm widget costs one cache
 round trip, no query and no template rendering. It expires with the data it was made from.
+A stale widget is computed by one request at a time and its previous markup served
+meanwhile (:mod:`.stampede`); its queries run with bounded waits (:mod:`.timeouts`).
 
 Templates get the request in their context, so a host's own tags that need it (Oscar's
 ``render_product``) work inside an overridden card template.
@@ -17,7 +19,6 @@ Templates get the request in their context, so a host's own tags that need it (O
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,13 +27,14 @@ from django.conf import settings
 from django.template.loader import select_template
 from django.utils.safestring import SafeString, mark_safe
 
-from . import cache
+from . import stampede
 from .adapter import get_adapter
 from .conf import app_settings
 from .money import format_money
 from .recommend.caching import make_key
 from .recommend.service import customer_for, subject_key
 from .recommend.types import Recommendation
+from .timeouts import bounded, is_timeout
 
 logger = logging.getLogger("django_crosssell")
 
@@ -100,8 +102,9 @@ def recommendation_cards(recs: list[Recommendation], request: Any = None) -> lis
 
 
 def failed(widget: str, argument: Any, exc: Exception) -> None:
-    """Log why a widget rendered empty; raise instead with ``DEBUG=True``."""
-    if settings.DEBUG:
+    """Log why a widget rendered empty; raise instead with ``DEBUG=True`` (except for a
+    query timeout, which is the database's state, not a bug in the page)."""
+    if settings.DEBUG and not is_timeout(exc):
         raise exc
     logger.warning(
         "django-crosssell: the %s widget rendered empty for %r: %s: %s",
@@ -159,11 +162,25 @@ def render(
                 template=template_name,
                 **key_arguments,
             )
-        version = 0
-        if cache_key is not None:
-            html, version = cache.get_versioned(cache_key)
-            if html is not cache.MISSING:
-                return mark_safe(html)  # rendered with autoescaping before it was cached
+
+        def compute() -> tuple[str, float]:
+            return _html(widget, build, template_name, request)
+
+        if cache_key is None:
+            html, _ = compute()
+        else:
+            html, _ = stampede.fetch(cache_key, compute, defer=True)
+        return mark_safe(html)  # rendered with autoescaping (before it was cached)
+    except Exception as exc:  # a widget never breaks the page
+        failed(widget, argument, exc)
+        return EMPTY
+
+
+def _html(
+    widget: str, build: Callable[[], Built], template_name: str | None, request: Any
+) -> tuple[str, float]:
+    """A widget's markup and expiry, its queries bounded and isolated (``timeouts``)."""
+    with bounded():
         widget_context, expires_at = build()
         html = ""
         if widget_context:
@@ -171,10 +188,4 @@ def render(
             names = [template_name] if template_name else []
             names += [WIDGET_TEMPLATE.format(widget), *widget_context.pop("fallback_templates", [])]
             html = select_template(names).render(widget_context, request=request)
-        if cache_key is not None:
-            ttl = max(1, int(expires_at - time.time()))
-            cache.set_versioned(cache_key, str(html), version, ttl)
-        return mark_safe(html)
-    except Exception as exc:  # a widget never breaks the page
-        failed(widget, argument, exc)
-        return EMPTY
+    return str(html), expires_at

@@ -113,7 +113,13 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = "ミナト商店 <shop@minato.example.jp>"
 
-REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Sessions only: DRF's default also enables HTTP Basic, where every request with a
+    # made-up password costs a password hash before any throttle runs (README, "Load and
+    # faults").
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+}
 SPECTACULAR_SETTINGS = {
     "TITLE": "django-crosssell example shop API",
     "VERSION": "0.1.0",

@@ -3,6 +3,7 @@ import contextlib
 import pytest
 from django.core.cache import caches
 
+from django_crosssell import stampede
 from tests.celery_app import app as celery_app  # noqa: F401  (the host's Celery app)
 
 
@@ -13,4 +14,5 @@ def _clear_caches():
         # A dead cache is some tests' very subject.
         with contextlib.suppress(Exception):
             cache.clear()
+    stampede.forget_local()
     yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from django.utils import timezone, translation
 
 from django_crosssell import cache
 from django_crosssell import models as cs
+from django_crosssell.conf import app_settings
 from django_crosssell.recommend import (
     BOUGHT_TOGETHER,
     CURATED,
@@ -166,11 +168,16 @@ def test_a_link_starting_later_bounds_the_cache_lifetime(make, monkeypatch):
     monkeypatch.setattr(
         cache,
         "set",
-        lambda key, value, timeout=None: timeouts.append(timeout) or real_set(key, value, timeout),
+        lambda key, value, timeout=None: (
+            timeouts.append((timeout, value[2] - time.time())) or real_set(key, value, timeout)
+        ),
     )
     with settings_with(FALLBACK=None):
         assert recommend_for_product(source) == []
-    assert timeouts and 1 <= timeouts[-1] <= 91
+    # Fresh until the link starts; kept STALE_SECONDS longer for stale-while-revalidate.
+    timeout, fresh_for = timeouts[-1]
+    assert 0 < fresh_for <= 91
+    assert 1 <= timeout <= 91 + app_settings.STALE_SECONDS
 
 
 def test_unavailable_products_and_the_product_itself_are_never_shown(make):

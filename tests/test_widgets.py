@@ -15,6 +15,7 @@ from django.utils import translation
 from django_crosssell import cache
 from django_crosssell import models as cs
 from django_crosssell.recommend import queries
+from django_crosssell.timeouts import overhead
 from tests.factories import (
     AffinityRunFactory,
     CategoryFactory,
@@ -235,7 +236,7 @@ def test_a_deleted_product_renders_empty(shop):
 
 def test_a_dead_cache_falls_back_to_the_database(shop, caplog, django_assert_max_num_queries):
     with override_settings(CACHES=DEAD_REDIS), caplog.at_level(logging.WARNING):
-        with django_assert_max_num_queries(2):
+        with django_assert_max_num_queries(2 + overhead()):
             html = render("{% also_recommended product %}", product=shop["source"])
         assert cards(html) == [str(shop[name].pk) for name in ("pick", "partner", "seller")]
         assert cache.is_down()  # further widgets skip the dead server instead of waiting
@@ -262,7 +263,7 @@ def test_with_real_redis_warm_widgets_need_no_queries(
     context = {"product": shop["source"], "tier": ladder[0], "cart": [shop["source"]]}
     with override_settings(CACHES=redis):
         cache.invalidate()  # cold, without flushing a Redis database others may share
-        with django_assert_max_num_queries(5):
+        with django_assert_max_num_queries(5 + 3 * overhead()):  # three widgets
             cold = render(page, **context)
         with django_assert_num_queries(0):
             assert render(page, **context) == cold
@@ -283,7 +284,7 @@ def test_product_widget_queries_cold_and_warm(
         ("{% upgrade_prompt product %}", {"product": ladder[0]}),
         ("{% downgrade_offer product %}", {"product": ladder[2]}),
     ]:
-        with django_assert_max_num_queries(2):
+        with django_assert_max_num_queries(2 + overhead()):
             cold = render(template, **context)
         assert cards(cold)
         with django_assert_num_queries(0):
@@ -301,7 +302,7 @@ def test_cart_widget_queries_do_not_grow_with_the_cart(
             run=run, source=product, target=shop["partner"], co_count=2, score=0.2, lift=1.0
         )
     cart = [shop["source"], *extra]
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(2 + overhead()):
         cold = render("{% bought_together cart %}", cart=cart)
     # The staff pick first, then the partner every cart item was bought with.
     assert cards(cold) == [str(shop["pick"].pk), str(shop["partner"].pk)]
@@ -319,14 +320,25 @@ def test_cached_markup_expires_with_the_data_it_shows(shop, monkeypatch):
         target=ProductFactory(),
         starts_at=timezone.now() + timedelta(seconds=90),
     )
+    import time
+
+    from django_crosssell.conf import app_settings
+
     timeouts = {}
+    fresh_for = {}
     real_set = cache.set
 
     def spy(key, value, timeout=None):
-        timeouts[key] = timeout
+        if ":widget:" in key:
+            timeouts[key] = timeout
+            fresh_for[key] = value[2] - time.time()  # (version, html, expires_at)
         real_set(key, value, timeout)
 
     monkeypatch.setattr(cache, "set", spy)
     render("{% also_recommended product %}", product=shop["source"])
-    widget_timeouts = [t for key, t in timeouts.items() if ":widget:" in key]
-    assert len(widget_timeouts) == 1 and 1 <= widget_timeouts[0] <= 91
+    widget_keys = [key for key in timeouts if ":widget:" in key]
+    assert len(widget_keys) == 1
+    # Fresh until the campaign starts; kept STALE_SECONDS longer, to be served only while
+    # one request computes the new markup (see stampede.py).
+    assert 0 < fresh_for[widget_keys[0]] <= 91
+    assert 1 <= timeouts[widget_keys[0]] <= 91 + app_settings.STALE_SECONDS

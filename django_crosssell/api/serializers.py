@@ -27,6 +27,7 @@ from rest_framework.settings import api_settings
 from ..adapter import CartLine, get_adapter
 from ..conf import METRIC_CHOICES, app_settings, get_product_model
 from ..forms import validate_items
+from ..limits import check_days
 from ..models import (
     AffinityRun,
     BundleItem,
@@ -37,6 +38,7 @@ from ..models import (
     TierStep,
 )
 from .fields import (
+    BoundedListField,
     ModelChoiceField,
     ProductIdField,
     ProductRelatedField,
@@ -448,7 +450,7 @@ class CartRecommendationRequestSerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields["product_ids"] = serializers.ListField(
+        fields["product_ids"] = BoundedListField(
             child=ProductIdField(),
             allow_empty=True,
             max_length=app_settings.API_MAX_CART_LINES,
@@ -539,7 +541,7 @@ class BundleEvaluateRequestSerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields["lines"] = serializers.ListField(
+        fields["lines"] = BoundedListField(
             child=CartLineSerializer(),
             allow_empty=True,
             max_length=app_settings.API_MAX_CART_LINES,
@@ -654,10 +656,18 @@ class RecomputeRequestSerializer(serializers.Serializer):
         min_value=1, max_value=10_000, required=False, help_text=_("Partners kept per product.")
     )
     lookback_days = serializers.FloatField(
-        min_value=0, max_value=36_500, required=False, help_text=_("0 reads every order.")
+        min_value=0,
+        max_value=36_500,
+        required=False,
+        help_text=_("0 reads every order; otherwise at least one hour (0.0417)."),
+        validators=[check_days],
     )
     half_life_days = serializers.FloatField(
-        min_value=0, max_value=36_500, required=False, help_text=_("0 weighs orders equally.")
+        min_value=0,
+        max_value=36_500,
+        required=False,
+        help_text=_("0 weighs orders equally; otherwise at least one hour (0.0417)."),
+        validators=[check_days],
     )
     metric = serializers.ChoiceField(
         choices=METRIC_CHOICES, required=False, help_text=_("Ranking metric of the partners.")

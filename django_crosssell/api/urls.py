@@ -5,7 +5,7 @@ field, so ``products/abc/...`` is a JSON 404 on an integer shop rather than Djan
 404, and drf-spectacular still documents the real key type.
 """
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -43,4 +43,6 @@ urlpatterns = [
     path("bundles/evaluate/", views.BundleEvaluateView.as_view(), name="bundle-evaluate"),
     path("recompute/", views.RecomputeView.as_view(), name="recompute"),
     path("", include(router.urls)),
+    # Keep last: any other path under the API is a JSON 404, not Django's HTML page.
+    re_path(r"^", views.not_found, name="not-found"),
 ]

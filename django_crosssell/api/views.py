@@ -8,12 +8,15 @@ validated by the models themselves.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Prefetch, QuerySet
+from django.http import JsonResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -23,7 +26,8 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, serializers, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.authentication import BasicAuthentication
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
@@ -31,6 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
 from .. import bundles, recommend
 from ..conf import product_does_not_exist
@@ -46,21 +51,41 @@ from ..models import (
     TierStep,
 )
 from ..products import product_queryset
+from ..timeouts import bounded, is_timeout
 from . import schema
 from . import serializers as s
 from .fields import parse_product_pk, price_context
-from .parsers import StrictJSONParser
+from .parsers import BodyTooLarge, StrictJSONParser, too_large
 from .permissions import IsStaffWithModelPermission
 from .throttling import CrossSellAnonThrottle, CrossSellUserThrottle
+
+logger = logging.getLogger("django_crosssell")
 
 TAG_PUBLIC = "storefront"
 TAG_CURATION = "curation"
 TAG_ANALYTICS = "affinity"
 
 
-class CrossSellAPIMixin:
+if TYPE_CHECKING:
+    _ViewBase = APIView
+else:
+    _ViewBase = object
+
+
+class CrossSellAPIMixin(_ViewBase):
     """Throttles and JSON-only bodies for every view of the app, independent of the host's
     ``REST_FRAMEWORK`` defaults (authentication and renderers stay the host's)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Refuse an oversized body from its ``Content-Length``, before a byte is read
+        (DRF reads the whole body into memory before its parser runs)."""
+        too_large(request)
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RequestDataTooBig):  # a body without Content-Length, read too far
+            exc = BodyTooLarge()
+        return super().handle_exception(exc)
 
     # Typed as APIView declares them, so the mixin combines with every view class.
     throttle_classes: Sequence[type[BaseThrottle]] = [CrossSellAnonThrottle, CrossSellUserThrottle]
@@ -68,6 +93,56 @@ class CrossSellAPIMixin:
     # Any segment reaches the view, so "runs/1.5/" is a JSON 404 like "runs/abc/", not
     # Django's HTML page for an unmatched URL.
     lookup_value_regex = "[^/]+"
+
+
+class QueryTimedOut(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The shop is busy; please try again in a moment.")
+    default_code = "query_timeout"
+
+
+class PublicEndpointMixin(APIView):
+    """The storefront endpoints (anyone may call them).
+
+    They only read: their queries run with bounded waits (``timeouts``), and a query that
+    runs out of time is a quick JSON 503 with ``Retry-After`` instead of a worker held
+    until the proxy gives up. They ignore HTTP Basic authentication even when the host
+    enables it: authentication runs before the throttles, and every bogus ``Authorization:
+    Basic`` header would cost a password hash (about 0.5 s of CPU) unthrottled.
+    """
+
+    def get_authenticators(self) -> list[Any]:
+        return [
+            authenticator
+            for authenticator in super().get_authenticators()
+            if not isinstance(authenticator, BasicAuthentication)
+        ]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with bounded():
+            return super().dispatch(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if is_timeout(exc):
+            logger.warning("django-crosssell: %s timed out: %s", type(self).__name__, exc)
+            response = super().handle_exception(QueryTimedOut())
+            response["Retry-After"] = "1"
+            return response
+        return super().handle_exception(exc)
+
+
+class ComputedAnswerMixin:
+    """For the public views that compute their answer rather than list a model."""
+
+    def get_queryset(self) -> QuerySet:
+        """None. DRF's browsable API asks for one to build its forms (``Accept: text/html``
+        was a 500 without it)."""
+        return _product_queryset().none()
+
+
+def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Every unknown path under the API: a JSON error like the endpoints' own."""
+    return JsonResponse({"detail": str(_("No such endpoint."))}, status=404)
 
 
 class StaffPagination(PageNumberPagination):
@@ -116,7 +191,7 @@ class ProductView(CrossSellAPIMixin, generics.GenericAPIView):
         **schema.errors(400, 404, *schema.COMMON),
     },
 )
-class ProductRecommendationsView(ProductView):
+class ProductRecommendationsView(PublicEndpointMixin, ProductView):
     """Curated links first, then products bought together, then bestsellers if configured:
     the same list ``{% get_recommendations %}`` gives a template."""
 
@@ -144,7 +219,7 @@ class ProductRecommendationsView(ProductView):
     summary="Next tier up and down",
     responses={200: s.TierOffersSerializer, **schema.errors(404, *schema.COMMON)},
 )
-class ProductUpgradesView(ProductView):
+class ProductUpgradesView(PublicEndpointMixin, ProductView):
     """The neighbouring models on the product's tier ladder (``null`` where there is none)."""
 
     permission_classes = [AllowAny]
@@ -166,7 +241,9 @@ class ProductUpgradesView(ProductView):
         **schema.errors(400, 415, *schema.COMMON),
     },
 )
-class CartRecommendationsView(CrossSellAPIMixin, generics.GenericAPIView):
+class CartRecommendationsView(
+    PublicEndpointMixin, ComputedAnswerMixin, CrossSellAPIMixin, generics.GenericAPIView
+):
     """Products that go with the whole cart (cart items themselves are left out)."""
 
     permission_classes = [AllowAny]
@@ -192,7 +269,9 @@ class CartRecommendationsView(CrossSellAPIMixin, generics.GenericAPIView):
     request=s.BundleEvaluateRequestSerializer,
     responses={200: s.BundleEvaluationSerializer, **schema.errors(400, 415, *schema.COMMON)},
 )
-class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
+class BundleEvaluateView(
+    PublicEndpointMixin, ComputedAnswerMixin, CrossSellAPIMixin, generics.GenericAPIView
+):
     """Which bundle discounts a cart earns. Unit prices are read from the products on the
     server (``PRICE_FIELD``); a client cannot send its own."""
 
@@ -220,7 +299,9 @@ class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
     ],
     responses={200: s.BundleOfferSerializer(many=True), **schema.errors(400, *schema.COMMON)},
 )
-class BundleOffersView(CrossSellAPIMixin, generics.GenericAPIView):
+class BundleOffersView(
+    PublicEndpointMixin, ComputedAnswerMixin, CrossSellAPIMixin, generics.GenericAPIView
+):
     """Bundle rules running now that a product takes part in, with the saving at current
     prices (what the product page's bundle widget shows)."""
 

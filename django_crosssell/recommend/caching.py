@@ -1,9 +1,10 @@
 """Cached results of the recommendation service.
 
 Keys are unversioned and hashed; the entries carry the cache version they were computed
-under (:func:`django_crosssell.cache.get_versioned`), so one ``invalidate()`` makes every
-entry stale at once. A key holds everything besides the arguments that changes a result:
-the settings that shape it, the adapter class and the language.
+under (:func:`django_crosssell.stampede.fetch`), so one ``invalidate()`` makes every entry
+stale at once (served only while one request recomputes it). A key holds everything
+besides the arguments that changes a result: the settings that shape it, the adapter class
+and the language.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from django.utils import translation
 
-from .. import cache
+from .. import stampede
 from ..conf import app_settings, get_product_model
 
 
@@ -46,7 +47,7 @@ def fingerprint() -> str:
 
 
 def make_key(prefix: str, *parts: Any) -> str:
-    """An unversioned key: entries carry their version (see ``cache.get_versioned``)."""
+    """An unversioned key: entries carry their version (see ``stampede.fetch``)."""
     # Hashed: product keys may hold characters memcached refuses, and carts may be long.
     digest = hashlib.blake2b(repr((parts, fingerprint())).encode(), digest_size=16).hexdigest()
     return f"crosssell:e:{prefix}:{digest}"
@@ -58,10 +59,9 @@ def cached(key: str, compute: Callable[[], tuple[Any, int]]) -> tuple[Any, float
     The expiry travels with the value so a widget caching its rendered HTML never keeps it
     longer than the data it was made from (a campaign that starts in ten minutes).
     """
-    hit, version = cache.get_versioned(key)
-    if hit is not cache.MISSING:
-        return hit
-    value, timeout = compute()
-    expires_at = time.time() + timeout
-    cache.set_versioned(key, (value, expires_at), version, timeout)
-    return value, expires_at
+
+    def timed() -> tuple[Any, float]:
+        value, timeout = compute()
+        return value, time.time() + timeout
+
+    return stampede.fetch(key, timed)  # one computation at a time, stale meanwhile

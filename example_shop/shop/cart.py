@@ -12,15 +12,21 @@ replace the body of :meth:`Cart.evaluate_discounts`; the downgrade offer reads
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 from django_crosssell import bundles
+from django_crosssell.timeouts import bounded, is_timeout
 
 from .models import Product
+
+logger = logging.getLogger(__name__)
 
 SESSION_KEY = "shop_cart"
 LAST_REMOVED_KEY = "shop_cart_last_removed"
@@ -56,6 +62,10 @@ class AppliedDiscount:
 
 class Cart:
     """A customer's cart, kept in the session; see the module docstring."""
+
+    #: True when the bundle discounts could not be computed in time (the page shows the
+    #: cart without them and checkout waits): never charge a total that may lack them.
+    discounts_unavailable = False
 
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
@@ -139,9 +149,17 @@ class Cart:
         Kept on the cart so the cart page's ``{% bundle_progress cart.bundle_evaluation %}``
         and the totals come from one evaluation (one query).
         """
-        return bundles.evaluate(
-            bundles.CartLine(line.product, line.quantity, line.unit_price) for line in self.lines
-        )
+        lines = [bundles.CartLine(line.product, line.quantity, line.unit_price) for line in self]
+        try:
+            with bounded():  # a locked rule table must not hang the cart page
+                return bundles.evaluate(lines)
+        except DatabaseError as exc:
+            if not is_timeout(exc):
+                raise
+            logger.warning("bundle discounts could not be evaluated in time: %s", exc)
+            self.discounts_unavailable = True
+            subtotal = Decimal(self.subtotal)
+            return bundles.BundleEvaluation(subtotal=subtotal, total=subtotal)
 
     def quantity_of(self, product: Product) -> int:
         return self._items().get(str(product.pk), 0)

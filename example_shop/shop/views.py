@@ -11,6 +11,7 @@ from itertools import groupby
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, F, Prefetch, Q, Sum
@@ -26,12 +27,14 @@ from django_crosssell.models import ConsentEvent, Purpose
 
 from .cart import Cart, get_cart
 from .followup_demo import CHECKOUT_CONSENT
+from .formatting import yen
 from .forms import AddToCartForm, UpdateQuantityForm
 from .models import Category, Order, OrderDiscount, OrderLine, Product
 
 logger = logging.getLogger(__name__)
 
 LAST_ORDER_KEY = "shop_last_order"
+CONFIRM_SALT = "shop.checkout.confirmed"
 #: What the checkout checkbox agrees to.
 CONSENT_PURPOSES = (Purpose.CROSS_SELL, Purpose.REPLENISHMENT)
 ORDERS_PER_PAGE = 20
@@ -153,8 +156,18 @@ def cart_remove(request: HttpRequest, product_id: int) -> HttpResponse:
     return _back(request, reverse("shop:cart"))
 
 
+DISCOUNTS_UNAVAILABLE = (
+    "ただいまセット割引を計算できないため、割引前の金額を表示しています。"
+    "しばらくしてからもう一度お試しください。"
+)
+
+
 def cart_detail(request: HttpRequest) -> HttpResponse:
     cart = get_cart(request)
+    if cart.lines:
+        cart.bundle_evaluation  # noqa: B018  (evaluated now, once, so a timeout can be told)
+        if cart.discounts_unavailable:
+            messages.warning(request, DISCOUNTS_UNAVAILABLE)
     rows = [
         (
             line,
@@ -252,13 +265,73 @@ def _after_order(request: HttpRequest, order: Order) -> None:
         logger.exception("follow-up mail for order %s could not be scheduled", order.pk)
 
 
+def confirmed_terms(cart: Cart) -> dict:
+    """What the confirmation page shows the customer: every price, discount and the total."""
+    return {
+        "total": int(cart.total),
+        "lines": {
+            str(line.product.pk): [line.product.name, int(line.unit_price), line.quantity]
+            for line in cart.lines
+        },
+        "discounts": {d.name: int(d.amount) for d in cart.applied_discounts if d.amount > 0},
+    }
+
+
+def changed_terms(before: dict, now: dict) -> list[str]:
+    """Sentences saying what changed since the confirmation page (empty: nothing did)."""
+    changes = []
+    for pk, (name, price, quantity) in before.get("lines", {}).items():
+        current = now["lines"].get(pk)
+        if current is None:
+            changes.append(f"「{name}」は販売を終了したため、カートから外れました。")
+        elif current[1] != price:
+            changes.append(
+                f"「{name}」の価格が {yen(price)} から {yen(current[1])} に変わりました。"
+            )
+        elif current[2] != quantity:
+            changes.append(f"「{name}」の数量が {quantity} から {current[2]} に変わりました。")
+    for name, amount in before.get("discounts", {}).items():
+        current_amount = now["discounts"].get(name)
+        if current_amount is None:
+            changes.append(f"割引「{name}」（{yen(amount)}）が適用されなくなりました。")
+        elif current_amount != amount:
+            changes.append(
+                f"割引「{name}」が {yen(amount)} から {yen(current_amount)} に変わりました。"
+            )
+    for name, amount in now["discounts"].items():
+        if name not in before.get("discounts", {}):
+            changes.append(f"割引「{name}」（{yen(amount)}）が新たに適用されました。")
+    if before.get("total") != now["total"] and not changes:
+        changes.append("お支払い金額が変わりました。")
+    if changes:
+        changes.append(f"お支払い金額: {yen(before.get('total', 0))} → {yen(now['total'])}")
+    return changes
+
+
 def checkout(request: HttpRequest) -> HttpResponse:
-    """GET shows the confirmation; POST places the order (no payment in the demo)."""
+    """GET shows the confirmation; POST places the order (no payment in the demo).
+
+    The confirmation form carries what it showed (signed). A POST re-evaluates the cart and,
+    when a price, a discount or the total changed meanwhile (a bundle switched off, a price
+    raised), shows the confirmation again with what changed instead of charging a total the
+    customer never saw.
+    """
     cart = get_cart(request)
     if not cart.lines:
         messages.error(request, "カートが空のため、注文できません。")
         return redirect("shop:cart")
-    if request.method == "POST":
+    terms = confirmed_terms(cart)
+    changes: list[str] = []
+    if request.method == "POST" and "confirmed" in request.POST:
+        try:
+            before = signing.loads(request.POST["confirmed"], salt=CONFIRM_SALT, max_age=86400)
+        except signing.BadSignature:
+            before = {}
+        changes = changed_terms(before, terms) if before else ["ご注文内容を確認してください。"]
+    if cart.discounts_unavailable:  # evaluated by confirmed_terms(): never charge without
+        messages.error(request, DISCOUNTS_UNAVAILABLE)
+        return redirect("shop:cart")
+    if request.method == "POST" and not changes:
         customer = request.user if request.user.is_authenticated else None
         try:
             order = place_order(cart, customer)
@@ -272,7 +345,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "shop/checkout.html",
-        {"consent_state": _consent_state(request), "consent_text": CHECKOUT_CONSENT.text},
+        {
+            "consent_state": _consent_state(request),
+            "consent_text": CHECKOUT_CONSENT.text,
+            "confirmed": signing.dumps(terms, salt=CONFIRM_SALT, compress=True),
+            "changes": changes,
+        },
+        status=409 if changes else 200,
     )
 
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from django_crosssell import bundles, recommend
 from django_crosssell.api.fields import ProductSerializer, get_product_serializer_class
 from django_crosssell.models import BundleRule, ProductRelation, TierLadder, TierStep
+from django_crosssell.timeouts import overhead
 from tests.api.helpers import api_url
 from tests.factories import (
     BundleItemFactory,
@@ -172,7 +173,7 @@ class TestStorefront:
         """The product lookup only; the service answers from its cache."""
         url = api_url("product-recommendations", pid(catalogue, 0))
         anon_client.get(url)
-        with django_assert_max_num_queries(1):
+        with django_assert_max_num_queries(1 + overhead()):  # + the bounded savepoint
             assert anon_client.get(url).status_code == 200
 
 
@@ -583,14 +584,14 @@ class TestQueryCounts:
     def test_bundle_evaluation(self, catalogue, anon_client, django_assert_max_num_queries):
         """One query for the products, one for the rules (the bundles service)."""
         lines = [{"product": pid(catalogue, i), "quantity": 1} for i in range(5)]
-        with django_assert_max_num_queries(2):
+        with django_assert_max_num_queries(2 + overhead()):
             response = anon_client.post(api_url("bundle-evaluate"), {"lines": lines}, format="json")
         assert response.status_code == 200
 
     def test_cart(self, catalogue, anon_client, django_assert_max_num_queries):
         """One query checks the ids; the recommendation service needs at most two more."""
         ids = [pid(catalogue, i) for i in range(5)]
-        with django_assert_max_num_queries(3):
+        with django_assert_max_num_queries(3 + overhead()):
             response = anon_client.post(
                 api_url("cart-recommendations"), {"product_ids": ids}, format="json"
             )
