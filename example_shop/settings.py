@@ -85,6 +85,8 @@ LOGOUT_REDIRECT_URL = "/"
 # --- django-crosssell -------------------------------------------------------------------
 CROSSSELL_PRODUCT_MODEL = "shop.Product"
 CROSSSELL = {
+    # Images, add-to-cart URLs and bundle pages (example_shop/shop/crosssell.py).
+    "ADAPTER": "example_shop.shop.crosssell.ShopAdapter",
     "ORDER_LINE_MODEL": "shop.OrderLine",
     "ORDER_FILTER": {"order__status": "paid"},
     "AVAILABLE_PRODUCTS_FILTER": {"is_active": True, "stock__gt": 0},

@@ -67,13 +67,15 @@ def _compute(pk: Any) -> dict[str, TierOffer | None]:
 def _offer(step: TierStep, current: Decimal, price: Decimal, direction: str) -> TierOffer:
     label = step.label or str(step.product)
     difference = price - current if direction == UPGRADE else current - price
+    # Plain price differences: what the step up costs more, what the step down costs less.
+    # Never "only" or "save" (a cheaper model is not a discount); the label names the step.
     if direction == UPGRADE:
-        reason = gettext("Upgrade to %(label)s for %(difference)s more") % {
+        reason = gettext("%(label)s: %(difference)s more") % {
             "label": label,
             "difference": format_money(difference),
         }
     else:
-        reason = gettext("Save %(difference)s with %(label)s") % {
+        reason = gettext("%(label)s: %(difference)s less") % {
             "label": label,
             "difference": format_money(difference),
         }
