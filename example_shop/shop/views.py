@@ -37,6 +37,7 @@ LAST_ORDER_KEY = "shop_last_order"
 #: What the checkout checkbox agrees to.
 CONSENT_PURPOSES = (Purpose.CROSS_SELL, Purpose.REPLENISHMENT)
 ORDERS_PER_PAGE = 20
+PRODUCTS_PER_PAGE = 24
 
 
 def _categories_with_products() -> list[Category]:
@@ -50,7 +51,8 @@ def _categories_with_products() -> list[Category]:
 
 
 def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    """All active products grouped by category, or one category's products."""
+    """Active products grouped by category (one category's, or those matching ``q``), a page
+    of :data:`PRODUCTS_PER_PAGE` at a time."""
     categories = _categories_with_products()
     products = Product.objects.filter(is_active=True).order_by(
         "category__position", "category__name", "category_id", "name", "pk"
@@ -59,17 +61,30 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if slug is not None:
         current = get_object_or_404(Category, slug=slug)
         products = products.filter(category=current)
+    query = " ".join(request.GET.get("q", "").split())[:100]
+    for word in query.split(" ") if query else []:
+        products = products.filter(
+            Q(name__icontains=word) | Q(description__icontains=word) | Q(category__name=word)
+        )
+    page = Paginator(products, PRODUCTS_PER_PAGE).get_page(request.GET.get("page"))
     by_id = {category.pk: category for category in categories}
     if current is not None:
         by_id.setdefault(current.pk, current)
     sections = [
         (by_id[category_id], list(items))
-        for category_id, items in groupby(products, key=lambda product: product.category_id)
+        for category_id, items in groupby(page.object_list, key=lambda p: p.category_id)
+        if category_id in by_id
     ]
     return render(
         request,
         "shop/product_list.html",
-        {"categories": categories, "current_category": current, "sections": sections},
+        {
+            "categories": categories,
+            "current_category": current,
+            "sections": sections,
+            "page": page,
+            "query": query,
+        },
     )
 
 

@@ -141,7 +141,7 @@ def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, coff
     page.wait_for_url(re.compile(re.escape(clicked.get_absolute_url()) + "$"))
     assert page.get_by_role("heading", level=1).inner_text() == clicked.name
 
-    page.get_by_role("button", name="カートに入れる").click()
+    page.locator(".purchase-box").get_by_role("button", name="カートに入れる").click()
     page.wait_for_url(re.compile(r"/cart/$"))
     assert page.locator(".cart-table").get_by_role("link", name=clicked.name).is_visible()
 
