@@ -76,6 +76,11 @@ DEFAULTS: dict[str, Any] = {
     "EXCLUDE_PURCHASED": False,
     # Only suggest the next tier up when it costs at most this many times the current price.
     "UPGRADE_MAX_PRICE_RATIO": 1.5,
+    # A product page never shows computed partners or bestsellers dearer than this many
+    # times the product (a ¥380 filter does not recommend a ¥29,800 machine); staff links
+    # are never capped. None: no cap. 10 costs no hit rate on real orders (README,
+    # "Price band"; benchmarks/price_band.py).
+    "PARTNER_MAX_PRICE_RATIO": 10,
     # --- Cache ---------------------------------------------------------------------------
     "CACHE_ALIAS": "default",
     "CACHE_TIMEOUT": 60 * 60,

@@ -161,6 +161,16 @@ def test_bad_upgrade_ratio_is_e013(value):
     assert ids(UPGRADE_MAX_PRICE_RATIO=value) == ["crosssell.E013"]
 
 
+@pytest.mark.parametrize("value", [0.5, "10", True])
+def test_bad_partner_price_ratio_is_e050(value):
+    assert ids(PARTNER_MAX_PRICE_RATIO=value) == ["crosssell.E050"]
+
+
+@pytest.mark.parametrize("value", [None, 1, 10, 2.5])
+def test_partner_price_ratio_none_or_a_number_is_fine(value):
+    assert ids(PARTNER_MAX_PRICE_RATIO=value) == []
+
+
 def test_bad_fallback_is_e014():
     assert ids(FALLBACK="random") == ["crosssell.E014"]
 

@@ -141,7 +141,7 @@ def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
 
 @require_POST
 def cart_add_many(request: HttpRequest) -> HttpResponse:
-    """"Add all" of bought-together and bundle sets: one ``product`` field per unit.
+    """ "Add all" of bought-together and bundle sets: one ``product`` field per unit.
 
     Every unit is added or none: a set with one item sold out must not land half in the cart.
     """
