@@ -8,9 +8,9 @@ measures it on real orders with prices: the UCI Online Retail file in
 
 Protocol (product page, the place the cap applies): an 80/20 split of invoices by seed;
 cosine partners (``METRIC``'s default, ``MIN_CO_COUNT`` 2, ``TOP_K`` 50) from the train
-part; for every test invoice of 2 to 30 products and every ordered pair (source, other item) of its products,
-a hit when the other item is among the source's 10 shown products (partners by score,
-then bestsellers, both capped). Averaged over seeds; catalogue coverage next to it.
+part; for every test invoice of 2 to 30 products and every ordered pair (source, other
+item) of its products, a hit when the other item is among the source's 10 shown products
+(partners by score, then bestsellers, both capped). Averaged over seeds; catalogue coverage next to it.
 
     .venv/bin/python benchmarks/price_band.py [--seeds 3] [--max-invoices 6000]
 """
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from django_crosssell.affinity import compute_affinity  # noqa: E402
+from django_crosssell.affinity import compute_affinity
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FILE = DATA / "online_retail_2010-12_2011-06.csv.gz"
@@ -40,7 +40,7 @@ def load() -> tuple[pd.DataFrame, np.ndarray]:
     frame = frame[~frame.InvoiceNo.str.startswith("C")]
     frame = frame[(frame.Quantity > 0) & (frame.UnitPrice > 0)]
     frame = frame[frame.StockCode.str.match(r"^\d{5}")]  # product codes, not fees or postage
-    codes, items = np.unique(frame.StockCode.to_numpy(), return_inverse=True)
+    _codes, items = np.unique(frame.StockCode.to_numpy(), return_inverse=True)
     frame = frame.assign(item=items)
     # One price per product: the median it sold at (prices vary by quantity band).
     price = frame.groupby("item").UnitPrice.median().to_numpy()

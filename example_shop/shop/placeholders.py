@@ -16,12 +16,16 @@ from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "shop" / "products"
 
-SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="320" height="320" viewBox="0 0 320 320" role="img" aria-label="{label}">
-<rect width="320" height="320" rx="24" fill="hsl({hue} 45% 88%)"/>
-<circle cx="160" cy="120" r="64" fill="hsl({hue} 40% 70%)"/>
-<text x="160" y="236" font-family="IPAPGothic, 'Hiragino Sans', 'Noto Sans CJK JP', sans-serif" font-size="24" text-anchor="middle" fill="hsl({hue} 45% 25%)">{lines}</text>
-</svg>
-"""
+FONTS = "IPAPGothic, 'Hiragino Sans', 'Noto Sans CJK JP', sans-serif"
+SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="320" viewBox="0 0 320 320"'
+    ' role="img" aria-label="{label}">\n'
+    '<rect width="320" height="320" rx="24" fill="hsl({hue} 45% 88%)"/>\n'
+    '<circle cx="160" cy="120" r="64" fill="hsl({hue} 40% 70%)"/>\n'
+    '<text x="160" y="236" font-family="{fonts}" font-size="24" text-anchor="middle"'
+    ' fill="hsl({hue} 45% 25%)">{lines}</text>\n'
+    "</svg>\n"
+)
 
 
 def hue_of(text: str) -> int:
@@ -35,7 +39,7 @@ def svg(name: str, group: str) -> str:
         f'<tspan x="160" dy="{0 if i == 0 else 30}">{escape(line)}</tspan>'
         for i, line in enumerate(lines)
     )
-    return SVG.format(hue=hue_of(group), label=escape(name), lines=tspans)
+    return SVG.format(hue=hue_of(group), label=escape(name), lines=tspans, fonts=FONTS)
 
 
 def write_all() -> int:

@@ -91,10 +91,10 @@ def cart_lines(page) -> dict[str, int]:
 
 def test_add_from_a_card_all_bought_together_and_a_set(
     live_server,
-    coffee_shop,
+    coffee_shop,  # noqa: F811
     coffee_set,
     browser_page,
-    width,  # noqa: F811
+    width,
 ):
     page = browser_page
     products = {p.pk: p for p in Product.objects.all()}
