@@ -10,7 +10,8 @@ Protocol (product page, the place the cap applies): an 80/20 split of invoices b
 cosine partners (``METRIC``'s default, ``MIN_CO_COUNT`` 2, ``TOP_K`` 50) from the train
 part; for every test invoice of 2 to 30 products and every ordered pair (source, other
 item) of its products, a hit when the other item is among the source's 10 shown products
-(partners by score, then bestsellers, both capped). Averaged over seeds; catalogue coverage next to it.
+(partners by score, then bestsellers, both capped). Averaged over seeds; catalogue
+coverage next to it.
 
     .venv/bin/python benchmarks/price_band.py [--seeds 3] [--max-invoices 6000]
 """
