@@ -139,7 +139,7 @@ def window_text(obj: Any) -> str:
 
 
 #: What each kind of curated link does on the storefront, for labels and help texts.
-RELATION_KIND_LABELS = {
+RELATION_KIND_LABELS: dict[str, StrOrPromise] = {
     ProductRelation.Kind.CROSS_SELL: _("Goes with it (cross-sell)"),
     ProductRelation.Kind.RELATED: _("Alternative (related)"),
 }
@@ -149,7 +149,7 @@ RELATION_KIND_HELP = _(
     "the cart's “Frequently bought together”; “Alternative” links appear only under "
     "“You may also like”."
 )
-BUNDLE_KIND_SHORT = {
+BUNDLE_KIND_SHORT: dict[str, StrOrPromise] = {
     BundleRule.Kind.FIXED_SET: _("Set"),
     BundleRule.Kind.MIX_AND_MATCH: _("Mix and match"),
     BundleRule.Kind.MULTI_BUY: _("Multi-buy"),
