@@ -42,13 +42,15 @@ def romanize(text: str) -> str:
 
 def slug_for(name: str, *, max_length: int = 200, prefix: str = "item") -> str:
     """A readable ASCII slug for ``name``, stable for the same name."""
-    text = unicodedata.normalize("NFKC", name or "").replace("%", " percent ")
-    slug = slugify(romanize(text))[:max_length].strip("-")
-    if len(re.findall(r"[a-z]", slug)) >= MIN_LETTERS:
+    text = romanize(unicodedata.normalize("NFKC", name or "")).replace("%", " percent ")
+    slug = slugify(text)[:max_length].strip("-")
+    # Letters slugify would drop (kana and kanji that nothing romanized) carry the meaning:
+    # without them the slug is the name's digits ("210"), so the hash stands in instead.
+    lost = any(ch.isalpha() and not ch.isascii() for ch in text)
+    if not lost and len(re.findall(r"[a-z]", slug)) >= MIN_LETTERS:
         return slug
     digest = hashlib.sha1((name or "").encode("utf-8")).hexdigest()[:8]
-    fallback = f"{prefix}-{digest}"
-    return f"{slug[: max_length - len(fallback) - 1]}-{fallback}" if slug else fallback
+    return f"{prefix}-{digest}"
 
 
 def unique_slug(model: type[models.Model], slug: str, *, exclude_pk: Any = None) -> str:
