@@ -71,6 +71,8 @@ CELERY_TIMEZONE = "Asia/Tokyo"
 
 AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "ja"
+# Japanese labels for third-party apps without a Japanese catalogue (django-celery-beat).
+LOCALE_PATHS = [BASE_DIR / "example_shop" / "locale"]
 LANGUAGES = [("ja", "日本語"), ("en", "English")]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True

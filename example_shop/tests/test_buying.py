@@ -175,3 +175,35 @@ def test_cards_and_pages_show_product_images(client, product, shop):
     assert 'class="product-image" src="/static/shop/products/placeholder.svg"' in html
     assert 'class="crosssell-card-image" src="/static/shop/products/' in html
     assert '<link rel="icon" href="/static/shop/favicon.svg"' in html
+
+
+def test_the_admin_is_branded_and_japanese(admin_client, product, shop):
+    html = admin_client.get("/admin/").content.decode()
+    assert "ミナト商店 管理画面" in html
+    assert "Periodic Tasks" not in html and "定期実行" in html
+    assert "Cross-sell" not in html
+    page = admin_client.get(f"/admin/shop/product/{product.pk}/change/").content.decode()
+    assert "商品ページに表示される内容" in page and "よく一緒に購入されている商品" in page
+
+
+def test_a_japanese_product_name_gets_a_romaji_slug_in_the_admin(admin_client, category):
+    response = admin_client.post(
+        "/admin/shop/product/add/",
+        {
+            "name": "砥石",
+            "slug": "",
+            "category": category.pk,
+            "price": "3300",
+            "stock": "5",
+            "is_active": "on",
+            "description": "",
+            "crosssell_relations-TOTAL_FORMS": "0",
+            "crosssell_relations-INITIAL_FORMS": "0",
+            "crosssell_relations-MIN_NUM_FORMS": "0",
+            "crosssell_relations-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    from example_shop.shop.models import Product
+
+    assert Product.objects.get(name="砥石").slug == "toishi"
