@@ -171,6 +171,11 @@ def test_partner_price_ratio_none_or_a_number_is_fine(value):
     assert ids(PARTNER_MAX_PRICE_RATIO=value) == []
 
 
+@pytest.mark.parametrize("value", ["yes", 1.5, None])
+def test_bad_exclude_purchased_is_e051(value):
+    assert ids(EXCLUDE_PURCHASED=value) == ["crosssell.E051"]
+
+
 def test_bad_fallback_is_e014():
     assert ids(FALLBACK="random") == ["crosssell.E014"]
 
