@@ -70,8 +70,12 @@ def test_every_bundle_sentence(language, kind, discount_type):
     with override(language):
         nudge = nudge_message(rule, 1, [tie], D("300"))
         offer = offer_message(rule, 2, [tie])
+        headline = offer_message(rule, 2, [tie], name_partners=False)
     assert_not_pushy(nudge)
     assert_not_pushy(offer)
+    assert_not_pushy(headline)
+    # The widget's headline leaves the partners to the links under it.
+    assert "Tie" not in headline
     # The widget links the missing products right after a nudge: it never names them.
     assert "Tie" not in nudge and "Shirt" not in nudge
 

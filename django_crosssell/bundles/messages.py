@@ -59,11 +59,23 @@ def nudge_message(rule: BundleRule, units: int, products: Iterable[Model], savin
     return str(templates[rule.discount_type]) % params
 
 
-def offer_message(rule: BundleRule, units: int, partners: Iterable[Model]) -> str:
-    """The offer of ``rule`` on a product page (with ``partners`` for a set)."""
+def offer_message(
+    rule: BundleRule, units: int, partners: Iterable[Model], *, name_partners: bool = True
+) -> str:
+    """The offer of ``rule`` on a product page (with ``partners`` for a set).
+
+    ``name_partners=False`` is the widget's headline: the widget lists the partners as links
+    right under it, and a name printed twice reads like a sales pitch.
+    """
     params = {**_what(rule), "count": units, "products": _names(partners)}
     templates: dict[str, str]  # keyed by the choices (str), as in nudge_message
-    if rule.kind == Kind.FIXED_SET:
+    if rule.kind == Kind.FIXED_SET and not name_partners:
+        templates = {
+            DiscountType.PERCENT: gettext("With the items below: %(percent)s%% off"),
+            DiscountType.AMOUNT: gettext("With the items below: %(amount)s off"),
+            DiscountType.FIXED_PRICE: gettext("With the items below: %(price)s for the set"),
+        }
+    elif rule.kind == Kind.FIXED_SET:
         templates = {
             DiscountType.PERCENT: gettext("Buy with %(products)s and get %(percent)s%% off"),
             DiscountType.AMOUNT: gettext("Buy with %(products)s for %(amount)s off"),

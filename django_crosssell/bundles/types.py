@@ -103,5 +103,10 @@ class BundleOffer:
     def message(self) -> str:
         return offer_message(self.rule, self.units, self.partners)
 
+    @property
+    def headline(self) -> str:
+        """The message without the partners' names, which the widget lists right under it."""
+        return offer_message(self.rule, self.units, self.partners, name_partners=False)
+
 
 __all__ = ["AppliedBundle", "BundleEvaluation", "BundleOffer", "CartLine", "MissingItem", "Nudge"]

@@ -228,9 +228,11 @@ def bought_again(adapter: Any) -> models.QuerySet:
     field = adapter.category_field()
     if field is None or field.many_to_many:
         return consumables.values("pk")
-    return adapter.products().filter(
-        **{f"{field.name}__in": consumables.values(field.attname)}
-    ).values("pk")
+    return (
+        adapter.products()
+        .filter(**{f"{field.name}__in": consumables.values(field.attname)})
+        .values("pk")
+    )
 
 
 def fetch_products(ids: list[Any], *, customer: Any, include: Any = None) -> dict[Any, Any]:

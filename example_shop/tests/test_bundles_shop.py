@@ -47,7 +47,7 @@ def shirt_tie_socks(make_product):
 def test_product_page_shows_the_bundle_offer(client, shirt_tie_socks):
     shirt, _tie, _socks = shirt_tie_socks
     html = client.get(shirt.get_absolute_url()).content.decode()
-    assert "シルクネクタイと一緒に買うと10%オフ" in html
+    assert "下の商品と一緒に買うと10%オフ" in html and ">シルクネクタイ</a>" in html
     assert "（¥796引き）" in html  # 10% of 4,980 + 2,980 = 795.8 -> 796
     assert "¥7,164" in html
 
