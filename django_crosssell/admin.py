@@ -648,7 +648,7 @@ def preview_html(product: Any) -> str:
             rows = format_html_join(
                 "",
                 "<li><strong>{}</strong> <small>({} · {})</small></li>",
-                ((item.product, item.source, item.reason) for item in widget.items),
+                ((item.product, item.source_label, item.reason) for item in widget.items),
             )
             body = format_html("<ol>{}</ol>", rows)
         else:

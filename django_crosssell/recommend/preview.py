@@ -11,13 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from .. import bundles
 from ..products import product_key
 from .service import recommend_for_product
 from .tiers import tier_offers
-from .types import DOWNGRADE, FALLBACK, UPGRADE
+from .types import BOUGHT_TOGETHER, CURATED, DOWNGRADE, FALLBACK, UPGRADE
+
+#: How the admin names each ``Recommendation.source``.
+SOURCE_LABELS = {
+    CURATED: gettext_lazy("staff link"),
+    BOUGHT_TOGETHER: gettext_lazy("bought together"),
+    FALLBACK: gettext_lazy("bestseller"),
+    UPGRADE: gettext_lazy("next tier up"),
+    DOWNGRADE: gettext_lazy("next tier down"),
+}
 
 #: Partners "frequently bought together" shows (the tag's ``TOGETHER_PARTNERS``).
 TOGETHER_PARTNERS = 2
@@ -28,6 +37,10 @@ class PreviewItem:
     product: Any
     source: str
     reason: str
+
+    @property
+    def source_label(self) -> str:
+        return str(SOURCE_LABELS.get(self.source, self.source))
 
 
 @dataclass
