@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -108,6 +109,8 @@ class SlugFromNameMixin(_ModelAdminBase):
                 super().__init__(*args, **kwargs)
                 if "slug" in self.fields:
                     self.fields["slug"].required = False
+                    if str(self.fields["slug"].label) == "Slug":  # a field without verbose_name
+                        self.fields["slug"].label = capfirst(_("slug"))
                     self.fields["slug"].help_text = _(
                         "Leave empty to make one from the name (Japanese is written in romaji)."
                     )

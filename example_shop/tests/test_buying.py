@@ -207,3 +207,8 @@ def test_a_japanese_product_name_gets_a_romaji_slug_in_the_admin(admin_client, c
     from example_shop.shop.models import Product
 
     assert Product.objects.get(name="砥石").slug == "toishi"
+
+
+def test_the_slug_field_is_labelled_in_japanese(admin_client):
+    html = admin_client.get("/admin/shop/product/add/").content.decode()
+    assert "スラッグ" in html and "空欄にすると名前から作ります" in html
