@@ -330,3 +330,20 @@ def test_cached_markup_expires_with_the_data_it_shows(shop, monkeypatch):
     render("{% also_recommended product %}", product=shop["source"])
     widget_timeouts = [t for key, t in timeouts.items() if ":widget:" in key]
     assert len(widget_timeouts) == 1 and 1 <= widget_timeouts[0] <= 91
+
+
+def test_bought_together_leaves_out_the_downsell_shown_next_to_it(ladder):
+    basic, plus, pro = ladder
+    mug, spoon = ProductFactory(name="Mug"), ProductFactory(name="Spoon")
+    run = AffinityRunFactory(current=True)
+    for target, score in ((plus, 0.9), (mug, 0.5), (spoon, 0.4)):
+        ProductAffinityFactory(run=run, source=basic, target=target, score=score)
+    cart = [basic]
+    assert cards(render("{% bought_together cart %}", cart=cart)) == [
+        str(plus.pk),
+        str(mug.pk),
+        str(spoon.pk),
+    ]
+    # pro was removed from the cart: its downsell (plus) is offered on its own, not here
+    html = render('{% bought_together cart downsell_of=pro limit="2" %}', cart=cart, pro=pro)
+    assert cards(html) == [str(mug.pk), str(spoon.pk)]

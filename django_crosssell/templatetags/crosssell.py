@@ -17,7 +17,6 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from django_crosssell.adapter import get_adapter
-from django_crosssell.conf import app_settings
 from django_crosssell.money import format_money
 from django_crosssell.products import product_key
 from django_crosssell.recommend import (
@@ -30,6 +29,7 @@ from django_crosssell.recommend import (
     recommend_for_product,
     tier_offers,
 )
+from django_crosssell.recommend.service import _limit as clean_limit
 from django_crosssell.recommend.service import (
     recommend_for_cart_with_expiry,
     recommend_for_product_with_expiry,
@@ -106,7 +106,7 @@ def bought_together(
     """
 
     def build() -> Built:
-        wanted = limit if limit is not None else app_settings.DEFAULT_LIMIT
+        wanted = clean_limit(limit)  # "6" from a template, None for the default
         extra = 1 if downsell_of not in (None, "") else 0
         recs, expires_at = recommend_for_cart_with_expiry(
             products, limit=wanted + extra, user=user_of(context)
