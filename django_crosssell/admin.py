@@ -164,6 +164,28 @@ BUNDLE_KIND_HELP = _(
 )
 
 
+class KindFilter(admin.SimpleListFilter):
+    """The kind filter with the same labels as the list and the form."""
+
+    title = _("kind")
+    parameter_name = "kind__exact"  # the URLs of the field filter it replaces
+    labels: dict[str, StrOrPromise] = {}
+
+    def lookups(self, request, model_admin):
+        return list(self.labels.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+class RelationKindFilter(KindFilter):
+    labels = RELATION_KIND_LABELS
+
+
+class BundleKindFilter(KindFilter):
+    labels = BUNDLE_KIND_SHORT
+
+
 class RelationKindMixin(_ModelAdminBase):
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "kind":
@@ -241,7 +263,7 @@ class ProductRelationAdmin(RelationKindMixin, ProductLookupMixin, admin.ModelAdm
     ]
     readonly_fields = ["page_preview"]
     list_editable = ["position", "is_active"]
-    list_filter = ["kind", "is_active", CurrentFilter]
+    list_filter = [RelationKindFilter, "is_active", CurrentFilter]
     list_select_related = ["source", "target"]
     date_hierarchy = "created_at"
     fieldsets = [
@@ -529,7 +551,7 @@ class BundleRuleAdmin(SlugFromNameMixin, admin.ModelAdmin):
         "window",
         "is_current_now",
     ]
-    list_filter = ["is_active", CurrentFilter, "kind", "discount_type", "combinable"]
+    list_filter = ["is_active", CurrentFilter, BundleKindFilter, "discount_type", "combinable"]
     search_fields = ["name", "slug", "pitch"]
     readonly_fields = ["preview"]
     slug_prefix = "bundle"
