@@ -16,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 
+from django_crosssell.models import TierLadder, TierStep
 from django_crosssell.recompute import run_recompute
-from example_shop.shop.models import Product
+from example_shop.shop.models import Category, Product
 from example_shop.tests.test_browser import CHROMIUM, CHROMIUM_ARGS, DOCS
 from tests.services import REQUIRED
 
@@ -48,6 +49,14 @@ def demo() -> list[str]:
     """Seeded demo data and the admin pages to visit (paths)."""
     call_command("seed_demo", orders=1500, verbosity=0)
     run_recompute()
+    # The issue's ladder: ¥3,300 -> ¥4,980 is 1.509x, over UPGRADE_MAX_PRICE_RATIO 1.5.
+    kitchen = Category.objects.get(slug="kitchen")
+    ladder = TierLadder.objects.create(name="砥石", slug="toishi")
+    for rank, (name, price) in enumerate((("砥石 中砥", 3300), ("砥石 仕上げ", 4980)), 1):
+        stone = Product.objects.create(
+            name=name, slug=f"stone-{rank}", category=kitchen, price=price, stock=5
+        )
+        TierStep.objects.create(ladder=ladder, product=stone, rank=rank, label=name)
     get_user_model().objects.create_superuser("staff", "staff@example.com", "pw")
     paths = []
     for model, model_admin in admin.site._registry.items():
@@ -114,3 +123,13 @@ def test_every_admin_page_fits_1400_px(live_server, demo, staff_page):
     assert problems == {}
     page.goto(live_server.url + reverse("admin:django_crosssell_productrelation_changelist"))
     page.screenshot(path=str(DOCS / "admin-relations.png"), full_page=False)
+
+    # The blocked step is flagged on the ladder list, with its ratio; the seeded ones show.
+    page.goto(live_server.url + reverse("admin:django_crosssell_tierladder_changelist"))
+    flags = page.locator(".crosssell-warning li").all_inner_texts()
+    assert flags == [
+        "⚠ 砥石 中砥 → 砥石 仕上げ は表示されません：価格が1.509倍で、"
+        "UPGRADE_MAX_PRICE_RATIO（1.5）を超えています。"
+    ]
+    assert page.locator(".crosssell-ok").count() == 3  # the demo's three ladders
+    page.screenshot(path=str(DOCS / "admin-ladders.png"), full_page=False)
