@@ -10,6 +10,8 @@ import django
 
 django.setup()
 
+from urllib.parse import urlencode  # noqa: E402
+
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
@@ -42,7 +44,8 @@ product = (
     .first()
 )
 assert product is not None, "no product with computed recommendations after the recompute"
-expect("/", product.name)
+expect("/", "すべての商品")  # the catalogue pages by 24; the product is found by search
+expect("/?" + urlencode({"q": product.name}), product.name)
 expect(product.get_absolute_url(), product.name, "こちらもおすすめ")
 client.post(f"/cart/add/{product.pk}/", {"quantity": 1})
 expect("/cart/", product.name, "よく一緒に購入されている商品")

@@ -162,6 +162,20 @@ class CrossSellAdapter:
         """Where a card's add-to-cart form posts, or "" for no button."""
         return ""
 
+    def add_many_to_cart_url(self) -> str:
+        """Where "add all of these" forms post (bought together, a bundle's set), or "".
+
+        The form posts one ``product`` field per unit (a product's key repeated for two
+        units), plus ``csrfmiddlewaretoken`` and ``next`` (the page it came from). The host
+        adds every unit or, when one cannot be had, none; "" hides those buttons.
+        """
+        return ""
+
+    def bundle_url(self, rule: Any) -> str:
+        """A page listing the products that count towards a mix-and-match or multi-buy
+        ``rule`` (see ``bundles.qualifying_products``), or "" for no link."""
+        return ""
+
     def category_field(self) -> models.Field | None:
         """The product field ``CATEGORY_FIELD`` names (a foreign key, many-to-many or value)."""
         name = app_settings.CATEGORY_FIELD

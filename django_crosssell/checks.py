@@ -22,6 +22,8 @@ validated here, at start-up, with a hint that says what to write instead.
 | E015 | ``API_THROTTLE_RATES`` is not a dict of DRF rates such as ``"120/min"`` |
 | E016 | ``MIN_ORDERS_RATIO`` is not a number from 0 to 1 |
 | E017 | ``ADAPTER`` cannot be imported or is not a ``CrossSellAdapter`` subclass |
+| E050 | ``PARTNER_MAX_PRICE_RATIO`` is not ``None`` or a number of at least 1 |
+| E051 | ``EXCLUDE_PURCHASED`` is not ``True``, ``False`` or ``"auto"`` |
 | W001 | ``CROSSSELL`` has a key django-crosssell does not know (a typo?) |
 | W002 | no Celery app with a broker: a queued recompute (API, ``enqueue_recompute``) fails |
 
@@ -254,6 +256,25 @@ def _check_values() -> Iterable[checks.Error]:
             f"CROSSSELL['UPGRADE_MAX_PRICE_RATIO'] must be a number of at least 1, not {ratio!r}.",
             "For example 1.5: suggest the next tier only when it costs at most 1.5x as much.",
             "E013",
+        )
+    if app_settings.EXCLUDE_PURCHASED not in (True, False, "auto"):
+        yield _error(
+            f"CROSSSELL['EXCLUDE_PURCHASED'] = {app_settings.EXCLUDE_PURCHASED!r} is not "
+            "True, False or 'auto'.",
+            "'auto' hides what a customer bought except in categories bought again "
+            "(a product there has a replenishment profile).",
+            "E051",
+        )
+    band = app_settings.PARTNER_MAX_PRICE_RATIO
+    if band is not None and (
+        isinstance(band, bool) or not isinstance(band, int | float | decimal.Decimal) or band < 1
+    ):
+        yield _error(
+            f"CROSSSELL['PARTNER_MAX_PRICE_RATIO'] must be None or a number of at least 1, "
+            f"not {band!r}.",
+            "For example 10: a product page shows no computed partner dearer than 10x the "
+            "product; None shows them whatever they cost.",
+            "E050",
         )
     if app_settings.FALLBACK not in (None, "bestsellers"):
         yield _error(

@@ -72,10 +72,16 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LIMIT": 20,
     # Fill empty slots with bestsellers ("bestsellers") or not at all (None).
     "FALLBACK": "bestsellers",
-    # Hide products the logged-in customer already bought (off for consumables).
-    "EXCLUDE_PURCHASED": False,
+    # Hide products the logged-in customer already bought: True, False, or "auto" (hide them
+    # except in categories customers buy again, those with a replenishment profile).
+    "EXCLUDE_PURCHASED": "auto",
     # Only suggest the next tier up when it costs at most this many times the current price.
     "UPGRADE_MAX_PRICE_RATIO": 1.5,
+    # A product page never shows computed partners or bestsellers dearer than this many
+    # times the product (a ¥380 filter does not recommend a ¥29,800 machine); staff links
+    # are never capped. None: no cap. 10 costs no hit rate on real orders (README,
+    # "Price band"; benchmarks/price_band.py).
+    "PARTNER_MAX_PRICE_RATIO": 10,
     # --- Cache ---------------------------------------------------------------------------
     "CACHE_ALIAS": "default",
     "CACHE_TIMEOUT": 60 * 60,

@@ -16,6 +16,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.formsets import DELETION_FIELD_NAME
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 
 from .bundles import product_prices
@@ -86,7 +87,29 @@ def _cheapest_regular_total(rule: BundleRule, items: list[tuple[Any, int]]) -> D
     return min(price for price, _ in prices) * rule.min_quantity
 
 
-class BundleItemFormSet(forms.BaseInlineFormSet):
+class VerboseUniqueFormSet(forms.BaseInlineFormSet):
+    """Duplicate-row errors that name fields as the form labels them.
+
+    Django's formsets name the model fields of a unique check by their attribute names
+    ("product"), which reads as English inside a Japanese page; this uses the verbose names.
+    """
+
+    def get_unique_error_message(self, unique_check: Any) -> str:
+        opts = self.model._meta
+        names = []
+        for name in unique_check:
+            try:
+                names.append(str(opts.get_field(name).verbose_name))
+            except Exception:  # not a model field: keep the name
+                names.append(str(name))
+        if len(names) == 1:
+            return _("Please correct the duplicate data for %(field)s.") % {"field": names[0]}
+        return _("Please correct the duplicate data for %(field)s, which must be unique.") % {
+            "field": get_text_list(names, _("and"))
+        }
+
+
+class BundleItemFormSet(VerboseUniqueFormSet):
     """Checks the items together with the rule being edited (its unsaved values)."""
 
     def clean(self) -> None:

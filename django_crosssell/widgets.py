@@ -25,6 +25,7 @@ from typing import Any
 from django import template as django_template
 from django.conf import settings
 from django.template.loader import select_template
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from . import stampede
@@ -40,6 +41,13 @@ logger = logging.getLogger("django_crosssell")
 
 WIDGET_TEMPLATE = "django_crosssell/widgets/{}.html"
 EMPTY = mark_safe("")
+
+#: Stand-ins that cached markup carries where each request needs its own value: the CSRF
+#: token of add-to-cart forms (a token cached with shared HTML would be another visitor's)
+#: and the page to come back to. :func:`fill_request_values` replaces them on every render,
+#: warm or cold. Neither contains a character HTML escaping changes.
+CSRF_PLACEHOLDER = "__crosssell_csrf_token__"
+NEXT_PLACEHOLDER = "__crosssell_next_url__"
 
 #: ``build() -> (template context or None, expires_at)``; None renders nothing.
 Built = tuple[dict[str, Any] | None, float]
@@ -79,6 +87,7 @@ def cards(
             "name": str(product),
             "url": adapter.url(product),
             "price": format_money(prices.get(product.pk)),
+            "amount": prices.get(product.pk),
             "image_url": adapter.image_url(product),
             "add_to_cart_url": adapter.add_to_cart_url(product),
             "position": position,
@@ -99,6 +108,28 @@ def recommendation_cards(recs: list[Recommendation], request: Any = None) -> lis
         reasons=[rec.reason for rec in recs],
         request=request,
     )
+
+
+def fill_request_values(html: str, request: Any) -> str:
+    """Put this request's CSRF token and path into cached markup (see ``CSRF_PLACEHOLDER``).
+
+    Without a request there is no token to give: the forms keep an empty one, and the
+    host's CSRF check refuses them rather than accepting a stranger's.
+    """
+    if CSRF_PLACEHOLDER not in html and NEXT_PLACEHOLDER not in html:
+        return html
+    token, path = "", ""
+    if request is not None:
+        from django.middleware.csrf import get_token
+
+        token = get_token(request)
+        path = escape(request.get_full_path())
+    return html.replace(CSRF_PLACEHOLDER, token).replace(NEXT_PLACEHOLDER, path)
+
+
+def form_context() -> dict[str, str]:
+    """What add-to-cart forms of a widget template need (placeholders, filled per request)."""
+    return {"csrf_placeholder": CSRF_PLACEHOLDER, "next_placeholder": NEXT_PLACEHOLDER}
 
 
 def failed(widget: str, argument: Any, exc: Exception) -> None:
@@ -170,7 +201,8 @@ def render(
             html, _ = compute()
         else:
             html, _ = stampede.fetch(cache_key, compute, defer=True)
-        return mark_safe(html)  # rendered with autoescaping (before it was cached)
+        # rendered with autoescaping before it was cached; per-visitor values filled now
+        return mark_safe(fill_request_values(html, request))
     except Exception as exc:  # a widget never breaks the page
         failed(widget, argument, exc)
         return EMPTY
@@ -185,6 +217,8 @@ def _html(
         html = ""
         if widget_context:
             widget_context.setdefault("widget", widget)
+            for name, value in form_context().items():
+                widget_context.setdefault(name, value)
             names = [template_name] if template_name else []
             names += [WIDGET_TEMPLATE.format(widget), *widget_context.pop("fallback_templates", [])]
             html = select_template(names).render(widget_context, request=request)

@@ -71,6 +71,8 @@ CELERY_TIMEZONE = "Asia/Tokyo"
 
 AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "ja"
+# Japanese labels for third-party apps without a Japanese catalogue (django-celery-beat).
+LOCALE_PATHS = [BASE_DIR / "example_shop" / "locale"]
 LANGUAGES = [("ja", "日本語"), ("en", "English")]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
@@ -85,6 +87,8 @@ LOGOUT_REDIRECT_URL = "/"
 # --- django-crosssell -------------------------------------------------------------------
 CROSSSELL_PRODUCT_MODEL = "shop.Product"
 CROSSSELL = {
+    # Images, add-to-cart URLs and bundle pages (example_shop/shop/crosssell.py).
+    "ADAPTER": "example_shop.shop.crosssell.ShopAdapter",
     "ORDER_LINE_MODEL": "shop.OrderLine",
     "ORDER_FILTER": {"order__status": "paid"},
     "AVAILABLE_PRODUCTS_FILTER": {"is_active": True, "stock__gt": 0},

@@ -161,6 +161,21 @@ def test_bad_upgrade_ratio_is_e013(value):
     assert ids(UPGRADE_MAX_PRICE_RATIO=value) == ["crosssell.E013"]
 
 
+@pytest.mark.parametrize("value", [0.5, "10", True])
+def test_bad_partner_price_ratio_is_e050(value):
+    assert ids(PARTNER_MAX_PRICE_RATIO=value) == ["crosssell.E050"]
+
+
+@pytest.mark.parametrize("value", [None, 1, 10, 2.5])
+def test_partner_price_ratio_none_or_a_number_is_fine(value):
+    assert ids(PARTNER_MAX_PRICE_RATIO=value) == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1.5, None])
+def test_bad_exclude_purchased_is_e051(value):
+    assert ids(EXCLUDE_PURCHASED=value) == ["crosssell.E051"]
+
+
 def test_bad_fallback_is_e014():
     assert ids(FALLBACK="random") == ["crosssell.E014"]
 

@@ -64,7 +64,7 @@ def test_one_decimal_amount_is_the_same_string_everywhere(
             content_type="application/json",
         ).json()
     assert f'<p class="crosssell-card-price">{shown}</p>' in card
-    assert f"You save {shown}" in offer
+    assert f"({shown} off)" in offer
     assert f"−{shown}" in progress
     assert product[0]["product"]["price_display"] == shown
     assert product[0]["product"]["price"] == sent

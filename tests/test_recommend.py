@@ -316,7 +316,7 @@ def test_exclude_purchased_hides_what_the_customer_bought(make, django_user_mode
     customer = django_user_model.objects.create_user("hanako")
     make_order(bought, customer=customer)
 
-    with settings_with(FALLBACK=None):
+    with settings_with(FALLBACK=None, EXCLUDE_PURCHASED=False):
         assert products_of(recommend_for_product(source, user=customer)) == [bought, other]
     with settings_with(FALLBACK=None, EXCLUDE_PURCHASED=True):
         assert products_of(recommend_for_product(source, user=customer)) == [other]

@@ -140,20 +140,20 @@ def test_upgrade_prompt_and_downgrade_offer(ladder):
     basic, plus, pro = ladder
     html = render("{% upgrade_prompt product %}", product=basic)
     assert 'data-crosssell-widget="upgrade_prompt"' in html
-    assert "Step up to Plus" in html
+    assert "The next model up" in html
     assert "Plus pitch" in html
-    assert "Only 3,000 more" in html  # rounded to the currency (CURRENCY_DECIMALS 0)
+    assert "Price difference: 3,000 more" in html  # rounded to the currency (CURRENCY_DECIMALS 0)
     assert cards(html) == [str(plus.pk)]
     assert render("{% upgrade_prompt product %}", product=pro).strip() == ""
     assert render("{% upgrade_prompt product %}", product=plus).strip() == ""  # 20000 > 1.5x
 
     html = render("{% downgrade_offer product %}", product=pro)
     assert 'data-crosssell-widget="downgrade_offer"' in html
-    assert "Save 9,000" in html and cards(html) == [str(plus.pk)]
+    assert "Price difference: 9,000 less" in html and cards(html) == [str(plus.pk)]
     assert render("{% downgrade_offer product %}", product=basic).strip() == ""
     with translation.override("ja"):
         html = render("{% upgrade_prompt product %}", product=basic)
-    assert "Plusにステップアップ" in html and "差額はわずか3,000です" in html
+    assert "ひとつ上のモデル" in html and "ご覧の商品との差額：+3,000" in html
 
 
 def test_get_recommendations_for_custom_markup(shop, ladder):
@@ -342,3 +342,20 @@ def test_cached_markup_expires_with_the_data_it_shows(shop, monkeypatch):
     # one request computes the new markup (see stampede.py).
     assert 0 < fresh_for[widget_keys[0]] <= 91
     assert 1 <= timeouts[widget_keys[0]] <= 91 + app_settings.STALE_SECONDS
+
+
+def test_bought_together_leaves_out_the_downsell_shown_next_to_it(ladder):
+    basic, plus, pro = ladder
+    mug, spoon = ProductFactory(name="Mug"), ProductFactory(name="Spoon")
+    run = AffinityRunFactory(current=True)
+    for target, score in ((plus, 0.9), (mug, 0.5), (spoon, 0.4)):
+        ProductAffinityFactory(run=run, source=basic, target=target, score=score)
+    cart = [basic]
+    assert cards(render("{% bought_together cart %}", cart=cart)) == [
+        str(plus.pk),
+        str(mug.pk),
+        str(spoon.pk),
+    ]
+    # pro was removed from the cart: its downsell (plus) is offered on its own, not here
+    html = render('{% bought_together cart downsell_of=pro limit="2" %}', cart=cart, pro=pro)
+    assert cards(html) == [str(mug.pk), str(spoon.pk)]

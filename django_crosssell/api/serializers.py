@@ -616,7 +616,7 @@ class NudgeSerializer(serializers.Serializer):
     missing = MissingItemSerializer(many=True, help_text=_("Units to add."))
     units = serializers.IntegerField(help_text=_("How many units to add in all."))
     saving = AmountField(help_text=_("What adding them would save."))
-    message = serializers.CharField(help_text=_("For example: Add 1 more to save 100 yen."))
+    message = serializers.CharField(help_text=_("For example: Add 1 more for 100 yen off."))
 
 
 class BundleEvaluationSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ The public API (``from django_crosssell import bundles``):
 * :func:`evaluate` (one query) and :func:`evaluate_rules` (what-if, no query), returning a
   :class:`BundleEvaluation` with :class:`AppliedBundle` s and :class:`Nudge` s;
 * :func:`offers_for_product` (cached) and :func:`preview` (admin), returning
-  :class:`BundleOffer` s;
+  :class:`BundleOffer` s; :func:`qualifying_products` (a mix-and-match offer's page);
 * :class:`CartLine` (the adapter's), :func:`application_discount`, :func:`product_price`,
   :func:`product_prices` and :func:`fetch_rules`.
 
@@ -24,7 +24,7 @@ host adapter (:mod:`django_crosssell.adapter`).
 """
 
 from .evaluate import evaluate, evaluate_rules
-from .offers import offers_for_product, preview
+from .offers import offers_for_product, preview, qualifying_products
 from .rules import application_discount, fetch_rules, product_price, product_prices
 from .types import AppliedBundle, BundleEvaluation, BundleOffer, CartLine, MissingItem, Nudge
 
@@ -43,4 +43,5 @@ __all__ = [
     "preview",
     "product_price",
     "product_prices",
+    "qualifying_products",
 ]

@@ -35,9 +35,13 @@ def make_offer(spec: Rule, key: Any) -> BundleOffer | None:
     if saving <= 0:
         return None
     partners = []
+    items: list[tuple[Any, int]] = []
     if spec.d.kind == FIXED_SET:
         partners = [spec.products[item] for item, _ in spec.items if item != key]
-    return BundleOffer(spec.rule, spec.products[key], partners, spec.needed, regular, saving)
+        items = [(item, int(quantity)) for item, quantity in spec.items]
+    return BundleOffer(
+        spec.rule, spec.products[key], partners, spec.needed, regular, saving, items=items
+    )
 
 
 def available_keys(keys: Iterable[Any]) -> set[Any]:
@@ -116,3 +120,17 @@ def preview(rule: BundleRule) -> BundleOffer | None:
         return None
     cheapest = min(priced, key=lambda i: (prices[i.product_id], str(i.product_id)))
     return make_offer(spec, cheapest.product_id)
+
+
+def qualifying_products(rule: BundleRule) -> list[Any]:
+    """The products a customer can buy now that count towards ``rule``, in item order.
+
+    What a mix-and-match offer links to ("which teas count?"): one query, the rule's items
+    joined to the adapter's ``available()`` products.
+    """
+    adapter = get_adapter()
+    keys = list(rule.items.order_by("pk").values_list("product_id", flat=True))
+    if not keys:
+        return []
+    found = {p.pk: p for p in adapter.available(adapter.products().filter(pk__in=keys))}
+    return [found[key] for key in dict.fromkeys(keys) if key in found]

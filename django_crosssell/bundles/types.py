@@ -87,6 +87,13 @@ class BundleOffer:
     units: int
     regular_total: Decimal
     saving: Decimal
+    #: ``(product key, quantity)`` of one application of a set (what "add the set" adds).
+    items: list[tuple[Any, int]] = field(default_factory=list)
+
+    @property
+    def unit_keys(self) -> list[Any]:
+        """One product key per unit of the set: the fields an "add the set" form posts."""
+        return [key for key, quantity in self.items for _ in range(quantity)]
 
     @property
     def bundle_total(self) -> Decimal:
@@ -95,6 +102,11 @@ class BundleOffer:
     @property
     def message(self) -> str:
         return offer_message(self.rule, self.units, self.partners)
+
+    @property
+    def headline(self) -> str:
+        """The message without the partners' names, which the widget lists right under it."""
+        return offer_message(self.rule, self.units, self.partners, name_partners=False)
 
 
 __all__ = ["AppliedBundle", "BundleEvaluation", "BundleOffer", "CartLine", "MissingItem", "Nudge"]

@@ -30,6 +30,9 @@ Status = ScheduledMessage.Status
 class RecordAdmin(admin.ModelAdmin):
     """Rows that are a record: visible to staff, never changed or deleted in the admin."""
 
+    class Media:
+        css = {"all": ["django_crosssell/admin.css"]}
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -70,6 +73,9 @@ class FollowUpFlowForm(forms.ModelForm):
 
 @admin.register(FollowUpFlow)
 class FollowUpFlowAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["django_crosssell/admin.css"]}
+
     form = FollowUpFlowForm
     list_display = [
         "name",
@@ -140,15 +146,16 @@ def _days(value: float | None) -> str:
 
 @admin.register(ReplenishmentProfile)
 class ReplenishmentProfileAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["django_crosssell/admin.css"]}
+
+    # What staff act on; the learned details are on the change page (1400 px rule).
     list_display = [
         "product",
         "is_active",
         "staff_interval_days",
-        "learned_interval",
-        "learned_median",
-        "learned_gaps",
-        "learned_customers",
         "interval_used",
+        "learned_customers",
         "learned_at",
     ]
     list_editable = ["is_active", "staff_interval_days"]
@@ -322,6 +329,9 @@ class ConsentEventAdmin(RecordAdmin):
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["django_crosssell/admin.css"]}
+
     list_display = ["email", "purpose", "reason", "source", "detail", "created_at", "lifted_at"]
     list_filter = ["reason", "source", "purpose", ("lifted_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "detail"]

@@ -37,6 +37,7 @@ def fingerprint() -> str:
             app_settings.DEFAULT_LIMIT,
             app_settings.MAX_LIMIT,
             app_settings.UPGRADE_MAX_PRICE_RATIO,
+            app_settings.PARTNER_MAX_PRICE_RATIO,
             app_settings.EXCLUDE_PURCHASED,
             app_settings.ORDER_LINE_MODEL,
             app_settings.ORDER_FILTER,

@@ -215,6 +215,26 @@ def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int
     return groups, max(timeout, 1)
 
 
+def bought_again(adapter: Any) -> models.QuerySet:
+    """Products customers buy again: those in a category (``CATEGORY_FIELD``) where some
+    product has an active replenishment profile (coffee beans, filters), or, without
+    categories, those with a profile themselves. A subquery, no query of its own.
+
+    With ``EXCLUDE_PURCHASED = "auto"`` these stay recommendable after a purchase, while a
+    coffee maker the customer owns is hidden: the per-category default the profiles, learned
+    from the orders (``learn_replenishment``) or set by staff, make possible.
+    """
+    consumables = adapter.products().filter(crosssell_replenishment__is_active=True)
+    field = adapter.category_field()
+    if field is None or field.many_to_many:
+        return consumables.values("pk")
+    return (
+        adapter.products()
+        .filter(**{f"{field.name}__in": consumables.values(field.attname)})
+        .values("pk")
+    )
+
+
 def fetch_products(ids: list[Any], *, customer: Any, include: Any = None) -> dict[Any, Any]:
     """Available candidates in one query, keyed by primary key.
 
@@ -226,7 +246,10 @@ def fetch_products(ids: list[Any], *, customer: Any, include: Any = None) -> dic
     if customer is not None:
         purchased = adapter.purchased_product_ids(customer)
         if purchased is not None:
-            wanted = wanted.exclude(pk__in=purchased)
+            hidden = Q(pk__in=purchased)
+            if app_settings.EXCLUDE_PURCHASED == "auto":
+                hidden &= ~Q(pk__in=bought_again(adapter))
+            wanted = wanted.exclude(hidden)
     if include is not None:
         wanted = adapter.products().filter(Q(pk__in=wanted.values("pk")) | Q(pk=include))
     return {product.pk: product for product in wanted.order_by()}

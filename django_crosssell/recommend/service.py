@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
@@ -143,6 +144,30 @@ def _assemble(
 # --- products --------------------------------------------------------------------------------
 
 
+def _within_price_band(
+    ordered: list[tuple[str, Row]], source: Any, products: dict[Any, Any]
+) -> list[tuple[str, Row]]:
+    """Drop computed partners and bestsellers dearer than ``PARTNER_MAX_PRICE_RATIO`` times
+    the source; staff links stay whatever they cost.
+
+    Prices come from the adapter's bulk call on the instances already fetched (no query with
+    the default adapter). Products without a price, or a source without one, are not capped.
+    """
+    ratio = app_settings.PARTNER_MAX_PRICE_RATIO
+    if not ratio:
+        return ordered
+    capped = {row[1] for tag, row in ordered if tag != TAG_CURATED and row[1] in products}
+    if not capped:
+        return ordered
+    prices = get_adapter().prices([source, *(products[pk] for pk in capped)])
+    own = prices.get(source.pk)
+    if own is None or own <= 0:
+        return ordered
+    limit = own * Decimal(str(ratio))
+    too_dear = {pk for pk in capped if (price := prices.get(pk)) is not None and price > limit}
+    return [(tag, row) for tag, row in ordered if tag == TAG_CURATED or row[1] not in too_dear]
+
+
 def recommend_for_product(
     product: Any, *, kind: str | None = None, limit: int | None = None, user: Any = None
 ) -> list[Recommendation]:
@@ -216,6 +241,7 @@ def _compute_for_product(
             cache.set_versioned(make_key("bestsellers", categories), groups[TAG_BEST], best_version)
 
     ordered = [(tag, row) for tag in (TAG_CURATED, TAG_AFFINITY, TAG_BEST) for row in groups[tag]]
+    ordered = _within_price_band(ordered, source, products)
     by_category = field is not None and (categories is None or bool(categories))
     results = _assemble(ordered, products, exclude={pk}, limit=limit, by_category=by_category)
     return results, timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from django.db.models import Q
@@ -67,13 +68,15 @@ def _compute(pk: Any) -> dict[str, TierOffer | None]:
 def _offer(step: TierStep, current: Decimal, price: Decimal, direction: str) -> TierOffer:
     label = step.label or str(step.product)
     difference = price - current if direction == UPGRADE else current - price
+    # Plain price differences: what the step up costs more, what the step down costs less.
+    # Never "only" or "save" (a cheaper model is not a discount); the label names the step.
     if direction == UPGRADE:
-        reason = gettext("Upgrade to %(label)s for %(difference)s more") % {
+        reason = gettext("%(label)s: %(difference)s more") % {
             "label": label,
             "difference": format_money(difference),
         }
     else:
-        reason = gettext("Save %(difference)s with %(label)s") % {
+        reason = gettext("%(label)s: %(difference)s less") % {
             "label": label,
             "difference": format_money(difference),
         }
@@ -124,3 +127,25 @@ def upgrade_for(product: Any) -> TierOffer | None:
 def downgrade_for(product: Any) -> TierOffer | None:
     """A cheaper tier below ``product`` for a hesitating customer, or None."""
     return tier_offers(product)[DOWNGRADE]
+
+
+def blocked_steps(steps: list[TierStep]) -> list[tuple[TierStep, TierStep, Decimal]]:
+    """``(step, next step up, price ratio)`` for each upgrade that will never be offered.
+
+    The storefront offers the next tier up only when it costs at most
+    ``UPGRADE_MAX_PRICE_RATIO`` times the current one (:func:`_upgrade`); a ladder staff saved
+    with a larger step shows nothing there, silently. The admin lists these. ``steps`` are one
+    ladder's, any order, with their products loaded; one bulk price call.
+    """
+    ordered = sorted(steps, key=lambda step: step.rank)
+    prices = get_adapter().prices([step.product for step in ordered])
+    ratio_cap = Decimal(str(app_settings.UPGRADE_MAX_PRICE_RATIO))
+    blocked = []
+    for lower, upper in pairwise(ordered):
+        low, high = prices.get(lower.product_id), prices.get(upper.product_id)
+        if low is None or high is None or low <= 0:
+            continue
+        ratio = high / low
+        if ratio > ratio_cap or ratio <= 1:  # too dear, or not dearer at all
+            blocked.append((lower, upper, ratio))
+    return blocked

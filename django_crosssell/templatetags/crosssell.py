@@ -8,17 +8,20 @@ the host's page.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
+from django_crosssell.adapter import get_adapter
 from django_crosssell.money import format_money
 from django_crosssell.products import product_key
 from django_crosssell.recommend import (
     DOWNGRADE,
+    FALLBACK,
     UPGRADE,
     Recommendation,
     TierOffer,
@@ -26,6 +29,7 @@ from django_crosssell.recommend import (
     recommend_for_product,
     tier_offers,
 )
+from django_crosssell.recommend.service import _limit as clean_limit
 from django_crosssell.recommend.service import (
     recommend_for_cart_with_expiry,
     recommend_for_product_with_expiry,
@@ -93,13 +97,26 @@ def bought_together(
     limit: int | None = None,
     title: str | None = None,
     template: str | None = None,
+    downsell_of: Any = None,
 ) -> SafeString:
-    """``{% bought_together cart.products %}``: partners of the cart, never its own items."""
+    """``{% bought_together cart.products %}``: partners of the cart, never its own items.
+
+    ``downsell_of=product``: leave out that product's cheaper tier, which the page shows in
+    its own ``downgrade_offer`` (the cart page after a removal) so it is not offered twice.
+    """
 
     def build() -> Built:
+        wanted = clean_limit(limit)  # "6" from a template, None for the default
+        extra = 1 if downsell_of not in (None, "") else 0
         recs, expires_at = recommend_for_cart_with_expiry(
-            products, limit=limit, user=user_of(context)
+            products, limit=wanted + extra, user=user_of(context)
         )
+        if extra:
+            downsell = tier_offers(downsell_of)[DOWNGRADE]
+            if downsell is not None:
+                key = product_key(downsell.product)
+                recs = [rec for rec in recs if product_key(rec.product) != key]
+        recs = recs[:wanted]
         if not recs:
             return None, expires_at
         return {
@@ -110,7 +127,92 @@ def bought_together(
             "recommendations": recs,
         }, expires_at
 
-    return render(context, "bought_together", products, build, template, limit=limit, title=title)
+    return render(
+        context,
+        "bought_together",
+        products,
+        build,
+        template,
+        limit=limit,
+        title=title,
+        downsell_of=None if downsell_of in (None, "") else str(product_key(downsell_of)),
+    )
+
+
+#: Partners "frequently bought together" shows next to the product (Amazon shows two).
+TOGETHER_PARTNERS = 2
+
+
+def _excluded_tiers(product: Any) -> set[Any]:
+    """The product's downsell (and upsell): shown in their own widgets, never repeated."""
+    offers = tier_offers(product)
+    return {product_key(offer.product) for offer in offers.values() if offer is not None}
+
+
+def _subset_totals(card_list: list[dict[str, Any]], prices: list[Any]) -> dict[str, str]:
+    """The formatted total of every choice of ticked boxes ("101" = first and third).
+
+    At most 2**3 sums, computed here with the shop's own money formatting, so the page's
+    script only looks the total up and never formats money itself.
+    """
+    totals: dict[str, str] = {}
+    count = len(card_list)
+    for mask in range(1, 2**count):
+        bits = "".join("1" if mask >> (count - 1 - i) & 1 else "0" for i in range(count))
+        chosen = [price for bit, price in zip(bits, prices, strict=True) if bit == "1"]
+        if any(price is None for price in chosen):
+            continue
+        totals[bits] = format_money(sum(chosen))
+    return totals
+
+
+@register.simple_tag(takes_context=True)
+def frequently_bought_together(
+    context: template.Context,
+    product: Any,
+    *,
+    title: str | None = None,
+    template: str | None = None,
+) -> SafeString:
+    """``{% frequently_bought_together product %}``: the product and up to two partners with
+    checkboxes, their total and one "add all to cart" button (``adapter.add_many_to_cart_url``).
+
+    Partners are staff cross-sell links and computed partners, never bestsellers (the title
+    promises "bought together") and never the product's downsell or upsell, which have their
+    own widgets. Without JavaScript every box starts ticked and the total is theirs; the
+    form posts the ticked ones.
+    """
+
+    def build() -> Built:
+        recs, expires_at = recommend_for_product_with_expiry(
+            product, kind="cross_sell", limit=TOGETHER_PARTNERS + 2, user=user_of(context)
+        )
+        skip = _excluded_tiers(product)
+        partners = [
+            rec for rec in recs if rec.source != FALLBACK and product_key(rec.product) not in skip
+        ][:TOGETHER_PARTNERS]
+        if not partners:
+            return None, expires_at
+        if not isinstance(product, Model):
+            raise ValueError("frequently_bought_together needs the product instance.")
+        card_list = cards(
+            [product, *(rec.product for rec in partners)],
+            sources=["", *(rec.source for rec in partners)],
+            reasons=["", *(rec.reason for rec in partners)],
+            request=request_of(context),
+        )
+        totals = _subset_totals(card_list, [card["amount"] for card in card_list])
+        everything = "1" * len(card_list)
+        return {
+            "title": title or gettext("Frequently bought together"),
+            "source": _source_key(product),
+            "cards": card_list,
+            "total": totals.get(everything, ""),
+            "totals_json": json.dumps(totals),
+            "add_many_url": get_adapter().add_many_to_cart_url(),
+        }, expires_at
+
+    return render(context, "frequently_bought_together", product, build, template, title=title)
 
 
 def _tier_context(
@@ -145,10 +247,9 @@ def upgrade_prompt(
 
     def build() -> Built:
         offers, expires_at = tier_offers_with_expiry(product)
-        offer = offers[UPGRADE]
-        label = offer.label if offer else ""
-        default = gettext("Step up to %(label)s") % {"label": label}
-        return _tier_context(context, product, offer, title or default), expires_at
+        # The card names the product and its tier label: the title does not repeat them.
+        default = gettext("The next model up")
+        return _tier_context(context, product, offers[UPGRADE], title or default), expires_at
 
     return render(context, "upgrade_prompt", product, build, template, title=title)
 
@@ -165,7 +266,7 @@ def downgrade_offer(
 
     def build() -> Built:
         offers, expires_at = tier_offers_with_expiry(product)
-        default = gettext("Looking for something more affordable?")
+        default = gettext("A lower-priced model")
         return _tier_context(context, product, offers[DOWNGRADE], title or default), expires_at
 
     return render(context, "downgrade_offer", product, build, template, title=title)

@@ -41,7 +41,14 @@ def bundle_offers(
         offers, valid_for = offers_at(key, at or timezone.now())
         if not offers:
             return None, time.time() + valid_for
-        return {"offers": offers, "product": product}, time.time() + valid_for
+        adapter = get_adapter()
+        entries = [{"offer": offer, "url": adapter.bundle_url(offer.rule)} for offer in offers]
+        return {
+            "offers": offers,
+            "entries": entries,
+            "product": product,
+            "add_many_url": adapter.add_many_to_cart_url(),
+        }, time.time() + valid_for
 
     return render(context, "bundle_offers", product, build, template, at=at)
 

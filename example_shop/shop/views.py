@@ -15,17 +15,19 @@ from django.core import signing
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, F, Prefetch, Q, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from django_crosssell import bundles
 from django_crosssell import cache as crosssell_cache
 from django_crosssell.followup import consent, flows
-from django_crosssell.models import ConsentEvent, Purpose
+from django_crosssell.models import BundleRule, ConsentEvent, Purpose
 
-from .cart import Cart, get_cart
+from .cart import MAX_QUANTITY, Cart, get_cart
 from .followup_demo import CHECKOUT_CONSENT
 from .formatting import yen
 from .forms import AddToCartForm, UpdateQuantityForm
@@ -38,6 +40,7 @@ CONFIRM_SALT = "shop.checkout.confirmed"
 #: What the checkout checkbox agrees to.
 CONSENT_PURPOSES = (Purpose.CROSS_SELL, Purpose.REPLENISHMENT)
 ORDERS_PER_PAGE = 20
+PRODUCTS_PER_PAGE = 24
 
 
 def _categories_with_products() -> list[Category]:
@@ -51,7 +54,8 @@ def _categories_with_products() -> list[Category]:
 
 
 def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    """All active products grouped by category, or one category's products."""
+    """Active products grouped by category (one category's, or those matching ``q``), a page
+    of :data:`PRODUCTS_PER_PAGE` at a time."""
     categories = _categories_with_products()
     products = Product.objects.filter(is_active=True).order_by(
         "category__position", "category__name", "category_id", "name", "pk"
@@ -60,17 +64,30 @@ def product_list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if slug is not None:
         current = get_object_or_404(Category, slug=slug)
         products = products.filter(category=current)
+    query = " ".join(request.GET.get("q", "").split())[:100]
+    for word in query.split(" ") if query else []:
+        products = products.filter(
+            Q(name__icontains=word) | Q(description__icontains=word) | Q(category__name=word)
+        )
+    page = Paginator(products, PRODUCTS_PER_PAGE).get_page(request.GET.get("page"))
     by_id = {category.pk: category for category in categories}
     if current is not None:
         by_id.setdefault(current.pk, current)
     sections = [
         (by_id[category_id], list(items))
-        for category_id, items in groupby(products, key=lambda product: product.category_id)
+        for category_id, items in groupby(page.object_list, key=lambda p: p.category_id)
+        if category_id in by_id
     ]
     return render(
         request,
         "shop/product_list.html",
-        {"categories": categories, "current_category": current, "sections": sections},
+        {
+            "categories": categories,
+            "current_category": current,
+            "sections": sections,
+            "page": page,
+            "query": query,
+        },
     )
 
 
@@ -123,6 +140,53 @@ def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
     cart.add(product, quantity)
     messages.success(request, f"「{product.name}」をカートに追加しました。")
     return _back(request, reverse("shop:cart"))
+
+
+@require_POST
+def cart_add_many(request: HttpRequest) -> HttpResponse:
+    """ "Add all" of bought-together and bundle sets: one ``product`` field per unit.
+
+    Every unit is added or none: a set with one item sold out must not land half in the cart.
+    """
+    ids = request.POST.getlist("product")
+    if not ids or not all(value.isdigit() for value in ids) or len(ids) > MAX_QUANTITY:
+        messages.error(request, "カートに入れる商品を選んでください。")
+        return _back(request, reverse("shop:product_list"))
+    wanted: dict[int, int] = {}
+    for value in ids:
+        wanted[int(value)] = wanted.get(int(value), 0) + 1
+    products = {p.pk: p for p in Product.objects.filter(pk__in=wanted, is_active=True)}
+    cart = get_cart(request)
+    for pk, quantity in wanted.items():
+        product = products.get(pk)
+        if product is None:
+            messages.error(request, "販売を終了した商品が含まれています。")
+            return _back(request, reverse("shop:product_list"))
+        if cart.quantity_of(product) + quantity > product.stock:
+            _stock_error(request, product)
+            return _back(request, reverse("shop:cart"))
+    for pk, quantity in wanted.items():
+        cart.add(products[pk], quantity)
+    messages.success(request, f"{sum(wanted.values())}点をカートに追加しました。")
+    return _back(request, reverse("shop:cart"))
+
+
+def bundle_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The products that count towards a bundle offer ("any 2 teas"), with cart buttons."""
+    rule = get_object_or_404(BundleRule, slug=slug)
+    if not rule.is_current(timezone.now()):
+        raise Http404("この特典は終了しました。")
+    offer = bundles.preview(rule)
+    return render(
+        request,
+        "shop/bundle_detail.html",
+        {
+            "rule": rule,
+            "offer": offer,
+            "products": bundles.qualifying_products(rule),
+            "form": AddToCartForm(),
+        },
+    )
 
 
 @require_POST

@@ -2,8 +2,8 @@
 
 Playwright drives Debian's chromium (never a downloaded browser) against pytest-django's
 ``live_server``. The catalogue and orders are seeded here and the real affinity recompute
-runs, so the widgets show what the engine found. The test also refreshes the screenshots in
-``docs/`` that the README shows.
+runs, so the widgets show what the engine found. The README's screenshots come from
+``test_browser_buying.py``.
 """
 
 from __future__ import annotations
@@ -132,7 +132,6 @@ def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, coff
     )
     assert page.locator('[data-crosssell-widget="upgrade_prompt"]').is_visible()
     DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "product-page.png"), full_page=True)
 
     first = cards.first
     clicked_pk = int(first.get_attribute("data-crosssell-product"))
@@ -141,7 +140,7 @@ def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, coff
     page.wait_for_url(re.compile(re.escape(clicked.get_absolute_url()) + "$"))
     assert page.get_by_role("heading", level=1).inner_text() == clicked.name
 
-    page.get_by_role("button", name="カートに入れる").click()
+    page.locator(".purchase-box").get_by_role("button", name="カートに入れる").click()
     page.wait_for_url(re.compile(r"/cart/$"))
     assert page.locator(".cart-table").get_by_role("link", name=clicked.name).is_visible()
 
@@ -155,4 +154,3 @@ def test_recommendations_click_add_to_cart_and_the_cart_widget(live_server, coff
     ]
     assert shown, "the cart widget shows partners of the cart"
     assert clicked_pk not in shown
-    page.screenshot(path=str(DOCS / "cart-page.png"), full_page=True)

@@ -47,8 +47,8 @@ def shirt_tie_socks(make_product):
 def test_product_page_shows_the_bundle_offer(client, shirt_tie_socks):
     shirt, _tie, _socks = shirt_tie_socks
     html = client.get(shirt.get_absolute_url()).content.decode()
-    assert "シルクネクタイと一緒に買うと10%オフ" in html
-    assert "¥796お得" in html  # 10% of 4,980 + 2,980 = 795.8 -> 796
+    assert "下の商品と一緒に買うと10%オフ" in html and ">シルクネクタイ</a>" in html
+    assert "（¥796引き）" in html  # 10% of 4,980 + 2,980 = 795.8 -> 796
     assert "¥7,164" in html
 
 
@@ -63,7 +63,7 @@ def test_cart_shows_applied_discounts_and_nudges(client, shirt_tie_socks):
     assert "シャツとネクタイのセット" in html
     assert "−¥796" in html
     assert "あと1点でまとめ買い価格¥2,500" in html  # 2 pairs in the cart, 3 for ¥2,500
-    assert "（さらに¥470お得）" in html  # 3 × 990 = 2,970 -> 2,500
+    assert "（カートの割引が¥470増えます）" in html  # 3 × 990 = 2,970 -> 2,500
     assert "¥9,144" in html  # 4,980 + 2,980 + 2 × 990 = 9,940 − 796
 
 

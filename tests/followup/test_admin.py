@@ -168,7 +168,10 @@ def test_profiles_show_learned_and_staff_intervals_and_learn_on_demand(
     assert beans_profile.learned_median_days == pytest.approx(40)
     assert beans_profile.learned_interval_days == pytest.approx((2 * 40 + 10 * 30) / 12)
     html = admin_client.get(url).content.decode()
-    assert "31.7" in html and "40.0" in html and ">30<" in html.replace('value="30"', ">30<")
+    assert "31.7" in html and ">30<" in html.replace('value="30"', ">30<")  # interval used
+    change = reverse("admin:django_crosssell_replenishmentprofile_change", args=[beans_profile.pk])
+    html = admin_client.get(change).content.decode()  # the learned details
+    assert "31.7" in html and "40.0" in html
 
 
 def test_an_unresolvable_audience_is_refused_on_the_form(admin_client):

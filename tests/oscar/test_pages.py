@@ -42,10 +42,30 @@ def test_the_product_page_of_a_parent_and_of_a_child(client, linked, page):
     assert card_ids(section) == [linked.jeans.pk, linked.mug.pk]
     assert '<article class="product_pod crosssell-card"' in section
     assert "£49.99" in section and "£8.25" in section
-    assert "csrfmiddlewaretoken" not in section  # cached cards carry no visitor's token
+    # The card's add-to-basket form posts to Oscar's basket:add with this visitor's token,
+    # filled in per request (cached markup holds only a placeholder).
+    assert "__crosssell_csrf_token__" not in section
+    assert f'action="/basket/add/{linked.jeans.pk}/"' in section
     # A variant's page offers its parent's sets (at Oscar's "from" price of the parent).
     offers = html.split('data-crosssell-widget="bundle_offers"', 1)[1].split("</section>")[0]
     assert "Jeans" in offers and "£6.40" in offers  # 10% of 14.00 + 49.99
+
+
+def test_a_card_adds_to_oscars_basket_with_csrf_enforced(linked):
+    from django.test import Client
+
+    for visitor in (Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)):
+        html = visitor.get(linked.shirt.get_absolute_url()).content.decode()
+        section = html.split('data-crosssell-widget="also_recommended"', 1)[1]
+        form = re.search(
+            rf'<form[^>]*action="/basket/add/{linked.jeans.pk}/".*?</form>', section, re.S
+        ).group(0)
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+        assert fields["quantity"] == "1" and fields["csrfmiddlewaretoken"]
+        response = visitor.post(f"/basket/add/{linked.jeans.pk}/", fields)
+        assert response.status_code == 302
+        basket = visitor.get("/basket/").context["basket"]
+        assert [line.product for line in basket.all_lines()] == [linked.jeans]
 
 
 def test_the_basket_page_shows_what_oscar_charges(client, linked):

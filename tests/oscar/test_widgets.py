@@ -25,6 +25,11 @@ def render(source, **context):
     return Template("{% load crosssell %}" + source).render(Context(context))
 
 
+def same_markup(html):
+    """The markup without its CSRF tokens: each render masks the visitor's token anew."""
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+
+
 def card_ids(html):
     return [int(pk) for pk in re.findall(r'data-crosssell-product="(\d+)"', html)]
 
@@ -143,7 +148,7 @@ def test_a_product_widget_is_bounded_cold_and_free_warm(
         cold = render(tag, product=product, request=request)
     assert len(card_ids(cold)) >= 2
     with django_assert_num_queries(0):
-        assert render(tag, product=product, request=request) == cold
+        assert same_markup(render(tag, product=product, request=request)) == same_markup(cold)
 
 
 def test_the_basket_widget_is_bounded_cold_and_free_warm(
@@ -159,7 +164,7 @@ def test_the_basket_widget_is_bounded_cold_and_free_warm(
         cold = render(tag, basket=basket, request=request)
     assert card_ids(cold)
     with django_assert_num_queries(0):
-        assert render(tag, basket=basket, request=request) == cold
+        assert same_markup(render(tag, basket=basket, request=request)) == same_markup(cold)
 
 
 def test_upgrade_prompts_use_oscars_prices(sales):

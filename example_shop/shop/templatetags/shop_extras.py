@@ -15,3 +15,11 @@ def yen(amount: int | float | None) -> str:
     if amount in (None, ""):
         return ""
     return _yen(amount)
+
+
+@register.filter
+def product_image(product) -> str:
+    """The product's image, the same one its recommendation cards show (the adapter's)."""
+    from django_crosssell.adapter import get_adapter
+
+    return get_adapter().image_url(product)

@@ -176,7 +176,7 @@ CATALOGUE: dict[str, tuple[str, str, list[tuple[str, str, int]]]] = {
         "coffee",
         "毎朝の一杯をおいしく淹れるコーヒー器具。",
         [
-            ("coffeemaker-entry", "コーヒーメーカー エントリー", 5980),
+            ("coffeemaker-entry", "コーヒーメーカー エントリー", 5990),
             ("coffeemaker-standard", "コーヒーメーカー スタンダード", 8980),
             ("coffeemaker-auto", "全自動コーヒーメーカー ミル付き", 12800),
             ("dripper-set", "ハンドドリップ スターターセット", 3980),
