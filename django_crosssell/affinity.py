@@ -59,6 +59,10 @@ DEFAULT_METRIC = "cosine"
 #: The defaults of ``CROSSSELL["MIN_CO_COUNT"]`` and ``["TOP_K"]`` (see conf.py for why).
 DEFAULT_MIN_CO_COUNT = 2
 DEFAULT_TOP_K = 50
+#: Per-order weighting schemes of the ranking score (``CROSSSELL["ORDER_WEIGHTING"]``;
+#: ``conf.WEIGHTING_CHOICES`` repeats them). See :func:`order_weights`.
+WEIGHTINGS: tuple[str, ...] = ("none", "inverse_size", "bm25")
+DEFAULT_WEIGHTING = "none"
 
 #: Upper bound of the non-zeros of one block of the co-occurrence matrix. Each non-zero
 #: costs about 60 bytes while a block is reduced, so the default keeps a block near 400 MB
@@ -147,6 +151,11 @@ class BasketMatrix:
     product_ids: np.ndarray
     weights: np.ndarray | None  # per order, for time decay
     n_lines: int
+    #: Per order, for the ranking score only (time decay times the basket-size weighting);
+    #: None: the score uses ``weights``, like the other metrics.
+    score_weights: np.ndarray | None = None
+    #: Orders with more distinct products are left out of the pairs (not of the totals).
+    max_basket_size: int | None = None
 
     @property
     def n_orders(self) -> int:
@@ -290,6 +299,51 @@ def _compact(codes: np.ndarray) -> np.ndarray:
     return inverse.astype(np.int64, copy=False)
 
 
+def order_weights(matrix: sparse.csr_matrix, scheme: str) -> np.ndarray | None:
+    """Per-order weights of the ranking score by basket size; None for ``"none"``.
+
+    Why: in a shop with large orders (UCI Online Retail, median 15 products) a 40-product
+    order adds 780 pairs and a 2-product order one, so plain counts rank what big orders
+    happen to hold together. ``"inverse_size"`` gives each order the weight
+    ``1 / size``; ``"bm25"`` gives it the square of the BM25 inverse document frequency
+    ``log(products) - log(1 + size)`` that ``implicit``'s BM25 item-item model uses (an
+    item-item similarity is a dot product, so each order's weight enters it squared),
+    floored at zero. The choice between them was measured (README, "Choosing the
+    defaults").
+    """
+    if scheme == "none":
+        return None
+    size = np.diff(matrix.indptr).astype(np.float64)
+    if scheme == "inverse_size":
+        return 1.0 / np.maximum(size, 1.0)
+    if scheme == "bm25":
+        idf = np.log(float(max(matrix.shape[1], 1))) - np.log1p(size)
+        return np.square(np.maximum(idf, 0.0))
+    raise AffinityInputError(
+        f"Unknown order weighting {scheme!r}; choose one of {', '.join(WEIGHTINGS)}."
+    )
+
+
+def weigh_orders(
+    baskets: BasketMatrix, scheme: str = DEFAULT_WEIGHTING, max_basket_size: int | None = None
+) -> BasketMatrix:
+    """``baskets`` with a basket-size weighting of the score and a basket-size cap.
+
+    The weighting multiplies with time decay and changes only the ranking score: support,
+    confidence, lift and the integer ``co_count`` stay the association-rule figures an
+    analyst can check against ``mlxtend``.
+    """
+    if max_basket_size is not None and max_basket_size < 2:
+        raise AffinityInputError("max_basket_size must be at least 2 (or None).")
+    size_weights = order_weights(baskets.matrix, scheme)
+    score_weights = None
+    if size_weights is not None:
+        score_weights = size_weights if baskets.weights is None else size_weights * baskets.weights
+    return dataclasses.replace(
+        baskets, score_weights=score_weights, max_basket_size=max_basket_size
+    )
+
+
 def _metric_values(
     metric: str,
     co: np.ndarray,
@@ -385,6 +439,8 @@ def iter_pair_blocks(
         "top_k": top_k,
         "metric": metric,
         "weighted": baskets.weights is not None,
+        "score_weighted": baskets.score_weights is not None,
+        "max_basket_size": baskets.max_basket_size,
     }
     empty = AffinityResult(
         product_ids=baskets.product_ids,
@@ -421,6 +477,8 @@ def _pair_blocks(
     # product (not from the totals) saves work on shops with many one-item orders.
     basket_size = np.diff(x.indptr)
     multi = basket_size >= 2
+    if baskets.max_basket_size is not None:
+        multi &= basket_size <= baskets.max_basket_size
     xm = x[multi] if not multi.all() else x
     weights = baskets.weights
     if weights is not None:
@@ -432,6 +490,14 @@ def _pair_blocks(
         total_weight = float(n_orders)
         weighted_counts = item_counts.astype(np.float64)
         xw = None
+    score_weights = baskets.score_weights
+    if score_weights is not None:
+        # The score's own totals: every order, weighted, as the pairs are.
+        score_total = float(score_weights.sum())
+        score_counts = np.asarray(x.T @ score_weights).ravel()
+        xs = sparse.diags(score_weights[multi]) @ xm
+    else:
+        score_total, score_counts, xs = total_weight, weighted_counts, None
     xt = xm.T.tocsr()  # products x orders
     # Upper bound of each source row's non-zeros: the lines of the orders it appears in.
     cost = np.asarray(xt @ basket_size[multi].astype(np.int64)).ravel()
@@ -447,33 +513,43 @@ def _pair_blocks(
         counts = block.data
         cols = block.indices.astype(np.int64, copy=False)
         rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(block.indptr))
-        if xw is not None:
-            wblock = xt[start:stop] @ xw
-            wblock.sort_indices()
-            if not np.array_equal(wblock.indices, block.indices):  # pragma: no cover
-                raise RuntimeError("weighted and unweighted co-occurrence differ in structure")
-            weighted = wblock.data
-        else:
-            weighted = None
+        weighted = _weighted_block(xt[start:stop], xw, block)
+        score_weighted = _weighted_block(xt[start:stop], xs, block)
         keep = (cols != rows) & (counts >= min_co_count)
         rows, cols, counts = rows[keep], cols[keep], counts[keep].astype(np.int64)
         co = weighted[keep] if weighted is not None else counts.astype(np.float64)
+        score_co = score_weighted[keep] if score_weighted is not None else None
         del block, keep
         n_source = weighted_counts[rows]
         n_target = weighted_counts[cols]
         support = co / total_weight
         confidence = co / n_source
         lift = confidence / (n_target / total_weight)
-        score = _metric_values(
-            metric,
-            co if weighted is not None else counts,
-            n_source,
-            n_target,
-            total_weight,
-            support,
-            confidence,
-            lift,
-        )
+        if score_co is None:
+            score = _metric_values(
+                metric,
+                co if weighted is not None else counts,
+                n_source,
+                n_target,
+                total_weight,
+                support,
+                confidence,
+                lift,
+            )
+        else:
+            s_source, s_target = score_counts[rows], score_counts[cols]
+            s_support = score_co / score_total
+            s_confidence = score_co / s_source
+            score = _metric_values(
+                metric,
+                score_co,
+                s_source,
+                s_target,
+                score_total,
+                s_support,
+                s_confidence,
+                s_confidence / (s_target / score_total),
+            )
         if top_k is not None and len(rows):
             # Stable: ties keep the ascending target order of the sorted indices.
             order = np.lexsort((-score, rows))
@@ -508,6 +584,19 @@ def _pair_blocks(
         yield empty
 
 
+def _weighted_block(
+    rows: sparse.csr_matrix, weighted: sparse.csr_matrix | None, block: sparse.csr_matrix
+) -> np.ndarray | None:
+    """The block's co-occurrence with weighted orders, aligned with ``block.data``."""
+    if weighted is None:
+        return None
+    wblock = rows @ weighted
+    wblock.sort_indices()
+    if not np.array_equal(wblock.indices, block.indices):  # pragma: no cover
+        raise RuntimeError("weighted and unweighted co-occurrence differ in structure")
+    return wblock.data
+
+
 def compute_affinity(
     orders: Sequence[Any] | np.ndarray,
     products: Sequence[Any] | np.ndarray,
@@ -518,6 +607,8 @@ def compute_affinity(
     lookback_days: float | None = None,
     half_life_days: float | None = None,
     metric: str = DEFAULT_METRIC,
+    order_weighting: str = DEFAULT_WEIGHTING,
+    max_basket_size: int | None = None,
     now: Any = None,
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
@@ -531,6 +622,7 @@ def compute_affinity(
         lookback_days=lookback_days,
         half_life_days=half_life_days,
     )
+    baskets = weigh_orders(baskets, order_weighting, max_basket_size)
     result = compute_pairs(
         baskets,
         min_co_count=min_co_count,
@@ -539,7 +631,11 @@ def compute_affinity(
         block_budget=block_budget,
         progress=progress,
     )
-    result.parameters.update(lookback_days=lookback_days, half_life_days=half_life_days)
+    result.parameters.update(
+        lookback_days=lookback_days,
+        half_life_days=half_life_days,
+        order_weighting=order_weighting,
+    )
     return result
 
 

@@ -8,7 +8,7 @@ class CrossSellConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, engine_checks  # noqa: F401  (registers E0xx; E060...)
         from .followup import checks as followup_checks  # noqa: F401  (E080..., W080...)
         from .followup.signals import connect as connect_provider_events
         from .signals import connect as connect_cache_invalidation

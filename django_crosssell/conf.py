@@ -91,6 +91,19 @@ DEFAULTS: dict[str, Any] = {
     # leave-one-out evaluation on Groceries (best hit rate@10, far more catalogue coverage
     # than confidence or co_count); see the README's "Affinity engine" section.
     "METRIC": "cosine",
+    # How each order weighs in the affinity metrics (co_count stays the plain order count):
+    # "none" (every order the same), "inverse_size" (1 / distinct products of the order: a
+    # 40-product order says less about each of its pairs than a 2-product one) or "bm25"
+    # (implicit's BM25 order weight, idf = log(products / (1 + size)), squared). Multiplies
+    # with HALF_LIFE_DAYS. Chosen by measurement: README "Choosing the defaults".
+    "ORDER_WEIGHTING": "none",
+    # Orders with more distinct products than this are left out of the pairs (one
+    # 1,000-product order alone makes 500k pairs); they still count as sales. None: no cap.
+    "MAX_BASKET_SIZE": None,
+    # Where the bestseller fallback comes from: "run" (each product's order count stored
+    # with the current affinity run: one small indexed query) or "order_lines" (aggregate
+    # the order lines of the lookback window on every cold cache, the behaviour before 0.x).
+    "BESTSELLERS_SOURCE": "run",
     # Completed affinity runs kept (the current one included).
     "KEEP_RUNS": 3,
     # A recompute that reads fewer orders than this share of the current run's (or none at
@@ -170,6 +183,10 @@ DEFAULTS: dict[str, Any] = {
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).
 METRIC_CHOICES = ("cosine", "confidence", "co_count", "support", "lift", "jaccard")
+#: Values of ``ORDER_WEIGHTING`` (``affinity.WEIGHTINGS`` repeats them for the engine).
+WEIGHTING_CHOICES = ("none", "inverse_size", "bm25")
+#: Values of ``BESTSELLERS_SOURCE``.
+BESTSELLERS_SOURCES = ("run", "order_lines")
 
 
 class CrossSellSettings:

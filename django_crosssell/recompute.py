@@ -17,7 +17,8 @@ is refused before anything is written (:class:`~.errors.RecomputeRefused`): an e
 Public interface (the task, the command and the benchmarks call it)::
 
     run_recompute(*, run=None, min_co_count=None, top_k=None, lookback_days=None,
-                  half_life_days=None, metric=None, dry_run=False, allow_shrink=False,
+                  half_life_days=None, metric=None, order_weighting=None,
+                  max_basket_size=None, dry_run=False, allow_shrink=False,
                   progress=None) -> AffinityRun
 
 Queueing a recompute for the Celery worker is :func:`.enqueue.enqueue_recompute`, which
@@ -40,7 +41,7 @@ from .models import AffinityRun
 from .params import resolve_parameters
 from .reader import read_order_lines
 from .runs import claim_run, current_run, make_current, mark_failed, prune_runs, recompute_lock
-from .writer import PendingPairs, Progress, write_affinities
+from .writer import PendingPairs, Progress, write_affinities, write_sales
 
 logger = logging.getLogger("django_crosssell")
 
@@ -68,6 +69,7 @@ def prepare_pairs(params: dict[str, Any], progress: Progress | None = None) -> P
         half_life_days=params["half_life_days"],
         now=now,
     )
+    baskets = affinity.weigh_orders(baskets, params["order_weighting"], params["max_basket_size"])
     return PendingPairs(
         baskets=affinity.order_products_by_id(baskets),
         params=params,
@@ -107,6 +109,8 @@ def run_recompute(
     lookback_days: float | None = None,
     half_life_days: float | None = None,
     metric: str | None = None,
+    order_weighting: str | None = None,
+    max_basket_size: int | None = None,
     dry_run: bool = False,
     allow_shrink: bool = False,
     progress: Progress | None = None,
@@ -133,6 +137,8 @@ def run_recompute(
             lookback_days=lookback_days,
             half_life_days=half_life_days,
             metric=metric,
+            order_weighting=order_weighting,
+            max_basket_size=max_basket_size,
         )
     except RecomputeParameterError as exc:
         if run is not None and not dry_run:
@@ -169,6 +175,7 @@ def run_recompute(
             if not allow_shrink:
                 _refuse_shrink(pending)
             run.pairs_written = write_affinities(run, pending, progress=progress)
+            write_sales(run, pending.product_ids, pending.item_counts)
             run.parameters = {
                 **recorded,
                 "lines_dropped": pending.parameters["lines_dropped"],

@@ -24,7 +24,7 @@ import numpy as np
 from django.db import connection, models, transaction
 
 from . import affinity
-from .models import AffinityRun, ProductAffinity
+from .models import AffinityRun, ProductAffinity, ProductSales
 
 #: ``progress(stage, done, total)``; stages in order: "read" (total None), "pairs", "write",
 #: "swap", "done".
@@ -74,6 +74,12 @@ class PendingPairs:
     @property
     def product_ids(self) -> np.ndarray:
         return self.baskets.product_ids
+
+    @property
+    def item_counts(self) -> np.ndarray:
+        """Orders holding each product (every order of the window, capped ones included)."""
+        matrix = self.baskets.matrix
+        return np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
 
     def blocks(
         self, *, min_blocks: int = 1, progress: affinity.ProgressCallback | None = None
@@ -338,3 +344,39 @@ def _numbered(pending: PendingPairs) -> Iterator[tuple[affinity.AffinityResult, 
 
     for block in pending.blocks(min_blocks=PIPELINE_BLOCKS, progress=count):
         yield block, done[0]
+
+
+# --- Sales (the run's bestseller list) -------------------------------------------------
+
+
+def write_sales(run: AffinityRun, product_ids: np.ndarray, counts: np.ndarray) -> int:
+    """Store each product's order count with ``run``; returns rows written.
+
+    One row per product the run read (tens of thousands at most, so a text COPY or
+    batched inserts are enough); the bestseller fallback then reads the top few of one
+    index instead of aggregating order lines (``BESTSELLERS_SOURCE = "run"``).
+    """
+    keep = np.flatnonzero(np.asarray(counts) > 0)
+    ids = np.asarray(product_ids)[keep].tolist()
+    values = np.asarray(counts)[keep].tolist()
+    if not ids:
+        return 0
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(ProductSales._meta.db_table)
+        columns = ", ".join(
+            connection.ops.quote_name(ProductSales._meta.get_field(name).column)  # type: ignore[union-attr]
+            for name in ("run", "product", "orders")
+        )
+        sql = f"COPY {table} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for pk, orders in zip(ids, values, strict=True):
+                copy.write_row((run.pk, pk, orders))
+        return len(ids)
+    ProductSales.objects.bulk_create(
+        [
+            ProductSales(run_id=run.pk, product_id=pk, orders=orders)
+            for pk, orders in zip(ids, values, strict=True)
+        ],
+        batch_size=BULK_CREATE_BATCH,
+    )
+    return len(ids)

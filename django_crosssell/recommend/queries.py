@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from ..adapter import get_adapter
 from ..conf import app_settings, get_order_line_model, get_product_model
-from ..models import ProductAffinity, ProductRelation
+from ..models import ProductAffinity, ProductRelation, ProductSales
 
 #: At most this many curated links are read per source product.
 MAX_CURATED = 100
@@ -149,13 +149,17 @@ def _category_members(category_ids: tuple[Any, ...] | None, source_pk: Any) -> A
 def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.QuerySet:
     """Top sellers (distinct orders), of the source's categories when categories are used.
 
-    Read from the order lines when the host configured them (the truth, within the lookback
-    window); otherwise from the current affinity run, where a product's total co-purchase
-    count stands in for its sales.
+    ``BESTSELLERS_SOURCE = "run"`` (the default) reads each product's order count stored
+    with the current affinity run: the top rows of one index, however many order lines the
+    window holds. ``"order_lines"`` aggregates the order lines of the lookback window
+    instead (the behaviour before the counts were stored; a custom ``ORDER_SOURCE`` then
+    falls back to the run's summed co-purchase counts).
     """
     in_category = _category_members(category_ids, source_pk)
-    line_model = get_order_line_model()
     limit = int(app_settings.MAX_LIMIT) * 3
+    if app_settings.BESTSELLERS_SOURCE != "order_lines":
+        return run_bestsellers(in_category, limit)
+    line_model = get_order_line_model()
     if line_model is not None and not app_settings.ORDER_SOURCE:
         fields = app_settings.ORDER_LINE_FIELDS
         product_path = fields["product"]
@@ -185,6 +189,47 @@ def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.
         return _shape(totals, TAG_BEST)
 
     return _top(build_from_run, ("-cs_score", "cs_target"), limit, ("cs_target", "target"))
+
+
+def run_bestsellers(in_category: Any, limit: int) -> models.QuerySet:
+    """The current run's best sellers (``in_category``: product keys or a subquery, or None)."""
+
+    def build(extra: Q) -> models.QuerySet:
+        rows = ProductSales.objects.filter(extra, run__is_current=True)
+        if in_category is not None:
+            rows = rows.filter(product__in=in_category)
+        return _shape(
+            rows,
+            TAG_BEST,
+            cs_target=F("product"),
+            cs_score=Cast(F("orders"), models.FloatField()),
+            cs_count=F("orders"),
+        )
+
+    return _top(build, ("-orders", "product_id"), limit, ("pk", "pk"))
+
+
+def bestseller_ids(
+    category_ids: Iterable[Any] | None = None, limit: int | None = None
+) -> list[Any]:
+    """Keys of the current run's best sellers, best first, in one small query.
+
+    ``category_ids`` restricts them to products of those categories (the adapter's
+    category field; ignored when the shop has none); None means the whole shop. Products
+    are not filtered by availability here: the caller fetches them through the adapter.
+    """
+    limit = int(app_settings.MAX_LIMIT) * 3 if limit is None else int(limit)
+    in_category = None
+    field = get_adapter().category_field()
+    if category_ids is not None and field is not None:
+        members = get_adapter().products().filter(**{f"{field.name}__in": list(category_ids)})
+        in_category = members.values("pk")
+    rows = ProductSales.objects.filter(run__is_current=True)
+    if in_category is not None:
+        rows = rows.filter(product__in=in_category)
+    ids = rows.order_by("-orders", "product_id").values_list("product_id", flat=True)[:limit]
+    to_python = get_product_model()._meta.pk.to_python
+    return [to_python(pk) for pk in ids]
 
 
 def union(querysets: list[models.QuerySet]) -> list[Row]:

@@ -1,0 +1,45 @@
+"""System checks of the engine settings (crosssell.E060...)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+
+from django_crosssell.engine_checks import check_engine_settings
+from tests.settings import CROSSSELL
+
+
+def ids(**overrides):
+    with override_settings(CROSSSELL={**CROSSSELL, **overrides}):
+        return sorted(message.id for message in check_engine_settings())
+
+
+def test_the_test_configuration_and_the_defaults_are_clean():
+    assert ids() == []
+    with override_settings(CROSSSELL={"ORDER_LINE_MODEL": "testapp.OrderLine"}):
+        assert check_engine_settings() == []
+
+
+def test_registered_with_django():
+    assert check_engine_settings in checks.registry.registry.get_checks()
+
+
+@pytest.mark.parametrize("value", ["runs", None, ""])
+def test_bestsellers_source(value):
+    assert ids(BESTSELLERS_SOURCE=value) == ["crosssell.E060"]
+
+
+@pytest.mark.parametrize("value", ["idf", None, "1/size"])
+def test_order_weighting(value):
+    assert ids(ORDER_WEIGHTING=value) == ["crosssell.E061"]
+
+
+@pytest.mark.parametrize("value", [1, 0, -5, 2.5, "100", True])
+def test_max_basket_size(value):
+    assert ids(MAX_BASKET_SIZE=value) == ["crosssell.E062"]
+
+
+@pytest.mark.parametrize("value", [None, 2, 500])
+def test_max_basket_size_accepts(value):
+    assert ids(MAX_BASKET_SIZE=value) == []
