@@ -5,6 +5,9 @@
 | E060 | ``BESTSELLERS_SOURCE`` is not ``"run"`` or ``"order_lines"`` |
 | E061 | ``ORDER_WEIGHTING`` is not ``"none"``, ``"inverse_size"`` or ``"bm25"`` |
 | E062 | ``MAX_BASKET_SIZE`` is not ``None`` or a whole number of at least 2 |
+| E063 | ``SIMILAR_CATEGORY`` is not ``"boost"``, ``"restrict"`` or ``None`` |
+| E064 | ``SIMILAR_TEXT_FIELDS`` is not a non-empty list of the product model's fields |
+| E065 | ``SIMILAR_TOP_K`` is not an integer >= 1, or ``SIMILAR_MIN_SCORE`` not in [0, 1] |
 
 A bad value would otherwise fail a nightly recompute (or, for ``BESTSELLERS_SOURCE``,
 silently show no bestsellers). Imports only ``conf``: no numpy, no database access.
@@ -15,8 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
-from .conf import BESTSELLERS_SOURCES, WEIGHTING_CHOICES, app_settings
+from .conf import (
+    BESTSELLERS_SOURCES,
+    SIMILAR_CATEGORY_CHOICES,
+    WEIGHTING_CHOICES,
+    app_settings,
+    get_product_model,
+)
 
 
 def _error(msg: str, hint: str, id_: str) -> checks.Error:
@@ -52,6 +62,70 @@ def check_engine_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
                 f"MAX_BASKET_SIZE must be None or a whole number of at least 2, not {size!r}.",
                 "Orders with more distinct products are left out of the pairs; None keeps all.",
                 "E062",
+            )
+        )
+    errors.extend(_check_similar())
+    return errors
+
+
+def _check_similar() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    mode = app_settings.SIMILAR_CATEGORY
+    if mode not in SIMILAR_CATEGORY_CHOICES:
+        errors.append(
+            _error(
+                f"SIMILAR_CATEGORY must be 'boost', 'restrict' or None, not {mode!r}.",
+                "'boost' favours same-category neighbours, 'restrict' keeps only them.",
+                "E063",
+            )
+        )
+    fields = app_settings.SIMILAR_TEXT_FIELDS
+    hint = "A list of text fields of the product model, e.g. ['name', 'description']."
+    if (
+        isinstance(fields, str)
+        or not isinstance(fields, list | tuple)
+        or not fields
+        or not all(isinstance(name, str) for name in fields)
+    ):
+        errors.append(
+            _error(
+                f"SIMILAR_TEXT_FIELDS must be a list of field names, not {fields!r}.", hint, "E064"
+            )
+        )
+    else:
+        try:
+            model = get_product_model()
+        except ImproperlyConfigured:
+            model = None  # crosssell.E001/E002 report it
+        for name in fields if model is not None else ():
+            try:
+                model._meta.get_field(name)  # type: ignore[union-attr]
+            except FieldDoesNotExist:
+                errors.append(
+                    _error(
+                        f"SIMILAR_TEXT_FIELDS names {name!r}, which is not a field of "
+                        f"{model._meta.label}.",  # type: ignore[union-attr]
+                        hint,
+                        "E064",
+                    )
+                )
+    top_k, min_score = app_settings.SIMILAR_TOP_K, app_settings.SIMILAR_MIN_SCORE
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        errors.append(
+            _error(
+                f"SIMILAR_TOP_K must be a whole number of at least 1, not {top_k!r}.", "", "E065"
+            )
+        )
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not 0 <= min_score <= 1
+    ):
+        errors.append(
+            _error(
+                f"SIMILAR_MIN_SCORE must be a number from 0 to 1, not {min_score!r}.",
+                "0.1 keeps names sharing a few character pieces; raise it for closer matches.",
+                "E065",
             )
         )
     return errors

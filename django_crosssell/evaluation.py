@@ -297,6 +297,7 @@ DEFAULTS_CANDIDATES: tuple[Configuration, ...] = (
     Configuration("confidence, 1/size", "confidence", 2, 50, "inverse_size"),
     Configuration("co_count, 1/size", "co_count", 2, 50, "inverse_size"),
     Configuration("cosine, 1/size, cap 100", "cosine", 2, 50, "inverse_size", None, 100),
+    Configuration("cosine, 1/size, cap 300", "cosine", 2, 50, "inverse_size", None, 300),
     Configuration("cosine, 1/size, 90-day half-life", "cosine", 2, 50, "inverse_size", 90.0),
 )
 

@@ -35,6 +35,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from . import affinity, cache
+from .cold_start import write_similar
 from .conf import app_settings
 from .errors import RecomputeParameterError, RecomputeRefused
 from .models import AffinityRun
@@ -176,9 +177,11 @@ def run_recompute(
                 _refuse_shrink(pending)
             run.pairs_written = write_affinities(run, pending, progress=progress)
             write_sales(run, pending.product_ids, pending.item_counts)
+            similar = _write_similar(run, pending)
             run.parameters = {
                 **recorded,
                 "lines_dropped": pending.parameters["lines_dropped"],
+                "similar_written": similar,
                 "seconds": round(time.monotonic() - began, 3),
             }
             make_current(run)
@@ -202,6 +205,15 @@ def run_recompute(
         run.pairs_written,
     )
     return run
+
+
+def _write_similar(run: AffinityRun, pending: PendingPairs) -> int:
+    """Content neighbours for the products the pairs gave no partner (``SIMILAR_PRODUCTS``)."""
+    if not app_settings.SIMILAR_PRODUCTS:
+        return 0
+    partnered = pending.partnered
+    keys = pending.product_ids[partnered].tolist() if partnered is not None else []
+    return write_similar(run, keys)
 
 
 def _fill_stats(run: AffinityRun, result: affinity.AffinityResult | PendingPairs) -> None:

@@ -58,6 +58,9 @@ class PendingPairs:
     baskets: affinity.BasketMatrix
     params: dict[str, Any]
     parameters: dict[str, Any]  # lines_read and lines_dropped, for the run's record
+    #: Per product: whether the computed pairs gave it a partner (filled as blocks are
+    #: consumed); the products without one get content neighbours (cold start).
+    partnered: np.ndarray | None = None
 
     @property
     def n_orders(self) -> int:
@@ -85,7 +88,8 @@ class PendingPairs:
         self, *, min_blocks: int = 1, progress: affinity.ProgressCallback | None = None
     ) -> Iterator[affinity.AffinityResult]:
         """The engine's pairs a block of source products at a time, in product order."""
-        return affinity.iter_pair_blocks(
+        self.partnered = np.zeros(self.n_products, dtype=bool)
+        blocks = affinity.iter_pair_blocks(
             self.baskets,
             min_co_count=self.params["min_co_count"],
             top_k=self.params["top_k"],
@@ -93,6 +97,15 @@ class PendingPairs:
             min_blocks=min_blocks,
             progress=progress,
         )
+        return self._marking(blocks)
+
+    def _marking(
+        self, blocks: Iterator[affinity.AffinityResult]
+    ) -> Iterator[affinity.AffinityResult]:
+        for block in blocks:
+            assert self.partnered is not None
+            self.partnered[block.source] = True
+            yield block
 
     def result(self, progress: Progress | None = None) -> affinity.AffinityResult:
         result = affinity.compute_pairs(
@@ -103,6 +116,8 @@ class PendingPairs:
             progress=progress,
         )
         result.parameters.update(self.parameters)
+        self.partnered = np.zeros(self.n_products, dtype=bool)
+        self.partnered[result.source] = True
         return result
 
 

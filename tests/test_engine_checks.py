@@ -43,3 +43,24 @@ def test_max_basket_size(value):
 @pytest.mark.parametrize("value", [None, 2, 500])
 def test_max_basket_size_accepts(value):
     assert ids(MAX_BASKET_SIZE=value) == []
+
+
+@pytest.mark.parametrize("value", ["category", "", True])
+def test_similar_category(value):
+    assert ids(SIMILAR_CATEGORY=value) == ["crosssell.E063"]
+
+
+@pytest.mark.parametrize("value", ["name", [], ["name", "nope"], [3]])
+def test_similar_text_fields(value):
+    assert ids(SIMILAR_TEXT_FIELDS=value) == ["crosssell.E064"]
+
+
+def test_similar_text_fields_accepts_fields_of_the_product():
+    assert ids(SIMILAR_TEXT_FIELDS=["name", "sku"]) == []
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"SIMILAR_TOP_K": 0}, {"SIMILAR_TOP_K": "5"}, {"SIMILAR_MIN_SCORE": 1.5}]
+)
+def test_similar_numbers(overrides):
+    assert ids(**overrides) == ["crosssell.E065"]

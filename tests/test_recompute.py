@@ -54,7 +54,7 @@ def stored(run):
 def test_a_run_stores_exact_metrics_and_becomes_current(shop):
     a, b, c, d = shop
     version = cache.current_version()
-    run = run_recompute(min_co_count=1, metric="confidence")
+    run = run_recompute(min_co_count=1, metric="confidence", order_weighting="none")
     run.refresh_from_db()
     assert run.status == AffinityRun.Status.SUCCEEDED
     assert run.is_current

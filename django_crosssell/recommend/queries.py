@@ -27,12 +27,12 @@ from django.utils import timezone
 
 from ..adapter import get_adapter
 from ..conf import app_settings, get_order_line_model, get_product_model
-from ..models import ProductAffinity, ProductRelation, ProductSales
+from ..models import ProductAffinity, ProductRelation, ProductSales, ProductSimilarity
 
 #: At most this many curated links are read per source product.
 MAX_CURATED = 100
 
-TAG_CURATED, TAG_AFFINITY, TAG_BEST = "c", "a", "b"
+TAG_CURATED, TAG_AFFINITY, TAG_SIMILAR, TAG_BEST = "c", "a", "s", "b"
 COLUMNS = ("cs_tag", "cs_target", "cs_score", "cs_position", "cs_starts", "cs_ends", "cs_count")
 Row = tuple[Any, ...]
 
@@ -110,6 +110,16 @@ def partners(source: Any, limit: int) -> models.QuerySet:
         return _shape(
             rows, TAG_AFFINITY, cs_target=F("target"), cs_score=F("score"), cs_count=F("co_count")
         )
+
+    return _top(build, ("-score", "target_id"), limit, ("pk", "pk"))
+
+
+def similar(source: Any, limit: int) -> models.QuerySet:
+    """The current run's content neighbours of one product (products without partners)."""
+
+    def build(extra: Q) -> models.QuerySet:
+        rows = ProductSimilarity.objects.filter(extra, run__is_current=True, source=source)
+        return _shape(rows, TAG_SIMILAR, cs_target=F("target"), cs_score=F("score"))
 
     return _top(build, ("-score", "target_id"), limit, ("pk", "pk"))
 
@@ -243,7 +253,12 @@ def union(querysets: list[models.QuerySet]) -> list[Row]:
 
 def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int]:
     """Group union rows by branch, drop links outside their window, find the cache lifetime."""
-    groups: dict[str, list[Row]] = {TAG_CURATED: [], TAG_AFFINITY: [], TAG_BEST: []}
+    groups: dict[str, list[Row]] = {
+        TAG_CURATED: [],
+        TAG_AFFINITY: [],
+        TAG_SIMILAR: [],
+        TAG_BEST: [],
+    }
     timeout = int(app_settings.CACHE_TIMEOUT)
     for row in rows:
         tag, _target, _score, _position, starts, ends, _count = row
@@ -256,6 +271,7 @@ def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int
         groups[tag].append(row)
     groups[TAG_CURATED].sort(key=lambda row: (row[3] or 0,))
     groups[TAG_AFFINITY].sort(key=lambda row: -(row[2] or 0.0))
+    groups[TAG_SIMILAR].sort(key=lambda row: -(row[2] or 0.0))
     groups[TAG_BEST].sort(key=lambda row: -(row[2] or 0.0))
     return groups, max(timeout, 1)
 
