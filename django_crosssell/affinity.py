@@ -315,13 +315,24 @@ def order_weights(matrix: sparse.csr_matrix, scheme: str) -> np.ndarray | None:
         return None
     size = np.diff(matrix.indptr).astype(np.float64)
     if scheme == "inverse_size":
-        return 1.0 / np.maximum(size, 1.0)
+        return _quantise(1.0 / np.maximum(size, 1.0))
     if scheme == "bm25":
         idf = np.log(float(max(matrix.shape[1], 1))) - np.log1p(size)
-        return np.square(np.maximum(idf, 0.0))
+        return _quantise(np.square(np.maximum(idf, 0.0)))
     raise AffinityInputError(
         f"Unknown order weighting {scheme!r}; choose one of {', '.join(WEIGHTINGS)}."
     )
+
+
+#: Order weights are rounded to multiples of this (2^-24, a relative error under 1e-5):
+#: then every sum of them below 2^29 is exact in float64, so weighted co-occurrence does
+#: not depend on the order of summation. That is what lets an incremental run (add new
+#: orders, subtract old ones) reproduce a full recompute bit for bit.
+WEIGHT_QUANTUM = 2.0**-24
+
+
+def _quantise(weights: np.ndarray) -> np.ndarray:
+    return np.round(weights / WEIGHT_QUANTUM) * WEIGHT_QUANTUM
 
 
 def weigh_orders(
@@ -426,6 +437,16 @@ def iter_pair_blocks(
     products) so there is something to overlap. At least one block is always yielded.
     Arguments are checked before the first block is computed.
     """
+    empty = empty_result(baskets, min_co_count=min_co_count, top_k=top_k, metric=metric)
+    return _pair_blocks(
+        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress
+    )
+
+
+def empty_result(
+    baskets: BasketMatrix, *, min_co_count: int, top_k: int | None, metric: str
+) -> AffinityResult:
+    """The result's totals with no pairs yet (arguments checked): what blocks share."""
     if metric not in METRICS:
         raise AffinityInputError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
     if min_co_count < 1:
@@ -443,7 +464,7 @@ def iter_pair_blocks(
         "score_weighted": baskets.score_weights is not None,
         "max_basket_size": baskets.max_basket_size,
     }
-    empty = AffinityResult(
+    return AffinityResult(
         product_ids=baskets.product_ids,
         item_counts=item_counts,
         **{name: np.zeros(0, dtype) for name, dtype in PAIR_DTYPES.items()},
@@ -451,9 +472,6 @@ def iter_pair_blocks(
         n_lines=baskets.n_lines,
         metric=metric,
         parameters=parameters,
-    )
-    return _pair_blocks(
-        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress
     )
 
 
@@ -468,6 +486,9 @@ class BlockPlan:
 
     xt: sparse.csr_matrix  # products x multi-product orders (ones)
     xm: sparse.csr_matrix  # multi-product orders x products; complex when weighted
+    #: A precomputed products x products co-occurrence (no diagonal; complex when
+    #: weighted) to slice instead of multiplying ``xt @ xm`` (incremental runs).
+    cooc: sparse.csr_matrix | None
     #: Per-order weights of the (first) weighted quantity live in ``xm``'s imaginary part;
     #: a second one (time decay *and* a size weighting) in this matrix.
     xs: sparse.csr_matrix | None
@@ -540,6 +561,7 @@ def plan_blocks(
     return BlockPlan(
         xt=xt,
         xm=xm,
+        cooc=None,
         xs=xs,
         decay_in_xm=weights is not None,
         weighted_counts=weighted_counts,
@@ -628,7 +650,7 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
 
     A pure function of its arguments (see :class:`BlockPlan`).
     """
-    block = plan.xt[start:stop] @ plan.xm
+    block = plan.cooc[start:stop] if plan.cooc is not None else plan.xt[start:stop] @ plan.xm
     rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(block.indptr))
     cols = block.indices.astype(np.int64, copy=False)
     if np.iscomplexobj(block.data):
@@ -726,6 +748,13 @@ def _pair_blocks(
         block_budget=block_budget,
         min_blocks=min_blocks,
     )
+    yield from plan_results(plan, empty, progress)
+
+
+def plan_results(
+    plan: BlockPlan | None, empty: AffinityResult, progress: ProgressCallback | None = None
+) -> Iterator[AffinityResult]:
+    """The blocks of ``plan`` computed one after another in this process."""
     if plan is None or not plan.blocks:
         yield empty
         return

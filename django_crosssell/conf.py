@@ -104,6 +104,16 @@ DEFAULTS: dict[str, Any] = {
     # with the current affinity run: one small indexed query) or "order_lines" (aggregate
     # the order lines of the lookback window on every cold cache, the behaviour before 0.x).
     "BESTSELLERS_SOURCE": "run",
+    # Keep each run's integer counts (every pair of the window, item and order counts) so
+    # that run_recompute(incremental=True) (the recompute_incremental task, crosssell_recompute
+    # --incremental) can add the new orders and subtract those that left the window instead
+    # of reading everything again. Costs a read with order times and the stored counts
+    # (a compressed archive with the run). README "Incremental recompute".
+    "INCREMENTAL": False,
+    # An incremental run becomes a full one (which reconciles edited or cancelled orders,
+    # deleted products and changed settings) when the last full run is older than this
+    # many days; None never forces one.
+    "INCREMENTAL_RECONCILE_DAYS": 7,
     # Cold start: products with no co-purchase partner in a run (new ones, rarely bought
     # ones) get content neighbours from their names, stored with the run and shown after
     # staff links and partners as "Similar products". README "Cold start".

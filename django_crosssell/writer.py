@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from django.db import connection, models, transaction
 
-from . import affinity
+from . import affinity, incremental
 from .models import AffinityRun, ProductAffinity, ProductSales
 
 #: ``progress(stage, done, total)``; stages in order: "read" (total None), "pairs", "write",
@@ -61,6 +61,11 @@ class PendingPairs:
     #: Per product: whether the computed pairs gave it a partner (filled as blocks are
     #: consumed); the products without one get content neighbours (cold start).
     partnered: np.ndarray | None = None
+    #: The window's counts when the run keeps them (``INCREMENTAL``); an incremental run
+    #: ranks from them instead of multiplying the basket matrix.
+    counts: incremental.WindowCounts | None = None
+    #: True when ``counts`` were slid from the previous run's (not computed in full).
+    slid: bool = False
 
     @property
     def n_orders(self) -> int:
@@ -89,15 +94,16 @@ class PendingPairs:
     ) -> Iterator[affinity.AffinityResult]:
         """The engine's pairs a block of source products at a time, in product order."""
         self.partnered = np.zeros(self.n_products, dtype=bool)
-        blocks = affinity.iter_pair_blocks(
-            self.baskets,
-            min_co_count=self.params["min_co_count"],
-            top_k=self.params["top_k"],
-            metric=self.params["metric"],
-            min_blocks=min_blocks,
-            progress=progress,
-        )
-        return self._marking(blocks)
+        rank = {
+            "min_co_count": self.params["min_co_count"],
+            "top_k": self.params["top_k"],
+            "metric": self.params["metric"],
+            "min_blocks": min_blocks,
+            "progress": progress,
+        }
+        if self.slid and self.counts is not None:
+            return self._marking(incremental.rank(self.counts, **rank))
+        return self._marking(affinity.iter_pair_blocks(self.baskets, **rank))
 
     def _marking(
         self, blocks: Iterator[affinity.AffinityResult]
@@ -108,16 +114,8 @@ class PendingPairs:
             yield block
 
     def result(self, progress: Progress | None = None) -> affinity.AffinityResult:
-        result = affinity.compute_pairs(
-            self.baskets,
-            min_co_count=self.params["min_co_count"],
-            top_k=self.params["top_k"],
-            metric=self.params["metric"],
-            progress=progress,
-        )
+        result = affinity.AffinityResult.concat(list(self.blocks(progress=progress)))
         result.parameters.update(self.parameters)
-        self.partnered = np.zeros(self.n_products, dtype=bool)
-        self.partnered[result.source] = True
         return result
 
 
