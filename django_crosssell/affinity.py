@@ -674,7 +674,8 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
     keep = (cols != rows) & (counts >= plan.min_co_count)
     rows, cols, counts = rows[keep], cols[keep], counts[keep]
     if plan.weighted:
-        co = first_weighted[keep]  # type: ignore[index]
+        assert first_weighted is not None  # the decay weights ride in the imaginary part
+        co = first_weighted[keep]
         score_co = second_weighted[keep] if second_weighted is not None else None
     else:
         co = counts.astype(np.float64)
@@ -723,11 +724,10 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
 
 def block_result(empty: AffinityResult, pairs: dict[str, np.ndarray]) -> AffinityResult:
     """A block's pair arrays as an :class:`AffinityResult` sharing ``empty``'s totals."""
-    return dataclasses.replace(
-        empty,
-        **{name: pairs[name].astype(dtype, copy=False) for name, dtype in PAIR_DTYPES.items()},
-        parameters=dict(empty.parameters),
-    )
+    arrays: dict[str, Any] = {
+        name: pairs[name].astype(dtype, copy=False) for name, dtype in PAIR_DTYPES.items()
+    }
+    return dataclasses.replace(empty, **arrays, parameters=dict(empty.parameters))
 
 
 def _pair_blocks(
@@ -749,6 +749,12 @@ def _pair_blocks(
         min_blocks=min_blocks,
     )
     yield from plan_results(plan, empty, progress)
+
+
+#: ``runner(plan, empty, progress)``: computes a plan's blocks (here, or on a cluster).
+PlanRunner = Callable[
+    ["BlockPlan | None", AffinityResult, "ProgressCallback | None"], Iterator[AffinityResult]
+]
 
 
 def plan_results(

@@ -16,14 +16,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from django.db import connection
 
 from . import similarity
 from .adapter import get_adapter
 from .conf import app_settings
 from .models import AffinityRun, ProductSimilarity
-
-BULK_CREATE_BATCH = 2_000
+from .writer import copy_rows
 
 
 def compute_similar(
@@ -59,25 +57,6 @@ def write_similar(run: AffinityRun, partnered: Iterable[Any]) -> int:
     sources, targets, scores = compute_similar(partnered)
     if not sources:
         return 0
-    if connection.vendor == "postgresql":
-        meta = ProductSimilarity._meta
-        table = connection.ops.quote_name(meta.db_table)
-        columns = ", ".join(
-            connection.ops.quote_name(meta.get_field(name).column)  # type: ignore[union-attr]
-            for name in ("run", "source", "target", "score")
-        )
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in zip(sources, targets, scores, strict=True):
-                copy.write_row((run.pk, *row))
-        return len(sources)
-    ProductSimilarity.objects.bulk_create(
-        [
-            ProductSimilarity(run_id=run.pk, source_id=s, target_id=t, score=score)
-            for s, t, score in zip(sources, targets, scores, strict=True)
-        ],
-        batch_size=BULK_CREATE_BATCH,
-    )
-    return len(sources)
+    rows = [(run.pk, *row) for row in zip(sources, targets, scores, strict=True)]
+    copy_rows(ProductSimilarity, ("run", "source", "target", "score"), rows)
+    return len(rows)

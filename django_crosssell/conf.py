@@ -114,6 +114,11 @@ DEFAULTS: dict[str, Any] = {
     # deleted products and changed settings) when the last full run is older than this
     # many days; None never forces one.
     "INCREMENTAL_RECONCILE_DAYS": 7,
+    # Where the engine's blocks are computed: "local" (the recompute's process) or "dask"
+    # (tasks on the existing Dask cluster at DASK_SCHEDULER, e.g. "tcp://10.0.0.5:8786";
+    # pip install django-crosssell[dask]). README "Scaling out on Dask".
+    "ENGINE": "local",
+    "DASK_SCHEDULER": None,
     # Cold start: products with no co-purchase partner in a run (new ones, rarely bought
     # ones) get content neighbours from their names, stored with the run and shown after
     # staff links and partners as "Similar products". README "Cold start".
@@ -209,6 +214,8 @@ METRIC_CHOICES = ("cosine", "confidence", "co_count", "support", "lift", "jaccar
 WEIGHTING_CHOICES = ("none", "inverse_size", "bm25")
 #: Values of ``SIMILAR_CATEGORY``.
 SIMILAR_CATEGORY_CHOICES = ("boost", "restrict", None)
+#: Values of ``ENGINE``.
+ENGINE_CHOICES = ("local", "dask")
 #: Values of ``BESTSELLERS_SOURCE``.
 BESTSELLERS_SOURCES = ("run", "order_lines")
 

@@ -7,6 +7,10 @@
 | E062 | ``MAX_BASKET_SIZE`` is not ``None`` or a whole number of at least 2 |
 | E063 | ``SIMILAR_CATEGORY`` is not ``"boost"``, ``"restrict"`` or ``None`` |
 | E064 | ``SIMILAR_TEXT_FIELDS`` is not a non-empty list of the product model's fields |
+| E066 | ``ENGINE`` is not ``"local"`` or ``"dask"`` |
+| E067 | ``ENGINE = "dask"`` without ``DASK_SCHEDULER`` (the address of an existing cluster) |
+| E068 | ``ENGINE = "dask"`` but ``dask.distributed`` is not installed (``[dask]`` extra) |
+| E069 | ``INCREMENTAL_RECONCILE_DAYS`` is not ``None`` or a number of days above 0 |
 | E065 | ``SIMILAR_TOP_K`` is not an integer >= 1, or ``SIMILAR_MIN_SCORE`` not in [0, 1] |
 
 A bad value would otherwise fail a nightly recompute (or, for ``BESTSELLERS_SOURCE``,
@@ -15,6 +19,7 @@ silently show no bestsellers). Imports only ``conf``: no numpy, no database acce
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from django.core import checks
@@ -22,6 +27,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from .conf import (
     BESTSELLERS_SOURCES,
+    ENGINE_CHOICES,
     SIMILAR_CATEGORY_CHOICES,
     WEIGHTING_CHOICES,
     app_settings,
@@ -65,6 +71,49 @@ def check_engine_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
             )
         )
     errors.extend(_check_similar())
+    errors.extend(_check_engine())
+    return errors
+
+
+def _check_engine() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    engine = app_settings.ENGINE
+    if engine not in ENGINE_CHOICES:
+        errors.append(
+            _error(
+                f"ENGINE must be 'local' or 'dask', not {engine!r}.",
+                "'local' computes in the recompute's process; 'dask' on a Dask cluster.",
+                "E066",
+            )
+        )
+    elif engine == "dask":
+        if not app_settings.DASK_SCHEDULER:
+            errors.append(
+                _error(
+                    "ENGINE = 'dask' needs DASK_SCHEDULER, the address of a running scheduler.",
+                    "e.g. 'tcp://10.0.0.5:8786'. The recompute never starts a cluster itself.",
+                    "E067",
+                )
+            )
+        if importlib.util.find_spec("distributed") is None:
+            errors.append(
+                _error(
+                    "ENGINE = 'dask' but dask.distributed is not installed.",
+                    "pip install 'django-crosssell[dask]'",
+                    "E068",
+                )
+            )
+    days = app_settings.INCREMENTAL_RECONCILE_DAYS
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int | float) or days <= 0
+    ):
+        errors.append(
+            _error(
+                f"INCREMENTAL_RECONCILE_DAYS must be None or a number above 0, not {days!r}.",
+                "Incremental runs become full ones after this many days (7 by default).",
+                "E069",
+            )
+        )
     return errors
 
 

@@ -23,6 +23,7 @@ models are wrapped so in ``crosssell_evaluate``), scored by the same code.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -311,13 +312,12 @@ def implicit_models(k_neighbours: int = 20) -> tuple[Configuration, ...]:
     default parameters.
     """
     try:
-        from implicit.nearest_neighbours import (
-            BM25Recommender,
-            CosineRecommender,
-            TFIDFRecommender,
-        )
+        nearest = importlib.import_module("implicit.nearest_neighbours")
     except ImportError:
         return ()
+    BM25Recommender = nearest.BM25Recommender
+    CosineRecommender = nearest.CosineRecommender
+    TFIDFRecommender = nearest.TFIDFRecommender
 
     def wrap(factory: Callable[[], Any]) -> SimilarityModel:
         def fit(train: sparse.csr_matrix) -> Any:

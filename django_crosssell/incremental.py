@@ -245,6 +245,7 @@ def rank(
     min_blocks: int = 1,
     block_budget: int = affinity.DEFAULT_BLOCK_BUDGET,
     progress: affinity.ProgressCallback | None = None,
+    runner: affinity.PlanRunner = affinity.plan_results,
 ) -> Iterator[affinity.AffinityResult]:
     """Every product's top partners from the counts, in blocks, as a full run yields them."""
     baskets = state.baskets()
@@ -259,12 +260,12 @@ def rank(
     )
     if plan is not None:
         n = len(state.product_ids)
-        data = state.pair_count.astype(np.float64) + 1j * state.pair_weight
-        if baskets.score_weights is None:
-            data = data.real  # an unweighted full run multiplies integer matrices
+        data: np.ndarray = state.pair_count.astype(np.float64)
+        if baskets.score_weights is not None:  # an unweighted full run has no weights
+            data = data + 1j * state.pair_weight
         upper = sparse.csr_matrix((data, (state.pair_source, state.pair_target)), shape=(n, n))
         plan = dataclasses.replace(plan, cooc=(upper + upper.T).tocsr())
-    return affinity.plan_results(plan, empty, progress)
+    return runner(plan, empty, progress)
 
 
 # --- Storage ---------------------------------------------------------------------------

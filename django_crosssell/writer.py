@@ -24,6 +24,7 @@ import numpy as np
 from django.db import connection, models, transaction
 
 from . import affinity, incremental
+from .conf import app_settings
 from .models import AffinityRun, ProductAffinity, ProductSales
 
 #: ``progress(stage, done, total)``; stages in order: "read" (total None), "pairs", "write",
@@ -100,10 +101,24 @@ class PendingPairs:
             "metric": self.params["metric"],
             "min_blocks": min_blocks,
             "progress": progress,
+            "runner": engine_runner(),
         }
         if self.slid and self.counts is not None:
             return self._marking(incremental.rank(self.counts, **rank))
-        return self._marking(affinity.iter_pair_blocks(self.baskets, **rank))
+        plan = affinity.plan_blocks(
+            self.baskets,
+            min_co_count=rank["min_co_count"],
+            top_k=rank["top_k"],
+            metric=rank["metric"],
+            min_blocks=min_blocks,
+        )
+        empty = affinity.empty_result(
+            self.baskets,
+            min_co_count=rank["min_co_count"],
+            top_k=rank["top_k"],
+            metric=rank["metric"],
+        )
+        return self._marking(rank["runner"](plan, empty, progress))
 
     def _marking(
         self, blocks: Iterator[affinity.AffinityResult]
@@ -117,6 +132,24 @@ class PendingPairs:
         result = affinity.AffinityResult.concat(list(self.blocks(progress=progress)))
         result.parameters.update(self.parameters)
         return result
+
+
+def engine_runner() -> affinity.PlanRunner:
+    """How the blocks are computed: here (``ENGINE = "local"``) or as Dask tasks."""
+    if app_settings.ENGINE == "dask":
+        from . import distributed
+
+        scheduler = app_settings.DASK_SCHEDULER
+
+        def on_dask(
+            plan: affinity.BlockPlan | None,
+            empty: affinity.AffinityResult,
+            progress: affinity.ProgressCallback | None = None,
+        ) -> Iterator[affinity.AffinityResult]:
+            return distributed.plan_results(plan, empty, progress, scheduler=scheduler)
+
+        return on_dask
+    return affinity.plan_results
 
 
 _DONE = object()
@@ -362,34 +395,46 @@ def _numbered(pending: PendingPairs) -> Iterator[tuple[affinity.AffinityResult, 
 # --- Sales (the run's bestseller list) -------------------------------------------------
 
 
+def copy_rows(
+    model: type[models.Model], names: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` (values of the fields ``names``) into ``model``'s table.
+
+    A text COPY on PostgreSQL (any key type), batched inserts elsewhere: for the run's
+    smaller tables (sales, similar products), tens of thousands of rows at most.
+    """
+    fields = []
+    for name in names:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        fields.append(field)
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(model._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    attnames = [field.attname for field in fields]
+    model._default_manager.bulk_create(
+        [model(**dict(zip(attnames, row, strict=True))) for row in rows],
+        batch_size=BULK_CREATE_BATCH,
+    )
+
+
 def write_sales(run: AffinityRun, product_ids: np.ndarray, counts: np.ndarray) -> int:
     """Store each product's order count with ``run``; returns rows written.
 
-    One row per product the run read (tens of thousands at most, so a text COPY or
-    batched inserts are enough); the bestseller fallback then reads the top few of one
+    One row per product the run read; the bestseller fallback then reads the top few of one
     index instead of aggregating order lines (``BESTSELLERS_SOURCE = "run"``).
     """
     keep = np.flatnonzero(np.asarray(counts) > 0)
     ids = np.asarray(product_ids)[keep].tolist()
     values = np.asarray(counts)[keep].tolist()
-    if not ids:
-        return 0
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(ProductSales._meta.db_table)
-        columns = ", ".join(
-            connection.ops.quote_name(ProductSales._meta.get_field(name).column)  # type: ignore[union-attr]
-            for name in ("run", "product", "orders")
-        )
-        sql = f"COPY {table} ({columns}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.copy(sql) as copy:
-            for pk, orders in zip(ids, values, strict=True):
-                copy.write_row((run.pk, pk, orders))
-        return len(ids)
-    ProductSales.objects.bulk_create(
-        [
-            ProductSales(run_id=run.pk, product_id=pk, orders=orders)
-            for pk, orders in zip(ids, values, strict=True)
-        ],
-        batch_size=BULK_CREATE_BATCH,
-    )
-    return len(ids)
+    rows = [(run.pk, pk, orders) for pk, orders in zip(ids, values, strict=True)]
+    if rows:
+        copy_rows(ProductSales, ("run", "product", "orders"), rows)
+    return len(rows)

@@ -64,3 +64,26 @@ def test_similar_text_fields_accepts_fields_of_the_product():
 )
 def test_similar_numbers(overrides):
     assert ids(**overrides) == ["crosssell.E065"]
+
+
+def test_engine():
+    assert ids(ENGINE="spark") == ["crosssell.E066"]
+    assert ids(ENGINE="dask") == ["crosssell.E067"]
+    assert ids(ENGINE="dask", DASK_SCHEDULER="tcp://127.0.0.1:8786") == []
+
+
+def test_engine_dask_not_installed(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "distributed" else real(name, *a),
+    )
+    assert ids(ENGINE="dask", DASK_SCHEDULER="tcp://x:1") == ["crosssell.E068"]
+
+
+@pytest.mark.parametrize("value", [0, -1, "7", True])
+def test_reconcile_days(value):
+    assert ids(INCREMENTAL_RECONCILE_DAYS=value) == ["crosssell.E069"]
