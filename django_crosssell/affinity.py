@@ -598,20 +598,32 @@ def _top_k_candidates(
     n_rows = stop - start
     local = rows - start
     per_row = np.bincount(local, minlength=n_rows)
-    if per_row.max(initial=0) <= top_k:
+    long_rows = np.flatnonzero(per_row > top_k)
+    if not len(long_rows):
         return None
-    buckets = int(min(SELECTION_BUCKETS, max(SELECTION_CELLS // max(n_rows, 1), 16)))
+    # Only sources with more than top_k pairs need a histogram; the others keep all.
+    compact = np.full(n_rows, -1, dtype=np.int64)
+    compact[long_rows] = np.arange(len(long_rows))
+    row_of = compact[local]
+    selected = row_of >= 0
+    # About two pairs per bucket on average, within bounds.
+    mean_long = float(per_row[long_rows].mean())
+    buckets = int(min(SELECTION_BUCKETS, max(mean_long / 2, 16)))
+    buckets = int(min(buckets, max(SELECTION_CELLS // len(long_rows), 16)))
     starts = np.flatnonzero(per_row)
     best = np.zeros(n_rows)
     best[starts] = np.maximum.reduceat(score, np.cumsum(per_row)[starts] - per_row[starts])
     scale = np.where(best > 0, best, 1.0)[local]
     bucket = np.minimum((score / scale * buckets).astype(np.int64), buckets - 1)
-    histogram = np.bincount(local * buckets + bucket, minlength=n_rows * buckets)
-    from_top = histogram.reshape(n_rows, buckets)[:, ::-1].cumsum(axis=1)
-    # The first bucket from the top where the running count reaches top_k (rows with
-    # fewer pairs never reach it: argmax of all-False is 0, the top, so guard with any()).
-    reached = from_top >= top_k
-    lowest = np.where(reached.any(axis=1), buckets - 1 - reached.argmax(axis=1), 0)
+    histogram = np.bincount(
+        row_of[selected] * buckets + bucket[selected], minlength=len(long_rows) * buckets
+    )
+    from_top = histogram.reshape(len(long_rows), buckets)[:, ::-1].cumsum(axis=1)
+    # The first bucket from the top where the running count reaches top_k (every long row
+    # reaches it: it has more than top_k pairs).
+    lowest_long = buckets - 1 - (from_top >= top_k).argmax(axis=1)
+    lowest = np.zeros(n_rows, dtype=np.int64)
+    lowest[long_rows] = lowest_long
     return np.flatnonzero(bucket >= lowest[local])
 
 
