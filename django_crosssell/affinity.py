@@ -1,8 +1,10 @@
 """The co-purchase affinity engine: pure numpy/scipy/pandas, no Django.
 
-Over 600 lines on purpose for now: the basket matrix, the block computation, the metrics
-and the leave-one-out evaluation share one set of array types and are read together; the
-engine rework (weighting, incremental counts, Dask blocks) splits it along those lines.
+Over 600 lines on purpose: the basket matrix, the order weights, the block plan, the one
+block computation (:func:`compute_block`, run here or as a Dask task by
+:mod:`.distributed`), the metrics and the top-K selection share one set of array types and
+are read together. The offline evaluation lives in :mod:`.evaluation`, the window counts
+of incremental runs in :mod:`.incremental`.
 
 Input is one array entry per order line (order id, product id and optionally the time the
 order was placed); output is, for every product, its top-K partners with the metrics an
@@ -30,7 +32,8 @@ block sized by an upper bound of its non-zeros), and each block is reduced to it
 partners before the next one starts, so memory is bounded by ``X`` plus one block, not by
 the number of pairs (10 million order lines stay well under 2 GB).
 
-Why ``cosine`` is the default ranking metric (measured with :func:`evaluate_leave_one_out`
+Why ``cosine`` is the default ranking metric (measured with
+:func:`.evaluation.evaluate_leave_one_out`
 on Groceries, 80/20 split, five seeds, the protocol of ``shared/data/README.md``; the table
 is in the README's "Affinity engine" section): raw ``lift`` ranks pairs of rare products
 first and completes baskets far worse than recommending bestsellers (hit rate@10 0.023
@@ -38,6 +41,8 @@ against 0.372); ``co_count`` and ``confidence`` beat bestsellers (0.391, 0.394) 
 recommending what is popular anyway (catalogue coverage 0.33, 0.37); ``cosine`` has the best
 hit rate (0.395) and, because it also divides by the partner's popularity, covers 0.98 of
 the catalogue. With the shipped ``min_co_count=2, top_k=50`` it scores 0.394 / 0.90.
+Weighting orders by 1 / size (:func:`order_weights`) was chosen over three data sets (the
+README's "Choosing the defaults"): it matters on shops with large orders.
 """
 
 from __future__ import annotations
