@@ -317,6 +317,8 @@ def run_recompute(
             raise
     cache.invalidate()
     try:
+        # Only the current run's counts are ever slid: older ones are dead weight.
+        AffinityCounts.objects.exclude(run=run).delete()
         prune_runs()
     except DatabaseError:  # pruning is housekeeping: the new run is already live
         logger.exception("django-crosssell: pruning old affinity runs failed")

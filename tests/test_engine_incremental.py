@@ -196,3 +196,15 @@ def test_an_incremental_run_falls_back_to_a_full_one():
     with override_settings(CROSSSELL={**INCREMENTAL, "INCREMENTAL_RECONCILE_DAYS": 0}):
         run = run_recompute(incremental=True, max_basket_size=50)
         assert "INCREMENTAL_RECONCILE_DAYS" in run.parameters["full_because"]
+
+
+@pytest.mark.django_db
+@override_settings(CROSSSELL=INCREMENTAL)
+def test_only_the_current_run_keeps_its_counts():
+    products = ProductFactory.create_batch(3)
+    for _ in range(3):
+        make_order(*products)
+    first = run_recompute()
+    second = run_recompute(incremental=True)
+    assert list(AffinityCounts.objects.values_list("run_id", flat=True)) == [second.pk]
+    assert first.pk != second.pk
