@@ -36,6 +36,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from . import affinity, cache, incremental
+from .adapter import CrossSellAdapter, get_adapter
 from .cold_start import write_similar
 from .conf import app_settings, get_product_model
 from .errors import RecomputeParameterError, RecomputeRefused
@@ -43,6 +44,7 @@ from .models import AffinityCounts, AffinityRun
 from .params import resolve_parameters
 from .reader import read_order_lines
 from .runs import claim_run, current_run, make_current, mark_failed, prune_runs, recompute_lock
+from .sources import order_times
 from .writer import PendingPairs, Progress, write_affinities, write_sales
 
 logger = logging.getLogger("django_crosssell")
@@ -93,12 +95,16 @@ def keeps_counts(params: dict[str, Any]) -> bool:
 
 
 def _read(
-    params: dict[str, Any], now: datetime, since: datetime | None, progress: Progress | None
+    params: dict[str, Any],
+    now: datetime,
+    since: datetime | None,
+    progress: Progress | None,
+    with_placed_at: bool = True,
 ) -> Any:
     lookback = None if since is None else (now - since).total_seconds() / 86_400
     return read_order_lines(
         lookback_days=lookback,
-        with_placed_at=True,
+        with_placed_at=with_placed_at,
         now=now,
         progress=(lambda n: progress("read", n, None)) if progress else None,
     )
@@ -112,14 +118,23 @@ def _window_start(params: dict[str, Any], now: datetime) -> datetime | None:
 def _prepare_counted(
     params: dict[str, Any], now: datetime, progress: Progress | None
 ) -> PendingPairs:
-    """A full read that also computes the window's counts (``INCREMENTAL``)."""
-    lines = _read(params, now, _window_start(params, now), progress)
+    """A full read that also computes the window's counts (``INCREMENTAL``).
+
+    With the default order-line source the lines are read without times (the fast path)
+    and each order's time comes from one grouped query (:func:`.sources.order_times`).
+    """
+    since = _window_start(params, now)
+    times = None
+    if type(get_adapter()).order_lines is CrossSellAdapter.order_lines:
+        times = order_times(since=since)
+    lines = _read(params, now, since, progress, with_placed_at=times is None)
     baskets, counts = incremental.build_window(
         lines.orders,
         lines.products,
         lines.placed_at,
         order_weighting=params["order_weighting"],
         max_basket_size=params["max_basket_size"],
+        order_times=times,
     )
     return PendingPairs(
         baskets=baskets,

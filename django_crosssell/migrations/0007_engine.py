@@ -11,6 +11,16 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def store_counts_uncompressed(apps, schema_editor):
+    """PostgreSQL compressed each run's counts (tens of MB of numbers that barely compress)
+    on every insert, which took seconds; EXTERNAL keeps them out of line, uncompressed."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    model = apps.get_model("django_crosssell", "AffinityCounts")
+    table = schema_editor.quote_name(model._meta.db_table)
+    schema_editor.execute(f"ALTER TABLE {table} ALTER COLUMN data SET STORAGE EXTERNAL")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -64,4 +74,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['run', 'source', '-score'], name='crosssell_sim_run_source_idx')],
             },
         ),
+        migrations.RunPython(store_counts_uncompressed, migrations.RunPython.noop),
     ]
