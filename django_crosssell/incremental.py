@@ -149,10 +149,13 @@ def orders_from_lines(
         else:
             per_order = affinity._as_datetime_ns(values[where]) if len(where) else where
         return np.asarray(order_ids), per_order, codes.astype(np.int64), np.asarray(products)
+    if placed_at is None:
+        raise affinity.AffinityInputError("the window needs placed_at or order_times")
     first_line = np.full(len(order_ids), len(codes), dtype=np.int64)
     np.minimum.at(first_line, codes, np.arange(len(codes)))
-    placed = np.asarray(placed_at)[first_line] if len(codes) else placed_at
-    first = affinity._as_datetime_ns(placed) if len(placed) else np.zeros(0, np.int64)
+    if not len(codes):
+        return np.asarray(order_ids), np.zeros(0, np.int64), codes.astype(np.int64), products
+    first = affinity._as_datetime_ns(np.asarray(placed_at)[first_line])
     return np.asarray(order_ids), first, codes.astype(np.int64), np.asarray(products)
 
 
