@@ -26,7 +26,7 @@ in every process that runs ``manage.py check`` or a web server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
@@ -84,7 +84,10 @@ def order_times(*, since: datetime | None = None) -> tuple[list[Any], list[Any]]
         return None
     queryset = order_line_queryset(since=since)
     if connections[queryset.db].vendor == "postgresql":
-        epoch = Cast(Extract(placed, "epoch") * 1_000_000, models.BigIntegerField())
+        # tzinfo=UTC: Django would otherwise extract from the wall time of TIME_ZONE,
+        # shifting every order by the zone's offset (nine hours in Tokyo).
+        utc = Extract(placed, "epoch", tzinfo=UTC)
+        epoch = Cast(utc * 1_000_000, models.BigIntegerField())
         rows = queryset.values(fields["order"]).annotate(cs_time=Min(epoch))
     else:
         rows = queryset.values(fields["order"]).annotate(cs_time=Min(placed))

@@ -136,8 +136,11 @@ def at(moment):
 
 
 @pytest.mark.django_db
-@override_settings(CROSSSELL=INCREMENTAL)
-def test_an_incremental_run_equals_a_full_run_of_the_same_window():
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
+def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, settings):
+    # The shop's time zone must not move the window (order times are read in UTC).
+    settings.TIME_ZONE = zone
+    settings.CROSSSELL = INCREMENTAL
     rng = np.random.default_rng(11)
     products = ProductFactory.create_batch(25)
     t0 = timezone.now() - timedelta(days=60)
@@ -146,7 +149,7 @@ def test_an_incremental_run_equals_a_full_run_of_the_same_window():
         for day in days:
             for _ in range(4):
                 basket = rng.choice(25, size=int(rng.integers(1, 6)), replace=False)
-                placed = t0 + timedelta(days=day, hours=1)
+                placed = t0 + timedelta(days=day, hours=20)  # near the next day: zones matter
                 make_order(*(products[i] for i in basket), placed_at=placed)
 
     orders(range(40))
