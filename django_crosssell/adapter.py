@@ -224,6 +224,30 @@ class CrossSellAdapter:
             for product in products
         }
 
+    def content_texts(self) -> Iterable[tuple[Any, str, Any]]:
+        """``(pk, text, category)`` of every product, for content neighbours (cold start).
+
+        The text joins the ``SIMILAR_TEXT_FIELDS`` of the product (its name by default; add
+        a description field, or override this, to compare more); the category is the
+        ``CATEGORY_FIELD`` value (the first one of a many-to-many field), or None. Read in
+        one query, a chunk at a time.
+        """
+        names = list(app_settings.SIMILAR_TEXT_FIELDS)
+        field = self.category_field()
+        columns = ["pk", *names]
+        if field is not None:
+            columns.append(field.name)
+        seen: set[Any] = set()
+        products = self.products().select_related(None).prefetch_related(None)
+        rows = products.order_by("pk").values_list(*columns)
+        for row in rows.iterator(chunk_size=5_000):
+            pk = row[0]
+            if pk in seen:  # a many-to-many category repeats the product
+                continue
+            seen.add(pk)
+            text = " ".join(str(value) for value in row[1 : 1 + len(names)] if value)
+            yield pk, text, row[1 + len(names)] if field is not None else None
+
     def in_categories(self, queryset: models.QuerySet, category_ids: Iterable[Any]) -> Any:
         """``queryset`` narrowed to products in any of ``category_ids``."""
         field = self.category_field()

@@ -1,8 +1,10 @@
 """The co-purchase affinity engine: pure numpy/scipy/pandas, no Django.
 
-Over 600 lines on purpose for now: the basket matrix, the block computation, the metrics
-and the leave-one-out evaluation share one set of array types and are read together; the
-engine rework (weighting, incremental counts, Dask blocks) splits it along those lines.
+Over 600 lines on purpose: the basket matrix, the order weights, the block plan, the one
+block computation (:func:`compute_block`, run here or as a Dask task by
+:mod:`.distributed`), the metrics and the top-K selection share one set of array types and
+are read together. The offline evaluation lives in :mod:`.evaluation`, the window counts
+of incremental runs in :mod:`.incremental`.
 
 Input is one array entry per order line (order id, product id and optionally the time the
 order was placed); output is, for every product, its top-K partners with the metrics an
@@ -30,7 +32,8 @@ block sized by an upper bound of its non-zeros), and each block is reduced to it
 partners before the next one starts, so memory is bounded by ``X`` plus one block, not by
 the number of pairs (10 million order lines stay well under 2 GB).
 
-Why ``cosine`` is the default ranking metric (measured with :func:`evaluate_leave_one_out`
+Why ``cosine`` is the default ranking metric (measured with
+:func:`.evaluation.evaluate_leave_one_out`
 on Groceries, 80/20 split, five seeds, the protocol of ``shared/data/README.md``; the table
 is in the README's "Affinity engine" section): raw ``lift`` ranks pairs of rare products
 first and completes baskets far worse than recommending bestsellers (hit rate@10 0.023
@@ -38,6 +41,8 @@ against 0.372); ``co_count`` and ``confidence`` beat bestsellers (0.391, 0.394) 
 recommending what is popular anyway (catalogue coverage 0.33, 0.37); ``cosine`` has the best
 hit rate (0.395) and, because it also divides by the partner's popularity, covers 0.98 of
 the catalogue. With the shipped ``min_co_count=2, top_k=50`` it scores 0.394 / 0.90.
+Weighting orders by 1 / size (:func:`order_weights`) was chosen over three data sets (the
+README's "Choosing the defaults"): it matters on shops with large orders.
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ DEFAULT_METRIC = "cosine"
 #: The defaults of ``CROSSSELL["MIN_CO_COUNT"]`` and ``["TOP_K"]`` (see conf.py for why).
 DEFAULT_MIN_CO_COUNT = 2
 DEFAULT_TOP_K = 50
+#: Per-order weighting schemes of the ranking score (``CROSSSELL["ORDER_WEIGHTING"]``;
+#: ``conf.WEIGHTING_CHOICES`` repeats them). See :func:`order_weights`.
+WEIGHTINGS: tuple[str, ...] = ("none", "inverse_size", "bm25")
+DEFAULT_WEIGHTING = "none"
 
 #: Upper bound of the non-zeros of one block of the co-occurrence matrix. Each non-zero
 #: costs about 60 bytes while a block is reduced, so the default keeps a block near 400 MB
@@ -147,6 +156,11 @@ class BasketMatrix:
     product_ids: np.ndarray
     weights: np.ndarray | None  # per order, for time decay
     n_lines: int
+    #: Per order, for the ranking score only (time decay times the basket-size weighting);
+    #: None: the score uses ``weights``, like the other metrics.
+    score_weights: np.ndarray | None = None
+    #: Orders with more distinct products are left out of the pairs (not of the totals).
+    max_basket_size: int | None = None
 
     @property
     def n_orders(self) -> int:
@@ -290,22 +304,79 @@ def _compact(codes: np.ndarray) -> np.ndarray:
     return inverse.astype(np.int64, copy=False)
 
 
+def order_weights(matrix: sparse.csr_matrix, scheme: str) -> np.ndarray | None:
+    """Per-order weights of the ranking score by basket size; None for ``"none"``.
+
+    Why: in a shop with large orders (UCI Online Retail, median 15 products) a 40-product
+    order adds 780 pairs and a 2-product order one, so plain counts rank what big orders
+    happen to hold together. ``"inverse_size"`` gives each order the weight
+    ``1 / size``; ``"bm25"`` gives it the square of the BM25 inverse document frequency
+    ``log(products) - log(1 + size)`` that ``implicit``'s BM25 item-item model uses (an
+    item-item similarity is a dot product, so each order's weight enters it squared),
+    floored at zero. The choice between them was measured (README, "Choosing the
+    defaults").
+    """
+    if scheme == "none":
+        return None
+    size = np.diff(matrix.indptr).astype(np.float64)
+    if scheme == "inverse_size":
+        return _quantise(1.0 / np.maximum(size, 1.0))
+    if scheme == "bm25":
+        idf = np.log(float(max(matrix.shape[1], 1))) - np.log1p(size)
+        return _quantise(np.square(np.maximum(idf, 0.0)))
+    raise AffinityInputError(
+        f"Unknown order weighting {scheme!r}; choose one of {', '.join(WEIGHTINGS)}."
+    )
+
+
+#: Order weights are rounded to multiples of this (2^-24, a relative error under 1e-5):
+#: then every sum of them below 2^29 is exact in float64, so weighted co-occurrence does
+#: not depend on the order of summation. That is what lets an incremental run (add new
+#: orders, subtract old ones) reproduce a full recompute bit for bit.
+WEIGHT_QUANTUM = 2.0**-24
+
+
+def _quantise(weights: np.ndarray) -> np.ndarray:
+    return np.round(weights / WEIGHT_QUANTUM) * WEIGHT_QUANTUM
+
+
+def weigh_orders(
+    baskets: BasketMatrix, scheme: str = DEFAULT_WEIGHTING, max_basket_size: int | None = None
+) -> BasketMatrix:
+    """``baskets`` with a basket-size weighting of the score and a basket-size cap.
+
+    The weighting multiplies with time decay and changes only the ranking score: support,
+    confidence, lift and the integer ``co_count`` stay the association-rule figures an
+    analyst can check against ``mlxtend``.
+    """
+    if max_basket_size is not None and max_basket_size < 2:
+        raise AffinityInputError("max_basket_size must be at least 2 (or None).")
+    size_weights = order_weights(baskets.matrix, scheme)
+    score_weights = None
+    if size_weights is not None:
+        score_weights = size_weights if baskets.weights is None else size_weights * baskets.weights
+    return dataclasses.replace(
+        baskets, score_weights=score_weights, max_basket_size=max_basket_size
+    )
+
+
 def _metric_values(
     metric: str,
     co: np.ndarray,
     n_source: np.ndarray,
     n_target: np.ndarray,
     n_orders: float,
-    support: np.ndarray,
-    confidence: np.ndarray,
-    lift: np.ndarray,
+    support: Callable[[], np.ndarray],
+    confidence: Callable[[], np.ndarray],
+    lift: Callable[[], np.ndarray],
 ) -> np.ndarray:
+    """The ranking metric; support, confidence and lift are computed only when ranked by."""
     if metric == "confidence":
-        return confidence
+        return confidence()
     if metric == "lift":
-        return lift
+        return lift()
     if metric == "support":
-        return support
+        return support()
     if metric == "co_count":
         return co.astype(np.float64)
     if metric == "cosine":
@@ -371,6 +442,16 @@ def iter_pair_blocks(
     products) so there is something to overlap. At least one block is always yielded.
     Arguments are checked before the first block is computed.
     """
+    empty = empty_result(baskets, min_co_count=min_co_count, top_k=top_k, metric=metric)
+    return _pair_blocks(
+        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress
+    )
+
+
+def empty_result(
+    baskets: BasketMatrix, *, min_co_count: int, top_k: int | None, metric: str
+) -> AffinityResult:
+    """The result's totals with no pairs yet (arguments checked): what blocks share."""
     if metric not in METRICS:
         raise AffinityInputError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
     if min_co_count < 1:
@@ -385,8 +466,10 @@ def iter_pair_blocks(
         "top_k": top_k,
         "metric": metric,
         "weighted": baskets.weights is not None,
+        "score_weighted": baskets.score_weights is not None,
+        "max_basket_size": baskets.max_basket_size,
     }
-    empty = AffinityResult(
+    return AffinityResult(
         product_ids=baskets.product_ids,
         item_counts=item_counts,
         **{name: np.zeros(0, dtype) for name, dtype in PAIR_DTYPES.items()},
@@ -395,9 +478,273 @@ def iter_pair_blocks(
         metric=metric,
         parameters=parameters,
     )
-    return _pair_blocks(
-        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress
+
+
+@dataclass
+class BlockPlan:
+    """Everything one block of source products needs, shared by every block.
+
+    :func:`compute_block` turns ``(plan, start, stop)`` into that block's pairs with no other
+    input, so the blocks can run in this process one after another or as Dask tasks on
+    other machines (:mod:`.distributed`) with bitwise-equal results.
+    """
+
+    xt: sparse.csr_matrix  # products x multi-product orders (ones)
+    xm: sparse.csr_matrix  # multi-product orders x products; complex when weighted
+    #: A precomputed products x products co-occurrence (no diagonal; complex when
+    #: weighted) to slice instead of multiplying ``xt @ xm`` (incremental runs).
+    cooc: sparse.csr_matrix | None
+    #: Per-order weights of the (first) weighted quantity live in ``xm``'s imaginary part;
+    #: a second one (time decay *and* a size weighting) in this matrix.
+    xs: sparse.csr_matrix | None
+    decay_in_xm: bool  # the imaginary part of xm is the decay weight (else the score's)
+    weighted_counts: np.ndarray
+    total_weight: float
+    score_counts: np.ndarray
+    score_total: float
+    weighted: bool  # time decay: support/confidence/lift from weighted counts
+    score_weighted: bool
+    min_co_count: int
+    top_k: int | None
+    metric: str
+    n_products: int
+    blocks: list[tuple[int, int]]
+
+
+def plan_blocks(
+    baskets: BasketMatrix,
+    *,
+    min_co_count: int = DEFAULT_MIN_CO_COUNT,
+    top_k: int | None = DEFAULT_TOP_K,
+    metric: str = DEFAULT_METRIC,
+    block_budget: int = DEFAULT_BLOCK_BUDGET,
+    min_blocks: int = 1,
+) -> BlockPlan | None:
+    """The shared inputs and the block boundaries; None when there can be no pair."""
+    x = baskets.matrix
+    n_orders, n_products = x.shape
+    if n_orders == 0 or n_products < 2:
+        return None
+    item_counts = np.bincount(x.indices, minlength=n_products).astype(np.int64)
+
+    # Orders with a single product cannot contribute a pair; dropping them from the
+    # product (not from the totals) saves work on shops with many one-item orders.
+    basket_size = np.diff(x.indptr)
+    multi = basket_size >= 2
+    if baskets.max_basket_size is not None:
+        multi &= basket_size <= baskets.max_basket_size
+    xm = x[multi] if not multi.all() else x
+    weights = baskets.weights
+    if weights is not None:
+        total_weight = float(weights.sum())
+        weighted_counts = np.asarray(x.T @ weights).ravel()
+    else:
+        total_weight = float(n_orders)
+        weighted_counts = item_counts.astype(np.float64)
+    score_weights = baskets.score_weights
+    if score_weights is not None:
+        # The score's own totals: every order, weighted, as the pairs are.
+        score_total = float(score_weights.sum())
+        score_counts = np.asarray(x.T @ score_weights).ravel()
+    else:
+        score_total, score_counts = total_weight, weighted_counts
+    # One sparse product gives the integer counts and one weighted sum at once: the
+    # matrix holds 1 + w·i per line, so the real part counts orders exactly and the
+    # imaginary part sums their weights in the same order a real product would.
+    first = weights if weights is not None else score_weights
+    xs = None
+    if first is not None:
+        data = 1.0 + 1j * first[multi][np.repeat(np.arange(xm.shape[0]), np.diff(xm.indptr))]
+        xm = sparse.csr_matrix((data, xm.indices, xm.indptr), shape=xm.shape)
+        if weights is not None and score_weights is not None:
+            xs = sparse.diags(score_weights[multi]) @ x[multi]
+    xt = (x[multi] if not multi.all() else x).T.tocsr()  # products x orders
+    # Upper bound of each source row's non-zeros: the lines of the orders it appears in.
+    cost = np.asarray(xt @ basket_size[multi].astype(np.int64)).ravel()
+    if min_blocks > 1:
+        block_budget = min(block_budget, max(int(cost.sum()) // min_blocks, 1))
+    return BlockPlan(
+        xt=xt,
+        xm=xm,
+        cooc=None,
+        xs=xs,
+        decay_in_xm=weights is not None,
+        weighted_counts=weighted_counts,
+        total_weight=total_weight,
+        score_counts=score_counts,
+        score_total=score_total,
+        weighted=weights is not None,
+        score_weighted=score_weights is not None,
+        min_co_count=min_co_count,
+        top_k=top_k,
+        metric=metric,
+        n_products=n_products,
+        blocks=_blocks(cost, block_budget),
     )
+
+
+#: Buckets per source for the top-K pre-selection (see :func:`_top_k_order`), and the most
+#: histogram cells held at once.
+SELECTION_BUCKETS = 1024
+SELECTION_CELLS = 1 << 23
+
+
+def _top_k_candidates(
+    rows: np.ndarray, score: np.ndarray, top_k: int, start: int, stop: int
+) -> np.ndarray | None:
+    """Indices of a superset of each source's ``top_k`` best pairs, or None for all.
+
+    Sorting every pair to keep the best 50 of each source cost most of a run on shops with
+    large orders. Instead each source's scores are put into buckets by their share of the
+    source's best score (``floor(score / best * buckets)``, monotonic in the score), a
+    histogram per source finds the lowest bucket that still holds one of the ``top_k``
+    best, and only the pairs from that bucket up are sorted. Scores are never negative.
+    """
+    n_rows = stop - start
+    local = rows - start
+    per_row = np.bincount(local, minlength=n_rows)
+    long_rows = np.flatnonzero(per_row > top_k)
+    if not len(long_rows):
+        return None
+    # Only sources with more than top_k pairs need a histogram; the others keep all.
+    compact = np.full(n_rows, -1, dtype=np.int64)
+    compact[long_rows] = np.arange(len(long_rows))
+    row_of = compact[local]
+    selected = row_of >= 0
+    # About two pairs per bucket on average, within bounds.
+    mean_long = float(per_row[long_rows].mean())
+    buckets = int(min(SELECTION_BUCKETS, max(mean_long / 2, 16)))
+    buckets = int(min(buckets, max(SELECTION_CELLS // len(long_rows), 16)))
+    starts = np.flatnonzero(per_row)
+    best = np.zeros(n_rows)
+    best[starts] = np.maximum.reduceat(score, np.cumsum(per_row)[starts] - per_row[starts])
+    scale = np.where(best > 0, best, 1.0)[local]
+    bucket = np.minimum((score / scale * buckets).astype(np.int64), buckets - 1)
+    histogram = np.bincount(
+        row_of[selected] * buckets + bucket[selected], minlength=len(long_rows) * buckets
+    )
+    from_top = histogram.reshape(len(long_rows), buckets)[:, ::-1].cumsum(axis=1)
+    # The first bucket from the top where the running count reaches top_k (every long row
+    # reaches it: it has more than top_k pairs).
+    lowest_long = buckets - 1 - (from_top >= top_k).argmax(axis=1)
+    lowest = np.zeros(n_rows, dtype=np.int64)
+    lowest[long_rows] = lowest_long
+    return np.flatnonzero(bucket >= lowest[local])
+
+
+def _top_k_order(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    score: np.ndarray,
+    top_k: int | None,
+    start: int,
+    stop: int,
+    n_products: int,
+) -> np.ndarray:
+    """Indices of the kept pairs ordered by (source, best score first, target).
+
+    Exactly the first ``top_k`` of each source in that order; only a superset of them
+    (:func:`_top_k_candidates`) is sorted.
+    """
+    if not len(rows):
+        return np.zeros(0, np.int64)
+    candidates = None
+    if top_k is not None:
+        candidates = _top_k_candidates(rows, score, top_k, start, stop)
+        if candidates is not None:
+            rows, cols, score = rows[candidates], cols[candidates], score[candidates]
+    order = np.lexsort((cols, -score, rows))
+    if top_k is not None:
+        rows_sorted = rows[order]
+        first_of_row = np.searchsorted(rows_sorted, rows_sorted, side="left")
+        rank = np.arange(len(rows_sorted)) - first_of_row
+        order = order[rank < top_k]
+    return order if candidates is None else candidates[order]
+
+
+def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarray]:
+    """The pairs of source products ``start:stop`` as :data:`PAIR_FIELDS` arrays.
+
+    A pure function of its arguments (see :class:`BlockPlan`).
+    """
+    block = plan.cooc[start:stop] if plan.cooc is not None else plan.xt[start:stop] @ plan.xm
+    rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(block.indptr))
+    cols = block.indices.astype(np.int64, copy=False)
+    if np.iscomplexobj(block.data):
+        counts = block.data.real.astype(np.int64)
+        first_weighted = block.data.imag
+    else:
+        counts = block.data.astype(np.int64, copy=False)
+        first_weighted = None
+    second_weighted = None
+    if plan.xs is not None:
+        block.sort_indices()
+        rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(block.indptr))
+        cols = block.indices.astype(np.int64, copy=False)
+        counts = block.data.real.astype(np.int64)
+        first_weighted = block.data.imag
+        second = plan.xt[start:stop] @ plan.xs
+        second.sort_indices()
+        if not np.array_equal(second.indices, block.indices):  # pragma: no cover
+            raise RuntimeError("weighted and unweighted co-occurrence differ in structure")
+        second_weighted = second.data
+    keep = (cols != rows) & (counts >= plan.min_co_count)
+    rows, cols, counts = rows[keep], cols[keep], counts[keep]
+    if plan.weighted:
+        assert first_weighted is not None  # the decay weights ride in the imaginary part
+        co = first_weighted[keep]
+        score_co = second_weighted[keep] if second_weighted is not None else None
+    else:
+        co = counts.astype(np.float64)
+        score_co = first_weighted[keep] if first_weighted is not None else None
+    del block, keep
+    total = plan.total_weight
+    if score_co is None:
+        n_source, n_target = plan.weighted_counts[rows], plan.weighted_counts[cols]
+        score = _metric_values(
+            plan.metric,
+            co if plan.weighted else counts,
+            n_source,
+            n_target,
+            total,
+            lambda: co / total,
+            lambda: co / n_source,
+            lambda: (co / n_source) / (n_target / total),
+        )
+    else:
+        s_source, s_target = plan.score_counts[rows], plan.score_counts[cols]
+        s_total = plan.score_total
+        score = _metric_values(
+            plan.metric,
+            score_co,
+            s_source,
+            s_target,
+            s_total,
+            lambda: score_co / s_total,
+            lambda: score_co / s_source,
+            lambda: (score_co / s_source) / (s_target / s_total),
+        )
+    order = _top_k_order(rows, cols, score, plan.top_k, start, stop, plan.n_products)
+    rows, cols, counts, co, score = rows[order], cols[order], counts[order], co[order], score[order]
+    n_source, n_target = plan.weighted_counts[rows], plan.weighted_counts[cols]
+    confidence = co / n_source
+    return {
+        "source": rows,
+        "target": cols,
+        "co_count": counts,
+        "support": co / total,
+        "confidence": confidence,
+        "lift": confidence / (n_target / total),
+        "score": score,
+    }
+
+
+def block_result(empty: AffinityResult, pairs: dict[str, np.ndarray]) -> AffinityResult:
+    """A block's pair arrays as an :class:`AffinityResult` sharing ``empty``'s totals."""
+    arrays: dict[str, Any] = {
+        name: pairs[name].astype(dtype, copy=False) for name, dtype in PAIR_DTYPES.items()
+    }
+    return dataclasses.replace(empty, **arrays, parameters=dict(empty.parameters))
 
 
 def _pair_blocks(
@@ -410,102 +757,35 @@ def _pair_blocks(
     min_blocks: int,
     progress: ProgressCallback | None,
 ) -> Iterator[AffinityResult]:
-    x = baskets.matrix
-    n_orders, n_products = x.shape
-    if n_orders == 0 or n_products < 2:
+    plan = plan_blocks(
+        baskets,
+        min_co_count=min_co_count,
+        top_k=top_k,
+        metric=metric,
+        block_budget=block_budget,
+        min_blocks=min_blocks,
+    )
+    yield from plan_results(plan, empty, progress)
+
+
+#: ``runner(plan, empty, progress)``: computes a plan's blocks (here, or on a cluster).
+PlanRunner = Callable[
+    ["BlockPlan | None", AffinityResult, "ProgressCallback | None"], Iterator[AffinityResult]
+]
+
+
+def plan_results(
+    plan: BlockPlan | None, empty: AffinityResult, progress: ProgressCallback | None = None
+) -> Iterator[AffinityResult]:
+    """The blocks of ``plan`` computed one after another in this process."""
+    if plan is None or not plan.blocks:
         yield empty
         return
-    item_counts = empty.item_counts
-
-    # Orders with a single product cannot contribute a pair; dropping them from the
-    # product (not from the totals) saves work on shops with many one-item orders.
-    basket_size = np.diff(x.indptr)
-    multi = basket_size >= 2
-    xm = x[multi] if not multi.all() else x
-    weights = baskets.weights
-    if weights is not None:
-        total_weight = float(weights.sum())
-        weighted_counts = np.asarray(x.T @ weights).ravel()
-        wm = weights[multi]
-        xw = sparse.diags(wm) @ xm
-    else:
-        total_weight = float(n_orders)
-        weighted_counts = item_counts.astype(np.float64)
-        xw = None
-    xt = xm.T.tocsr()  # products x orders
-    # Upper bound of each source row's non-zeros: the lines of the orders it appears in.
-    cost = np.asarray(xt @ basket_size[multi].astype(np.int64)).ravel()
-    if min_blocks > 1:
-        block_budget = min(block_budget, max(int(cost.sum()) // min_blocks, 1))
-    blocks = _blocks(cost, block_budget)
-
-    done = 0
-    yielded = False
-    for start, stop in blocks:
-        block = xt[start:stop] @ xm
-        block.sort_indices()
-        counts = block.data
-        cols = block.indices.astype(np.int64, copy=False)
-        rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(block.indptr))
-        if xw is not None:
-            wblock = xt[start:stop] @ xw
-            wblock.sort_indices()
-            if not np.array_equal(wblock.indices, block.indices):  # pragma: no cover
-                raise RuntimeError("weighted and unweighted co-occurrence differ in structure")
-            weighted = wblock.data
-        else:
-            weighted = None
-        keep = (cols != rows) & (counts >= min_co_count)
-        rows, cols, counts = rows[keep], cols[keep], counts[keep].astype(np.int64)
-        co = weighted[keep] if weighted is not None else counts.astype(np.float64)
-        del block, keep
-        n_source = weighted_counts[rows]
-        n_target = weighted_counts[cols]
-        support = co / total_weight
-        confidence = co / n_source
-        lift = confidence / (n_target / total_weight)
-        score = _metric_values(
-            metric,
-            co if weighted is not None else counts,
-            n_source,
-            n_target,
-            total_weight,
-            support,
-            confidence,
-            lift,
-        )
-        if top_k is not None and len(rows):
-            # Stable: ties keep the ascending target order of the sorted indices.
-            order = np.lexsort((-score, rows))
-            rows_sorted = rows[order]
-            first = np.searchsorted(rows_sorted, rows_sorted, side="left")
-            rank = np.arange(len(rows_sorted)) - first
-            order = order[rank < top_k]
-        else:
-            order = np.lexsort((-score, rows))
-        done = stop
+    for start, stop in plan.blocks:
+        pairs = compute_block(plan, start, stop)
         if progress is not None:
-            progress("pairs", done, n_products)
-        yielded = True
-        pairs = {
-            "source": rows,
-            "target": cols,
-            "co_count": counts,
-            "support": support,
-            "confidence": confidence,
-            "lift": lift,
-            "score": score,
-        }
-        yield dataclasses.replace(
-            empty,
-            **{
-                name: pairs[name][order].astype(dtype, copy=False)
-                for name, dtype in PAIR_DTYPES.items()
-            },
-            parameters=dict(empty.parameters),
-        )
-    if not yielded:
-        yield empty
+            progress("pairs", stop, plan.n_products)
+        yield block_result(empty, pairs)
 
 
 def compute_affinity(
@@ -518,6 +798,8 @@ def compute_affinity(
     lookback_days: float | None = None,
     half_life_days: float | None = None,
     metric: str = DEFAULT_METRIC,
+    order_weighting: str = DEFAULT_WEIGHTING,
+    max_basket_size: int | None = None,
     now: Any = None,
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
@@ -531,6 +813,7 @@ def compute_affinity(
         lookback_days=lookback_days,
         half_life_days=half_life_days,
     )
+    baskets = weigh_orders(baskets, order_weighting, max_basket_size)
     result = compute_pairs(
         baskets,
         min_co_count=min_co_count,
@@ -539,7 +822,11 @@ def compute_affinity(
         block_budget=block_budget,
         progress=progress,
     )
-    result.parameters.update(lookback_days=lookback_days, half_life_days=half_life_days)
+    result.parameters.update(
+        lookback_days=lookback_days,
+        half_life_days=half_life_days,
+        order_weighting=order_weighting,
+    )
     return result
 
 
@@ -554,123 +841,3 @@ def baskets_to_lines(baskets: Iterable[Sequence[Any]]) -> tuple[np.ndarray, np.n
     items = np.empty(int(sizes.sum()), dtype=object)
     items[:] = list(chain.from_iterable(baskets))
     return np.repeat(np.arange(len(baskets), dtype=np.int64), sizes), items
-
-
-@dataclass
-class EvaluationRow:
-    name: str
-    metric: str | None
-    min_co_count: int
-    top_k: int | None
-    hit_rate: float
-    coverage: float
-    trials: int
-    hit_rates: list[float]
-
-
-def _ranking_order(scores: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    return np.lexsort((tiebreak, -scores))
-
-
-def evaluate_leave_one_out(
-    baskets: Sequence[Sequence[Any]],
-    configurations: Sequence[tuple[str, str | None, int, int | None]],
-    *,
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    test_fraction: float = 0.2,
-    k: int = 10,
-) -> list[EvaluationRow]:
-    """Leave-one-out basket completion: hit rate at ``k`` and catalogue coverage.
-
-    For every seed the baskets are split at random into train and test; the engine runs on
-    the train baskets; then each item of every test basket with at least two items is hidden
-    in turn, the other items' partner scores are summed for every candidate, items already
-    in the basket are excluded, and a hit is counted when the hidden item is among the
-    ``k`` best. Ties (and candidates no basket item points at) are ordered by popularity,
-    which is what the storefront's bestseller fallback does. Coverage is the share of the
-    catalogue that appears in at least one top-``k`` list.
-
-    ``configurations`` are ``(name, metric, min_co_count, top_k)``; ``metric=None`` is the
-    popularity baseline.
-    """
-    unique_items = sorted({item for basket in baskets for item in basket}, key=str)
-    code_of = {item: code for code, item in enumerate(unique_items)}
-    n_items = len(unique_items)
-    coded = [np.unique(np.fromiter((code_of[i] for i in b), np.int64)) for b in baskets]
-    rows: dict[str, dict[str, Any]] = {
-        name: {"hits": [], "trials": 0, "covered": np.zeros(n_items, bool)}
-        for name, *_ in configurations
-    }
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        permutation = rng.permutation(len(coded))
-        n_test = round(len(coded) * test_fraction)
-        test = [coded[i] for i in permutation[:n_test]]
-        train = [coded[i] for i in permutation[n_test:]]
-        train_orders = np.repeat(np.arange(len(train)), [len(b) for b in train])
-        train_items = np.concatenate(train)
-        popularity = np.bincount(train_items, minlength=n_items)
-        # Rank position by popularity (descending), then code: the tie-break key.
-        pop_order = np.lexsort((np.arange(n_items), -popularity))
-        tiebreak = np.empty(n_items, np.int64)
-        tiebreak[pop_order] = np.arange(n_items)
-        known = popularity > 0
-        for name, metric, min_co_count, top_k in configurations:
-            similarity = np.zeros((n_items, n_items))
-            if metric is not None:
-                result = compute_affinity(
-                    train_orders,
-                    train_items,
-                    min_co_count=min_co_count,
-                    top_k=top_k,
-                    metric=metric,
-                )
-                ids = result.product_ids.astype(np.int64)
-                similarity[ids[result.source], ids[result.target]] = result.score
-            hits = trials = 0
-            covered = rows[name]["covered"]
-            for basket in test:
-                if len(basket) < 2:
-                    continue
-                summed = similarity[basket].sum(axis=0)
-                for hidden in basket:
-                    scores = summed - similarity[hidden]
-                    candidates = np.ones(n_items, bool)
-                    candidates[basket] = False
-                    candidates[hidden] = True
-                    candidates &= known
-                    idx = np.flatnonzero(candidates)
-                    top = idx[_ranking_order(scores[idx], tiebreak[idx])[:k]]
-                    covered[top] = True
-                    hits += bool(np.any(top == hidden))
-                    trials += 1
-            rows[name]["hits"].append(hits / trials if trials else 0.0)
-            rows[name]["trials"] += trials
-    out = []
-    for name, metric, min_co_count, top_k in configurations:
-        data = rows[name]
-        out.append(
-            EvaluationRow(
-                name=name,
-                metric=metric,
-                min_co_count=min_co_count,
-                top_k=top_k,
-                hit_rate=float(np.mean(data["hits"])),
-                coverage=float(data["covered"].sum() / n_items),
-                trials=data["trials"],
-                hit_rates=[float(h) for h in data["hits"]],
-            )
-        )
-    return out
-
-
-#: The comparison the README's table and ``crosssell_evaluate`` report by default.
-EVALUATION_CONFIGURATIONS: tuple[tuple[str, str | None, int, int | None], ...] = (
-    ("popularity", None, 1, None),
-    ("co_count", "co_count", 1, None),
-    ("confidence", "confidence", 1, None),
-    ("cosine", "cosine", 1, None),
-    ("jaccard", "jaccard", 1, None),
-    ("lift (raw)", "lift", 1, None),
-    ("lift, co_count >= 5", "lift", 5, None),
-)

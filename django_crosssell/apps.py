@@ -10,6 +10,7 @@ class CrossSellConfig(AppConfig):
     def ready(self) -> None:
         from . import (
             checks,  # noqa: F401  (registers the system checks)
+            engine_checks,  # noqa: F401  (E060-E069)
             load_checks,  # noqa: F401  (E070, W070)
         )
         from .followup import checks as followup_checks  # noqa: F401  (E080..., W080...)

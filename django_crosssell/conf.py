@@ -97,6 +97,46 @@ DEFAULTS: dict[str, Any] = {
     # leave-one-out evaluation on Groceries (best hit rate@10, far more catalogue coverage
     # than confidence or co_count); see the README's "Affinity engine" section.
     "METRIC": "cosine",
+    # How each order weighs in the affinity metrics (co_count stays the plain order count):
+    # "none" (every order the same), "inverse_size" (1 / distinct products of the order: a
+    # 40-product order says less about each of its pairs than a 2-product one) or "bm25"
+    # (implicit's BM25 order weight, idf = log(products / (1 + size)), squared). Multiplies
+    # with HALF_LIFE_DAYS. Chosen by measurement: README "Choosing the defaults".
+    "ORDER_WEIGHTING": "inverse_size",
+    # Orders with more distinct products than this are left out of the pairs (one
+    # 1,000-product order alone makes 500k pairs); they still count as sales. None: no cap.
+    "MAX_BASKET_SIZE": 300,
+    # Where the bestseller fallback comes from: "run" (each product's order count stored
+    # with the current affinity run: one small indexed query) or "order_lines" (aggregate
+    # the order lines of the lookback window on every cold cache, the behaviour before 0.x).
+    "BESTSELLERS_SOURCE": "run",
+    # Keep each run's integer counts (every pair of the window, item and order counts) so
+    # that run_recompute(incremental=True) (the recompute_incremental task, crosssell_recompute
+    # --incremental) can add the new orders and subtract those that left the window instead
+    # of reading everything again. Costs a read with order times and the stored counts
+    # (a compressed archive with the run). README "Incremental recompute".
+    "INCREMENTAL": False,
+    # An incremental run becomes a full one (which reconciles edited or cancelled orders,
+    # deleted products and changed settings) when the last full run is older than this
+    # many days; None never forces one.
+    "INCREMENTAL_RECONCILE_DAYS": 7,
+    # Where the engine's blocks are computed: "local" (the recompute's process) or "dask"
+    # (tasks on the existing Dask cluster at DASK_SCHEDULER, e.g. "tcp://10.0.0.5:8786";
+    # pip install django-crosssell[dask]). README "Scaling out on Dask".
+    "ENGINE": "local",
+    "DASK_SCHEDULER": None,
+    # Cold start: products with no co-purchase partner in a run (new ones, rarely bought
+    # ones) get content neighbours from their names, stored with the run and shown after
+    # staff links and partners as "Similar products". README "Cold start".
+    "SIMILAR_PRODUCTS": True,
+    # Product fields whose text is compared (add a description field to compare more).
+    "SIMILAR_TEXT_FIELDS": ["name"],
+    # "boost" (same-category neighbours score 1.5x), "restrict" (same category only) or
+    # None (categories ignored). Needs CATEGORY_FIELD.
+    "SIMILAR_CATEGORY": "boost",
+    # Neighbours stored per product, and the least cosine similarity of two names kept.
+    "SIMILAR_TOP_K": 10,
+    "SIMILAR_MIN_SCORE": 0.1,
     # Completed affinity runs kept (the current one included).
     "KEEP_RUNS": 3,
     # A recompute that reads fewer orders than this share of the current run's (or none at
@@ -198,6 +238,14 @@ DEFAULTS: dict[str, Any] = {
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).
 METRIC_CHOICES = ("cosine", "confidence", "co_count", "support", "lift", "jaccard")
+#: Values of ``ORDER_WEIGHTING`` (``affinity.WEIGHTINGS`` repeats them for the engine).
+WEIGHTING_CHOICES = ("none", "inverse_size", "bm25")
+#: Values of ``SIMILAR_CATEGORY``.
+SIMILAR_CATEGORY_CHOICES = ("boost", "restrict", None)
+#: Values of ``ENGINE``.
+ENGINE_CHOICES = ("local", "dask")
+#: Values of ``BESTSELLERS_SOURCE``.
+BESTSELLERS_SOURCES = ("run", "order_lines")
 
 
 class CrossSellSettings:

@@ -301,6 +301,117 @@ class ProductAffinity(models.Model):
         return f"{self.source} → {self.target} ({self.score:.3f})"
 
 
+class ProductSales(models.Model):
+    """How many orders of a run's window hold a product: the run's bestseller list.
+
+    Written with every run from the engine's item counts (it has them anyway), so the
+    storefront's bestseller fallback reads a few rows of one index instead of aggregating
+    every order line of the lookback window on a cold cache. Computed data like
+    :class:`ProductAffinity`: no enforced foreign keys, one index.
+    """
+
+    run = models.ForeignKey(
+        AffinityRun,
+        on_delete=models.CASCADE,
+        related_name="sales",
+        verbose_name=_("run"),
+        db_constraint=False,
+        db_index=False,
+    )
+    product = models.ForeignKey(
+        PRODUCT_MODEL,
+        on_delete=models.CASCADE,
+        related_name="crosssell_sales",
+        verbose_name=_("product"),
+        db_constraint=False,
+        db_index=False,
+    )
+    orders = models.PositiveIntegerField(_("orders"))
+
+    class Meta:
+        verbose_name = _("product sales")
+        verbose_name_plural = _("product sales")
+        ordering = ["run", "-orders", "product"]
+        indexes = [
+            models.Index(fields=["run", "-orders"], name="crosssell_sales_run_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product}: {self.orders}"
+
+
+class ProductSimilarity(models.Model):
+    """A content neighbour of a product with too few co-purchases (cold start).
+
+    Computed with the run from product names (character n-gram TF-IDF, see
+    :mod:`.similarity`); its own table so that computed co-purchase partners keep their
+    meaning ("bought together") and the storefront can rank and label these apart
+    ("Similar products").
+    """
+
+    run = models.ForeignKey(
+        AffinityRun,
+        on_delete=models.CASCADE,
+        related_name="similarities",
+        verbose_name=_("run"),
+        db_constraint=False,
+        db_index=False,
+    )
+    source = models.ForeignKey(
+        PRODUCT_MODEL,
+        on_delete=models.CASCADE,
+        related_name="crosssell_similarities",
+        verbose_name=_("source product"),
+        db_constraint=False,
+        db_index=False,
+    )
+    target = models.ForeignKey(
+        PRODUCT_MODEL,
+        on_delete=models.CASCADE,
+        related_name="crosssell_similarities_to",
+        verbose_name=_("similar product"),
+        db_constraint=False,
+        db_index=False,
+    )
+    score = models.FloatField(_("score"))
+
+    class Meta:
+        verbose_name = _("similar product")
+        verbose_name_plural = _("similar products")
+        ordering = ["run", "source", "-score", "target"]
+        indexes = [
+            models.Index(fields=["run", "source", "-score"], name="crosssell_sim_run_source_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} ~ {self.target} ({self.score:.3f})"
+
+
+class AffinityCounts(models.Model):
+    """The integer counts behind a run, kept so the next run can be incremental.
+
+    Every pair count of the window (count-1 pairs included), every product's order count,
+    the order count and the window's bounds, as one compressed ``numpy`` archive
+    (:func:`.incremental.dump_counts`). An incremental run adds the orders placed since
+    ``window_end`` and subtracts those that left the window, then re-ranks; integers add
+    and subtract exactly, so the result equals a full recompute of the same window.
+    """
+
+    run = models.OneToOneField(
+        AffinityRun, on_delete=models.CASCADE, related_name="counts", verbose_name=_("run")
+    )
+    window_start = models.DateTimeField(_("window start"), null=True, blank=True)
+    window_end = models.DateTimeField(_("window end"))
+    data = models.BinaryField(_("counts"))
+
+    class Meta:
+        verbose_name = _("affinity counts")
+        verbose_name_plural = _("affinity counts")
+
+    def __str__(self) -> str:
+        return f"counts of run #{self.run_id}"
+
+
 class BundleRule(CampaignWindowMixin):
     """A discount that applies when the cart holds the right combination of units."""
 

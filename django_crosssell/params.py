@@ -10,12 +10,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .conf import METRIC_CHOICES, app_settings
+from .conf import METRIC_CHOICES, WEIGHTING_CHOICES, app_settings
 from .errors import RecomputeParameterError
 from .limits import MIN_DAYS
 
 #: Keyword arguments of a recompute that override the ``CROSSSELL`` settings for one run.
-PARAMETER_NAMES = ("min_co_count", "top_k", "lookback_days", "half_life_days", "metric")
+PARAMETER_NAMES = (
+    "min_co_count",
+    "top_k",
+    "lookback_days",
+    "half_life_days",
+    "metric",
+    "order_weighting",
+    "max_basket_size",
+)
 
 
 def resolve_parameters(
@@ -25,11 +33,14 @@ def resolve_parameters(
     lookback_days: float | None = None,
     half_life_days: float | None = None,
     metric: str | None = None,
+    order_weighting: str | None = None,
+    max_basket_size: int | None = None,
 ) -> dict[str, Any]:
     """Fill ``None`` from settings and validate.
 
     ``0`` switches a limit off: ``top_k=0`` keeps every partner, ``lookback_days=0`` reads
-    every order, ``half_life_days=0`` weighs every order the same.
+    every order, ``half_life_days=0`` weighs every order the same, ``max_basket_size=0``
+    keeps every order in the pairs.
     """
     params = {
         "min_co_count": app_settings.MIN_CO_COUNT if min_co_count is None else min_co_count,
@@ -39,6 +50,12 @@ def resolve_parameters(
             app_settings.HALF_LIFE_DAYS if half_life_days is None else half_life_days
         ),
         "metric": app_settings.METRIC if metric is None else metric,
+        "order_weighting": (
+            app_settings.ORDER_WEIGHTING if order_weighting is None else order_weighting
+        ),
+        "max_basket_size": (
+            app_settings.MAX_BASKET_SIZE if max_basket_size is None else max_basket_size
+        ),
     }
     for name, least in (("min_co_count", 1), ("top_k", 0)):
         value = params[name]
@@ -63,6 +80,18 @@ def resolve_parameters(
                 f"{name} must be 0 or a number of days of at least one hour ({MIN_DAYS:.4f})."
             )
         params[name] = None if value == 0 else value
+    size = params["max_basket_size"]
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int) or (size != 0 and size < 2):
+            raise RecomputeParameterError(
+                "max_basket_size must be a whole number of at least 2, or 0."
+            )
+        params["max_basket_size"] = None if size == 0 else size
+    if params["order_weighting"] not in WEIGHTING_CHOICES:
+        raise RecomputeParameterError(
+            f"order_weighting must be one of {', '.join(WEIGHTING_CHOICES)}, "
+            f"not {params['order_weighting']!r}."
+        )
     if params["metric"] not in METRIC_CHOICES:
         raise RecomputeParameterError(
             f"metric must be one of {', '.join(METRIC_CHOICES)}, not {params['metric']!r}."

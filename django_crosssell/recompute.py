@@ -17,7 +17,8 @@ is refused before anything is written (:class:`~.errors.RecomputeRefused`): an e
 Public interface (the task, the command and the benchmarks call it)::
 
     run_recompute(*, run=None, min_co_count=None, top_k=None, lookback_days=None,
-                  half_life_days=None, metric=None, dry_run=False, allow_shrink=False,
+                  half_life_days=None, metric=None, order_weighting=None,
+                  max_basket_size=None, dry_run=False, allow_shrink=False,
                   progress=None) -> AffinityRun
 
 Queueing a recompute for the Celery worker is :func:`.enqueue.enqueue_recompute`, which
@@ -28,19 +29,23 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
 
-from . import affinity, cache
-from .conf import app_settings
+from . import affinity, cache, incremental
+from .adapter import CrossSellAdapter, get_adapter
+from .cold_start import write_similar
+from .conf import app_settings, get_product_model
 from .errors import RecomputeParameterError, RecomputeRefused
-from .models import AffinityRun
+from .models import AffinityCounts, AffinityRun
 from .params import resolve_parameters
 from .reader import read_order_lines
 from .runs import claim_run, current_run, make_current, mark_failed, prune_runs, recompute_lock
-from .writer import PendingPairs, Progress, write_affinities
+from .sources import order_times
+from .writer import PendingPairs, Progress, write_affinities, write_sales
 
 logger = logging.getLogger("django_crosssell")
 
@@ -51,9 +56,13 @@ logger = logging.getLogger("django_crosssell")
 def prepare_pairs(params: dict[str, Any], progress: Progress | None = None) -> PendingPairs:
     """Read the order lines and build the basket matrix; the pairs are left pending.
 
-    ``params`` are resolved parameters (:func:`~.params.resolve_parameters`).
+    ``params`` are resolved parameters (:func:`~.params.resolve_parameters`). With
+    ``INCREMENTAL`` (and settings an incremental run can reproduce) the window's counts are
+    computed too, to be stored with the run.
     """
     now = timezone.now()
+    if keeps_counts(params):
+        return _prepare_counted(params, now, progress)
     decay = params["half_life_days"] is not None
     lines = read_order_lines(
         lookback_days=params["lookback_days"],
@@ -68,10 +77,137 @@ def prepare_pairs(params: dict[str, Any], progress: Progress | None = None) -> P
         half_life_days=params["half_life_days"],
         now=now,
     )
+    baskets = affinity.weigh_orders(baskets, params["order_weighting"], params["max_basket_size"])
     return PendingPairs(
         baskets=affinity.order_products_by_id(baskets),
         params=params,
         parameters={"lines_read": lines.lines_read, "lines_dropped": lines.lines_dropped},
+    )
+
+
+def keeps_counts(params: dict[str, Any]) -> bool:
+    """Whether a run with ``params`` keeps its window's counts for an incremental successor."""
+    return (
+        bool(app_settings.INCREMENTAL)
+        and params["half_life_days"] is None
+        and params["order_weighting"] in incremental.INCREMENTAL_WEIGHTINGS
+    )
+
+
+def _read(
+    params: dict[str, Any],
+    now: datetime,
+    since: datetime | None,
+    progress: Progress | None,
+    with_placed_at: bool = True,
+) -> Any:
+    lookback = None if since is None else (now - since).total_seconds() / 86_400
+    return read_order_lines(
+        lookback_days=lookback,
+        with_placed_at=with_placed_at,
+        now=now,
+        progress=(lambda n: progress("read", n, None)) if progress else None,
+    )
+
+
+def _window_start(params: dict[str, Any], now: datetime) -> datetime | None:
+    days = params["lookback_days"]
+    return None if days is None else now - timedelta(days=days)
+
+
+def _prepare_counted(
+    params: dict[str, Any], now: datetime, progress: Progress | None
+) -> PendingPairs:
+    """A full read that also computes the window's counts (``INCREMENTAL``).
+
+    With the default order-line source the lines are read without times (the fast path)
+    and each order's time comes from one grouped query (:func:`.sources.order_times`).
+    """
+    since = _window_start(params, now)
+    times = None
+    if type(get_adapter()).order_lines is CrossSellAdapter.order_lines:
+        times = order_times(since=since)
+    lines = _read(params, now, since, progress, with_placed_at=times is None)
+    baskets, counts = incremental.build_window(
+        lines.orders,
+        lines.products,
+        lines.placed_at,
+        order_weighting=params["order_weighting"],
+        max_basket_size=params["max_basket_size"],
+        order_times=times,
+    )
+    return PendingPairs(
+        baskets=baskets,
+        params=params,
+        parameters={
+            "lines_read": lines.lines_read,
+            "lines_dropped": lines.lines_dropped,
+            "read_at": now,
+        },
+        counts=counts,
+    )
+
+
+#: An incremental run reads the orders placed since the previous window's end minus this
+#: margin (orders committed late, clocks apart); orders it already holds are skipped.
+READ_MARGIN = timedelta(hours=1)
+
+
+def prepare_incremental(
+    params: dict[str, Any], progress: Progress | None = None
+) -> tuple[PendingPairs | None, str]:
+    """Slide the current run's counts to the window ending now; (None, why) when it cannot.
+
+    It cannot without stored counts, when they were kept under other settings (weighting,
+    basket cap, lookback), when the settings need a full run (time decay, ``bm25``), or
+    when the counts' full run is older than ``INCREMENTAL_RECONCILE_DAYS``: then a full
+    run reconciles what a slide cannot see (edited or cancelled orders, deleted products).
+    """
+    if not keeps_counts(params):
+        return None, "the settings need a full run"
+    current = current_run()
+    stored = AffinityCounts.objects.filter(run=current).first() if current else None
+    if current is None or stored is None:
+        return None, "the current run kept no counts"
+    kept = current.parameters or {}
+    for name in ("order_weighting", "max_basket_size", "lookback_days"):
+        if kept.get(name) != params[name]:
+            return None, f"{name} changed since the counts were kept"
+    now = timezone.now()
+    full_at = kept.get("full_run_at")
+    reconcile = app_settings.INCREMENTAL_RECONCILE_DAYS
+    if full_at is None or (
+        reconcile is not None
+        and now - datetime.fromisoformat(full_at) > timedelta(days=float(reconcile))
+    ):
+        return None, "the last full run is older than INCREMENTAL_RECONCILE_DAYS"
+    to_python = get_product_model()._meta.pk.to_python
+    state = incremental.load(stored.data, to_python)
+    lines = _read(params, now, stored.window_end - READ_MARGIN, progress)
+    since = _window_start(params, now)
+    counts, changed = incremental.slide(
+        state,
+        lines.orders,
+        lines.products,
+        lines.placed_at,
+        since=since if since is not None else datetime.min.replace(tzinfo=UTC),
+    )
+    return (
+        PendingPairs(
+            baskets=counts.baskets(),
+            params=params,
+            parameters={
+                "lines_read": counts.n_lines,
+                "lines_read_incremental": lines.lines_read,
+                "lines_dropped": lines.lines_dropped,
+                **changed,
+                "full_run_at": full_at,
+                "read_at": now,
+            },
+            counts=counts,
+            slid=True,
+        ),
+        "",
     )
 
 
@@ -107,8 +243,11 @@ def run_recompute(
     lookback_days: float | None = None,
     half_life_days: float | None = None,
     metric: str | None = None,
+    order_weighting: str | None = None,
+    max_basket_size: int | None = None,
     dry_run: bool = False,
     allow_shrink: bool = False,
+    incremental: bool = False,
     progress: Progress | None = None,
 ) -> AffinityRun:
     """Recompute affinity from the configured orders and make it current.
@@ -133,6 +272,8 @@ def run_recompute(
             lookback_days=lookback_days,
             half_life_days=half_life_days,
             metric=metric,
+            order_weighting=order_weighting,
+            max_basket_size=max_basket_size,
         )
     except RecomputeParameterError as exc:
         if run is not None and not dry_run:
@@ -164,14 +305,23 @@ def run_recompute(
         run = claimed
         began = time.monotonic()
         try:
-            pending = prepare_pairs(params, progress)
+            pending = None
+            why_full = ""
+            if incremental:
+                pending, why_full = prepare_incremental(params, progress)
+            if pending is None:
+                pending = prepare_pairs(params, progress)
             _fill_stats(run, pending)
             if not allow_shrink:
                 _refuse_shrink(pending)
             run.pairs_written = write_affinities(run, pending, progress=progress)
+            write_sales(run, pending.product_ids, pending.item_counts)
+            similar = _write_similar(run, pending)
             run.parameters = {
                 **recorded,
                 "lines_dropped": pending.parameters["lines_dropped"],
+                "similar_written": similar,
+                **_write_counts(run, pending, why_full if incremental else None),
                 "seconds": round(time.monotonic() - began, 3),
             }
             make_current(run)
@@ -182,6 +332,8 @@ def run_recompute(
             raise
     cache.invalidate()
     try:
+        # Only the current run's counts are ever slid: older ones are dead weight.
+        AffinityCounts.objects.exclude(run=run).delete()
         prune_runs()
     except DatabaseError:  # pruning is housekeeping: the new run is already live
         logger.exception("django-crosssell: pruning old affinity runs failed")
@@ -195,6 +347,43 @@ def run_recompute(
         run.pairs_written,
     )
     return run
+
+
+def _write_counts(run: AffinityRun, pending: PendingPairs, why_full: str | None) -> dict[str, Any]:
+    """Store the window's counts with ``run`` (``INCREMENTAL``); what to record about it."""
+    record: dict[str, Any] = {}
+    if why_full is not None:
+        record["incremental"] = pending.slid
+        if not pending.slid:
+            record["full_because"] = why_full
+    if pending.counts is None:
+        return record
+    read_at = pending.parameters["read_at"]
+    if pending.slid:
+        record.update(
+            full_run_at=pending.parameters["full_run_at"],
+            orders_added=pending.parameters["orders_added"],
+            orders_removed=pending.parameters["orders_removed"],
+            lines_read_incremental=pending.parameters["lines_read_incremental"],
+        )
+    else:
+        record["full_run_at"] = read_at.isoformat()
+    AffinityCounts.objects.create(
+        run=run,
+        window_start=_window_start(pending.params, read_at),
+        window_end=read_at,
+        data=incremental.dump(pending.counts),
+    )
+    return record
+
+
+def _write_similar(run: AffinityRun, pending: PendingPairs) -> int:
+    """Content neighbours for the products the pairs gave no partner (``SIMILAR_PRODUCTS``)."""
+    if not app_settings.SIMILAR_PRODUCTS:
+        return 0
+    partnered = pending.partnered
+    keys = pending.product_ids[partnered].tolist() if partnered is not None else []
+    return write_similar(run, keys)
 
 
 def _fill_stats(run: AffinityRun, result: affinity.AffinityResult | PendingPairs) -> None:

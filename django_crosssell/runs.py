@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .errors import RecomputeLocked
-from .models import AffinityRun, ProductAffinity
+from .models import AffinityCounts, AffinityRun, ProductAffinity, ProductSales, ProductSimilarity
 
 logger = logging.getLogger("django_crosssell")
 
@@ -101,7 +101,7 @@ def claim_run(run: AffinityRun | None, params: dict[str, Any]) -> AffinityRun | 
                 )
         if running:
             dead = [other.pk for other in running]
-            ProductAffinity.objects.filter(run_id__in=dead).delete()  # their partial rows
+            delete_rows(dead)  # their partial rows
             AffinityRun.objects.filter(pk__in=dead).update(
                 status=AffinityRun.Status.FAILED,
                 finished_at=now,
@@ -121,7 +121,9 @@ def claim_run(run: AffinityRun | None, params: dict[str, Any]) -> AffinityRun | 
         run.parameters = {**(run.parameters or {}), **params}
         run.save(update_fields=["status", "started_at", "finished_at", "error", "parameters"])
     if ProductAffinity.objects.filter(run=run).exists():  # a rerun after a crash
-        ProductAffinity.objects.filter(run=run).delete()
+        delete_rows([run.pk])
+    else:
+        ProductSales.objects.filter(run=run).delete()
     return run
 
 
@@ -134,7 +136,7 @@ def _fail_dead(pks: list[int], message: str) -> int:
     if not pks:
         return 0
     with transaction.atomic():
-        ProductAffinity.objects.filter(run_id__in=pks).delete()
+        delete_rows(pks)
         return AffinityRun.objects.filter(
             pk__in=pks, status=AffinityRun.Status.RUNNING, is_current=False
         ).update(status=AffinityRun.Status.FAILED, finished_at=timezone.now(), error=message)
@@ -201,6 +203,14 @@ def watchdog(max_seconds: int | None = None) -> dict[str, int]:
         )
         result["stopped"] = _fail_dead(old, STOPPED.format(seconds=max_seconds))
     return result
+#: The tables holding a run's computed rows (deleted with a failed or pruned run).
+RUN_ROW_MODELS = (ProductAffinity, ProductSales, ProductSimilarity, AffinityCounts)
+
+
+def delete_rows(run_ids: list[int]) -> None:
+    """Delete every computed row of the runs ``run_ids`` (one statement per table)."""
+    for model in RUN_ROW_MODELS:
+        model.objects.filter(run_id__in=run_ids).delete()
 
 
 def current_run() -> AffinityRun | None:
@@ -236,7 +246,7 @@ def prune_runs(keep: int | None = None) -> int:
         kept = keep - 1 if status == AffinityRun.Status.SUCCEEDED else keep
         doomed.extend(pks[kept:])
     if doomed:
-        ProductAffinity.objects.filter(run_id__in=doomed).delete()
+        delete_rows(doomed)
         AffinityRun.objects.filter(pk__in=doomed).delete()
     return len(doomed)
 
@@ -247,7 +257,7 @@ def mark_failed(run: AffinityRun, exc: BaseException) -> None:
     try:
         if connection.in_atomic_block and connection.needs_rollback:
             return  # the caller's transaction is broken; it will roll back our run anyway
-        ProductAffinity.objects.filter(run=run).delete()
+        delete_rows([run.pk])
         AffinityRun.objects.filter(pk=run.pk).update(
             status=AffinityRun.Status.FAILED,
             is_current=False,

@@ -26,11 +26,13 @@ in every process that runs ``manage.py check`` or a web server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
-from django.db import models
+from django.db import connections, models
+from django.db.models import Min
+from django.db.models.functions import Cast, Extract
 from django.utils.module_loading import import_string
 
 from .compat import batched, fetch_chunks
@@ -64,6 +66,38 @@ def order_line_queryset(*, since: datetime | None = None) -> models.QuerySet:
             )
         queryset = queryset.filter(**{f"{fields['placed_at']}__gte": since})
     return queryset.order_by()
+
+
+def order_times(*, since: datetime | None = None) -> tuple[list[Any], list[Any]] | None:
+    """(order ids, times) of the window's orders in one grouped query; None with ``ORDER_SOURCE``.
+
+    An incremental-ready run needs each order's time, not each line's: reading a time per
+    line made psycopg parse a million timestamps in Python (8 of the 12 seconds of a 1M-line
+    read). On PostgreSQL the times come as integer microseconds since the epoch (cheap to
+    load), elsewhere as datetimes.
+    """
+    if _configured_source() is not None:
+        return None
+    fields = app_settings.ORDER_LINE_FIELDS
+    placed = fields.get("placed_at")
+    if not placed:
+        return None
+    queryset = order_line_queryset(since=since)
+    if connections[queryset.db].vendor == "postgresql":
+        # tzinfo=UTC: Django would otherwise extract from the wall time of TIME_ZONE,
+        # shifting every order by the zone's offset (nine hours in Tokyo).
+        utc = Extract(placed, "epoch", tzinfo=UTC)
+        epoch = Cast(utc * 1_000_000, models.BigIntegerField())
+        rows = queryset.values(fields["order"]).annotate(cs_time=Min(epoch))
+    else:
+        rows = queryset.values(fields["order"]).annotate(cs_time=Min(placed))
+    pairs = rows.values_list(fields["order"], "cs_time")
+    ids: list[Any] = []
+    times: list[Any] = []
+    for order, time in pairs.iterator(chunk_size=50_000):
+        ids.append(order)
+        times.append(time)
+    return ids, times
 
 
 def iter_line_chunks(

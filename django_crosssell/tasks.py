@@ -11,7 +11,9 @@ Schedule the nightly recompute with plain Celery beat::
 
 or, with django-celery-beat, add a *Periodic task* in the admin whose task is
 ``django_crosssell.tasks.recompute_affinity`` (keyword arguments such as
-``{"top_k": 30}`` override the settings for that schedule).
+``{"top_k": 30}`` override the settings for that schedule). With ``INCREMENTAL``, a
+second schedule with ``{"incremental": true}`` (hourly, say) slides the window between
+the full runs.
 """
 
 from __future__ import annotations

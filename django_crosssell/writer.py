@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 from django.db import connection, models, transaction
 
-from . import affinity
-from .models import AffinityRun, ProductAffinity
+from . import affinity, incremental
+from .conf import app_settings
+from .models import AffinityRun, ProductAffinity, ProductSales
 
 #: ``progress(stage, done, total)``; stages in order: "read" (total None), "pairs", "write",
 #: "swap", "done".
@@ -58,6 +59,14 @@ class PendingPairs:
     baskets: affinity.BasketMatrix
     params: dict[str, Any]
     parameters: dict[str, Any]  # lines_read and lines_dropped, for the run's record
+    #: Per product: whether the computed pairs gave it a partner (filled as blocks are
+    #: consumed); the products without one get content neighbours (cold start).
+    partnered: np.ndarray | None = None
+    #: The window's counts when the run keeps them (``INCREMENTAL``); an incremental run
+    #: ranks from them instead of multiplying the basket matrix.
+    counts: incremental.WindowCounts | None = None
+    #: True when ``counts`` were slid from the previous run's (not computed in full).
+    slid: bool = False
 
     @property
     def n_orders(self) -> int:
@@ -75,29 +84,72 @@ class PendingPairs:
     def product_ids(self) -> np.ndarray:
         return self.baskets.product_ids
 
+    @property
+    def item_counts(self) -> np.ndarray:
+        """Orders holding each product (every order of the window, capped ones included)."""
+        matrix = self.baskets.matrix
+        return np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
+
     def blocks(
         self, *, min_blocks: int = 1, progress: affinity.ProgressCallback | None = None
     ) -> Iterator[affinity.AffinityResult]:
         """The engine's pairs a block of source products at a time, in product order."""
-        return affinity.iter_pair_blocks(
+        self.partnered = np.zeros(self.n_products, dtype=bool)
+        rank = {
+            "min_co_count": self.params["min_co_count"],
+            "top_k": self.params["top_k"],
+            "metric": self.params["metric"],
+            "min_blocks": min_blocks,
+            "progress": progress,
+            "runner": engine_runner(),
+        }
+        if self.slid and self.counts is not None:
+            return self._marking(incremental.rank(self.counts, **rank))
+        plan = affinity.plan_blocks(
             self.baskets,
-            min_co_count=self.params["min_co_count"],
-            top_k=self.params["top_k"],
-            metric=self.params["metric"],
+            min_co_count=rank["min_co_count"],
+            top_k=rank["top_k"],
+            metric=rank["metric"],
             min_blocks=min_blocks,
-            progress=progress,
         )
+        empty = affinity.empty_result(
+            self.baskets,
+            min_co_count=rank["min_co_count"],
+            top_k=rank["top_k"],
+            metric=rank["metric"],
+        )
+        return self._marking(rank["runner"](plan, empty, progress))
+
+    def _marking(
+        self, blocks: Iterator[affinity.AffinityResult]
+    ) -> Iterator[affinity.AffinityResult]:
+        for block in blocks:
+            assert self.partnered is not None
+            self.partnered[block.source] = True
+            yield block
 
     def result(self, progress: Progress | None = None) -> affinity.AffinityResult:
-        result = affinity.compute_pairs(
-            self.baskets,
-            min_co_count=self.params["min_co_count"],
-            top_k=self.params["top_k"],
-            metric=self.params["metric"],
-            progress=progress,
-        )
+        result = affinity.AffinityResult.concat(list(self.blocks(progress=progress)))
         result.parameters.update(self.parameters)
         return result
+
+
+def engine_runner() -> affinity.PlanRunner:
+    """How the blocks are computed: here (``ENGINE = "local"``) or as Dask tasks."""
+    if app_settings.ENGINE == "dask":
+        from . import distributed
+
+        scheduler = app_settings.DASK_SCHEDULER
+
+        def on_dask(
+            plan: affinity.BlockPlan | None,
+            empty: affinity.AffinityResult,
+            progress: affinity.ProgressCallback | None = None,
+        ) -> Iterator[affinity.AffinityResult]:
+            return distributed.plan_results(plan, empty, progress, scheduler=scheduler)
+
+        return on_dask
+    return affinity.plan_results
 
 
 _DONE = object()
@@ -338,3 +390,51 @@ def _numbered(pending: PendingPairs) -> Iterator[tuple[affinity.AffinityResult, 
 
     for block in pending.blocks(min_blocks=PIPELINE_BLOCKS, progress=count):
         yield block, done[0]
+
+
+# --- Sales (the run's bestseller list) -------------------------------------------------
+
+
+def copy_rows(
+    model: type[models.Model], names: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` (values of the fields ``names``) into ``model``'s table.
+
+    A text COPY on PostgreSQL (any key type), batched inserts elsewhere: for the run's
+    smaller tables (sales, similar products), tens of thousands of rows at most.
+    """
+    fields = []
+    for name in names:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        fields.append(field)
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(model._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    attnames = [field.attname for field in fields]
+    model._default_manager.bulk_create(
+        [model(**dict(zip(attnames, row, strict=True))) for row in rows],
+        batch_size=BULK_CREATE_BATCH,
+    )
+
+
+def write_sales(run: AffinityRun, product_ids: np.ndarray, counts: np.ndarray) -> int:
+    """Store each product's order count with ``run``; returns rows written.
+
+    One row per product the run read; the bestseller fallback then reads the top few of one
+    index instead of aggregating order lines (``BESTSELLERS_SOURCE = "run"``).
+    """
+    keep = np.flatnonzero(np.asarray(counts) > 0)
+    ids = np.asarray(product_ids)[keep].tolist()
+    values = np.asarray(counts)[keep].tolist()
+    rows = [(run.pk, pk, orders) for pk, orders in zip(ids, values, strict=True)]
+    if rows:
+        copy_rows(ProductSales, ("run", "product", "orders"), rows)
+    return len(rows)

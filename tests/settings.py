@@ -70,6 +70,9 @@ CROSSSELL = {
     "ORDER_FILTER": {"order__status": "paid"},
     "AVAILABLE_PRODUCTS_FILTER": {"is_active": True, "stock__gt": 0},
     "CATEGORY_FIELD": "category",
+    # The fixtures place orders without running a recompute, so most tests read bestsellers
+    # from the order lines; tests/test_engine_sales.py covers the default ("run").
+    "BESTSELLERS_SOURCE": "order_lines",
 }
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from django_crosssell import affinity
+from django_crosssell import affinity, evaluation
 from django_crosssell.conf import DEFAULTS, METRIC_CHOICES
 from tests.reference import GROCERIES, mlxtend_pair_rules, read_groceries
 
@@ -271,7 +271,7 @@ def test_groceries_pair_rules_equal_mlxtend(min_support, min_confidence, expecte
 @pytest.mark.slow
 def test_groceries_default_metric_beats_popularity_on_hit_rate_and_coverage():
     baskets = groceries_baskets()
-    rows = affinity.evaluate_leave_one_out(
+    rows = evaluation.evaluate_leave_one_out(
         baskets,
         [
             ("popularity", None, 1, None),
@@ -296,7 +296,7 @@ def test_evaluation_finds_planted_pairs():
         pair = 2 * rng.integers(0, 5)
         noise = rng.choice(np.arange(10, 50), size=3, replace=False)
         baskets.append([int(pair), int(pair + 1), *map(int, noise)])
-    rows = affinity.evaluate_leave_one_out(
+    rows = evaluation.evaluate_leave_one_out(
         baskets, [("popularity", None, 1, None), ("cosine", "cosine", 1, None)], seeds=(0,)
     )
     popularity, cosine = rows

@@ -77,3 +77,50 @@ def test_groceries_reproduces_the_published_reference(capsys):
     assert rows["cosine"][0] == pytest.approx(0.393, abs=0.01)
     assert rows["lift (raw)"][0] == pytest.approx(0.023, abs=0.01)
     assert rows["cosine"][1] > rows["confidence"][1] > rows["popularity"][1]
+
+
+def planted_lines(path, n_orders=400):
+    """Order lines with times: products come in fixed pairs plus popular noise."""
+    rows = ["order,product,placed_at"]
+    for i in range(n_orders):
+        pair = 2 * (i % 5)
+        day = 1 + i * 60 // n_orders
+        placed = f"2026-{1 + day // 28:02d}-{1 + day % 28:02d}T10:00:00"
+        for item in (f"item{pair}", f"item{pair + 1}", f"noise{(i * 7) % 20}"):
+            rows.append(f"{i},{item},{placed}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_order_line_file_runs_a_time_split(tmp_path, capsys):
+    path = planted_lines(tmp_path / "lines.csv")
+    call_command("crosssell_evaluate", "--lines", str(path))
+    out = capsys.readouterr().out
+    rows = table(out)
+    assert "400 baskets" in out and "time split" in out
+    assert rows["cosine"][0] > rows["popularity"][0] + 0.2
+
+
+def test_table_over_several_files(tmp_path, capsys):
+    lines = planted_lines(tmp_path / "lines.csv")
+    baskets = tmp_path / "baskets.csv"
+    baskets.write_text(
+        "\n".join(f"a{i % 4},b{i % 4},c{i % 9}" for i in range(200)) + "\n", encoding="utf-8"
+    )
+    call_command("crosssell_evaluate", "--table", str(baskets), str(lines), "--seeds", "1")
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    assert "baskets.csv" in header and "lines.csv" in header
+    assert "| cosine, 1/size |" in out
+    # The half-life row needs times: not applicable to the basket file.
+    half_life = next(line for line in out.splitlines() if "half-life" in line)
+    assert half_life.split("|")[2].strip() == "n/a"
+    assert "time split" in out and "1 seeds" in out
+
+
+def test_implicit_without_the_package_is_a_clear_error(monkeypatch):
+    from django_crosssell import evaluation
+
+    monkeypatch.setattr(evaluation, "implicit_models", lambda *args: ())
+    with pytest.raises(CommandError, match="implicit"):
+        call_command("crosssell_evaluate", "--implicit", "--csv", "x.csv")

@@ -54,7 +54,7 @@ def stored(run):
 def test_a_run_stores_exact_metrics_and_becomes_current(shop):
     a, b, c, d = shop
     version = cache.current_version()
-    run = run_recompute(min_co_count=1, metric="confidence")
+    run = run_recompute(min_co_count=1, metric="confidence", order_weighting="none")
     run.refresh_from_db()
     assert run.status == AffinityRun.Status.SUCCEEDED
     assert run.is_current
@@ -121,7 +121,7 @@ def test_a_failure_while_writing_keeps_the_previous_run(shop):
 
 def test_a_failure_in_the_engine_is_recorded(shop):
     good = run_recompute(min_co_count=1)
-    real_blocks = affinity.iter_pair_blocks
+    real_blocks = affinity.plan_results
 
     def fail_after_a_block(*args, **kwargs):
         # One real block reaches the writer (into the open COPY on PostgreSQL) first.
@@ -129,7 +129,7 @@ def test_a_failure_in_the_engine_is_recorded(shop):
         raise MemoryError("big")
 
     with (
-        mock.patch.object(affinity, "iter_pair_blocks", fail_after_a_block),
+        mock.patch.object(affinity, "plan_results", fail_after_a_block),
         pytest.raises(MemoryError),
     ):
         run_recompute(min_co_count=1)
@@ -149,7 +149,7 @@ def test_a_failed_copy_stops_the_engine_thread(shop):
 
     require_postgresql()
     blocks_computed = []
-    real_blocks = affinity.iter_pair_blocks
+    real_blocks = affinity.plan_results
 
     def counted(*args, **kwargs):
         for block in real_blocks(*args, **kwargs):
@@ -160,7 +160,7 @@ def test_a_failed_copy_stops_the_engine_thread(shop):
         raise OperationalError("server closed the connection unexpectedly")
 
     with (
-        mock.patch.object(affinity, "iter_pair_blocks", counted),
+        mock.patch.object(affinity, "plan_results", counted),
         mock.patch.object(writer, "binary_rows", broken_rows),
         pytest.raises(OperationalError),
     ):

@@ -27,12 +27,12 @@ from django.utils import timezone
 
 from ..adapter import get_adapter
 from ..conf import app_settings, get_order_line_model, get_product_model
-from ..models import ProductAffinity, ProductRelation
+from ..models import ProductAffinity, ProductRelation, ProductSales, ProductSimilarity
 
 #: At most this many curated links are read per source product.
 MAX_CURATED = 100
 
-TAG_CURATED, TAG_AFFINITY, TAG_BEST = "c", "a", "b"
+TAG_CURATED, TAG_AFFINITY, TAG_SIMILAR, TAG_BEST = "c", "a", "s", "b"
 COLUMNS = ("cs_tag", "cs_target", "cs_score", "cs_position", "cs_starts", "cs_ends", "cs_count")
 Row = tuple[Any, ...]
 
@@ -114,6 +114,16 @@ def partners(source: Any, limit: int) -> models.QuerySet:
     return _top(build, ("-score", "target_id"), limit, ("pk", "pk"))
 
 
+def similar(source: Any, limit: int) -> models.QuerySet:
+    """The current run's content neighbours of one product (products without partners)."""
+
+    def build(extra: Q) -> models.QuerySet:
+        rows = ProductSimilarity.objects.filter(extra, run__is_current=True, source=source)
+        return _shape(rows, TAG_SIMILAR, cs_target=F("target"), cs_score=F("score"))
+
+    return _top(build, ("-score", "target_id"), limit, ("pk", "pk"))
+
+
 def cart_partners(sources: list[Any], limit: int) -> models.QuerySet:
     """The current run's partners of a cart, scores summed, the cart's own items left out."""
 
@@ -149,13 +159,17 @@ def _category_members(category_ids: tuple[Any, ...] | None, source_pk: Any) -> A
 def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.QuerySet:
     """Top sellers (distinct orders), of the source's categories when categories are used.
 
-    Read from the order lines when the host configured them (the truth, within the lookback
-    window); otherwise from the current affinity run, where a product's total co-purchase
-    count stands in for its sales.
+    ``BESTSELLERS_SOURCE = "run"`` (the default) reads each product's order count stored
+    with the current affinity run: the top rows of one index, however many order lines the
+    window holds. ``"order_lines"`` aggregates the order lines of the lookback window
+    instead (the behaviour before the counts were stored; a custom ``ORDER_SOURCE`` then
+    falls back to the run's summed co-purchase counts).
     """
     in_category = _category_members(category_ids, source_pk)
-    line_model = get_order_line_model()
     limit = int(app_settings.MAX_LIMIT) * 3
+    if app_settings.BESTSELLERS_SOURCE != "order_lines":
+        return run_bestsellers(in_category, limit)
+    line_model = get_order_line_model()
     if line_model is not None and not app_settings.ORDER_SOURCE:
         fields = app_settings.ORDER_LINE_FIELDS
         product_path = fields["product"]
@@ -187,6 +201,47 @@ def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.
     return _top(build_from_run, ("-cs_score", "cs_target"), limit, ("cs_target", "target"))
 
 
+def run_bestsellers(in_category: Any, limit: int) -> models.QuerySet:
+    """The current run's best sellers (``in_category``: product keys or a subquery, or None)."""
+
+    def build(extra: Q) -> models.QuerySet:
+        rows = ProductSales.objects.filter(extra, run__is_current=True)
+        if in_category is not None:
+            rows = rows.filter(product__in=in_category)
+        return _shape(
+            rows,
+            TAG_BEST,
+            cs_target=F("product"),
+            cs_score=Cast(F("orders"), models.FloatField()),
+            cs_count=F("orders"),
+        )
+
+    return _top(build, ("-orders", "product_id"), limit, ("pk", "pk"))
+
+
+def bestseller_ids(
+    category_ids: Iterable[Any] | None = None, limit: int | None = None
+) -> list[Any]:
+    """Keys of the current run's best sellers, best first, in one small query.
+
+    ``category_ids`` restricts them to products of those categories (the adapter's
+    category field; ignored when the shop has none); None means the whole shop. Products
+    are not filtered by availability here: the caller fetches them through the adapter.
+    """
+    limit = int(app_settings.MAX_LIMIT) * 3 if limit is None else int(limit)
+    in_category = None
+    field = get_adapter().category_field()
+    if category_ids is not None and field is not None:
+        members = get_adapter().products().filter(**{f"{field.name}__in": list(category_ids)})
+        in_category = members.values("pk")
+    rows = ProductSales.objects.filter(run__is_current=True)
+    if in_category is not None:
+        rows = rows.filter(product__in=in_category)
+    ids = rows.order_by("-orders", "product_id").values_list("product_id", flat=True)[:limit]
+    to_python = get_product_model()._meta.pk.to_python
+    return [to_python(pk) for pk in ids]
+
+
 def union(querysets: list[models.QuerySet]) -> list[Row]:
     """Run the branches as one query; keys normalised to the product key's Python type."""
     first, *rest = querysets
@@ -198,7 +253,12 @@ def union(querysets: list[models.QuerySet]) -> list[Row]:
 
 def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int]:
     """Group union rows by branch, drop links outside their window, find the cache lifetime."""
-    groups: dict[str, list[Row]] = {TAG_CURATED: [], TAG_AFFINITY: [], TAG_BEST: []}
+    groups: dict[str, list[Row]] = {
+        TAG_CURATED: [],
+        TAG_AFFINITY: [],
+        TAG_SIMILAR: [],
+        TAG_BEST: [],
+    }
     timeout = int(app_settings.CACHE_TIMEOUT)
     for row in rows:
         tag, _target, _score, _position, starts, ends, _count = row
@@ -211,6 +271,7 @@ def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int
         groups[tag].append(row)
     groups[TAG_CURATED].sort(key=lambda row: (row[3] or 0,))
     groups[TAG_AFFINITY].sort(key=lambda row: -(row[2] or 0.0))
+    groups[TAG_SIMILAR].sort(key=lambda row: -(row[2] or 0.0))
     groups[TAG_BEST].sort(key=lambda row: -(row[2] or 0.0))
     return groups, max(timeout, 1)
 

@@ -24,8 +24,8 @@ from ..models import ProductRelation
 from ..products import product_key
 from . import queries
 from .caching import cached, make_key
-from .queries import TAG_AFFINITY, TAG_BEST, TAG_CURATED, Row
-from .types import BOUGHT_TOGETHER, CURATED, FALLBACK, Recommendation
+from .queries import TAG_AFFINITY, TAG_BEST, TAG_CURATED, TAG_SIMILAR, Row
+from .types import BOUGHT_TOGETHER, CURATED, FALLBACK, SIMILAR, Recommendation
 
 KINDS = (ProductRelation.Kind.CROSS_SELL.value, ProductRelation.Kind.RELATED.value)
 #: Cached results that depend on one customer's orders live shorter: the version is not
@@ -106,6 +106,8 @@ def _reason(tag: str, count: int | None, *, by_category: bool) -> str:
                 count,
             ) % {"count": count}
         return gettext("Often bought together")
+    if tag == TAG_SIMILAR:
+        return gettext("Similar products")
     if by_category:
         return gettext("Popular in this category")
     return gettext("Popular in our shop")
@@ -119,7 +121,12 @@ def _assemble(
     limit: int,
     by_category: bool,
 ) -> list[Recommendation]:
-    source_names = {TAG_CURATED: CURATED, TAG_AFFINITY: BOUGHT_TOGETHER, TAG_BEST: FALLBACK}
+    source_names = {
+        TAG_CURATED: CURATED,
+        TAG_AFFINITY: BOUGHT_TOGETHER,
+        TAG_SIMILAR: SIMILAR,
+        TAG_BEST: FALLBACK,
+    }
     results: list[Recommendation] = []
     seen = set(exclude)
     for tag, row in ordered:
@@ -213,6 +220,7 @@ def _compute_for_product(
     querysets = [
         queries.curated([pk], kinds, now),
         queries.partners(pk, max(limit * 3, limit + 10)),
+        queries.similar(pk, max(limit * 3, limit + 10)),
     ]
     bestsellers: list[Row] | None = None
     best_version = 0
@@ -240,7 +248,11 @@ def _compute_for_product(
         if category_known:
             cache.set_versioned(make_key("bestsellers", categories), groups[TAG_BEST], best_version)
 
-    ordered = [(tag, row) for tag in (TAG_CURATED, TAG_AFFINITY, TAG_BEST) for row in groups[tag]]
+    ordered = [
+        (tag, row)
+        for tag in (TAG_CURATED, TAG_AFFINITY, TAG_SIMILAR, TAG_BEST)
+        for row in groups[tag]
+    ]
     ordered = _within_price_band(ordered, source, products)
     by_category = field is not None and (categories is None or bool(categories))
     results = _assemble(ordered, products, exclude={pk}, limit=limit, by_category=by_category)

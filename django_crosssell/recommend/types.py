@@ -17,7 +17,9 @@ BOUGHT_TOGETHER = "bought_together"
 FALLBACK = "fallback"
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
-SOURCES = (CURATED, BOUGHT_TOGETHER, FALLBACK, UPGRADE, DOWNGRADE)
+#: Content neighbours of a product without co-purchase partners (cold start).
+SIMILAR = "similar"
+SOURCES = (CURATED, BOUGHT_TOGETHER, FALLBACK, UPGRADE, DOWNGRADE, SIMILAR)
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,9 @@ class Recommendation:
     """One recommended product with why it is shown.
 
     ``score`` is on the scale of its ``source``: 1.0 for curated links, the affinity score for
-    ``bought_together`` (summed over the cart for a cart), the number of orders for
-    ``fallback`` bestsellers, and the price ratio for tier offers. ``position`` starts at 1.
+    ``bought_together`` (summed over the cart for a cart), the name similarity (0-1, times
+    the category boost) for ``similar``, the number of orders for ``fallback`` bestsellers,
+    and the price ratio for tier offers. ``position`` starts at 1.
     """
 
     product: Any

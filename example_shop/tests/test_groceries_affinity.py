@@ -35,7 +35,10 @@ def mlxtend_rules(baskets):
 @pytest.fixture
 def stored(db, baskets):
     call_command("load_baskets", str(GROCERIES), verbosity=0)
-    run = run_recompute(min_co_count=1, top_k=0, lookback_days=0, metric="confidence")
+    # Unweighted orders: the score is then the confidence itself (checked below).
+    run = run_recompute(
+        min_co_count=1, top_k=0, lookback_days=0, metric="confidence", order_weighting="none"
+    )
     rows = ProductAffinity.objects.filter(run=run).values_list(
         "source__name", "target__name", "co_count", "support", "confidence", "lift", "score"
     )

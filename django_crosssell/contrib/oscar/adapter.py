@@ -87,6 +87,8 @@ class OscarAdapter(CrossSellAdapter):
             # cancelled orders left out, which ORDER_FILTER (a dict) cannot say.
             "ORDER_SOURCE": orders.ORDER_SOURCE,
             "CATEGORY_FIELD": "categories",
+            # Content neighbours (cold start) compare Oscar's product titles.
+            "SIMILAR_TEXT_FIELDS": ["title"],
             "PRICE_FIELD": None,
             "CURRENCY_DECIMALS": currency_decimals(),
             "PRICE_FORMATTER": "oscar.templatetags.currency_filters.currency",

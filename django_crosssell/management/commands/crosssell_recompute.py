@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_crosssell.conf import METRIC_CHOICES
+from django_crosssell.conf import METRIC_CHOICES, WEIGHTING_CHOICES
 from django_crosssell.errors import RecomputeLocked, RecomputeParameterError
 from django_crosssell.recompute import run_recompute
 
@@ -28,6 +28,18 @@ class Command(BaseCommand):
             "--half-life-days", type=float, help="Weigh recent orders more (0: no decay)."
         )
         parser.add_argument("--metric", choices=METRIC_CHOICES, help="Ranking metric.")
+        parser.add_argument(
+            "--order-weighting", choices=WEIGHTING_CHOICES, help="Weight of each order."
+        )
+        parser.add_argument(
+            "--max-basket-size", type=int, help="Orders with more products add no pairs (0: all)."
+        )
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="Slide the current run's counts (INCREMENTAL) instead of reading every order; "
+            "falls back to a full run when it cannot.",
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Read and compute, write nothing."
         )
@@ -70,6 +82,9 @@ class Command(BaseCommand):
                 lookback_days=options["lookback_days"],
                 half_life_days=options["half_life_days"],
                 metric=options["metric"],
+                order_weighting=options["order_weighting"],
+                max_basket_size=options["max_basket_size"],
+                incremental=options["incremental"],
                 dry_run=options["dry_run"],
                 allow_shrink=options["allow_shrink"],
                 progress=progress,
@@ -93,6 +108,15 @@ class Command(BaseCommand):
                 f"{run.products:,} products, {run.pairs_written:,} pairs in {elapsed:.1f}s "
                 f"(metric={params.get('metric')}, min_co_count={params.get('min_co_count')}, "
                 f"top_k={params.get('top_k')}, lookback_days={params.get('lookback_days')}, "
-                f"half_life_days={params.get('half_life_days')})."
+                f"half_life_days={params.get('half_life_days')}, "
+                f"order_weighting={params.get('order_weighting')})."
             )
         )
+        if "incremental" in params:
+            if params["incremental"]:
+                self.stdout.write(
+                    f"Incremental: {params['orders_added']:,} orders added, "
+                    f"{params['orders_removed']:,} removed."
+                )
+            else:
+                self.stdout.write(f"Full run: {params.get('full_because')}.")
