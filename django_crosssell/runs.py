@@ -203,6 +203,8 @@ def watchdog(max_seconds: int | None = None) -> dict[str, int]:
         )
         result["stopped"] = _fail_dead(old, STOPPED.format(seconds=max_seconds))
     return result
+
+
 #: The tables holding a run's computed rows (deleted with a failed or pruned run).
 RUN_ROW_MODELS = (ProductAffinity, ProductSales, ProductSimilarity, AffinityCounts)
 
