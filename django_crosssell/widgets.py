@@ -29,6 +29,8 @@ from django.utils.safestring import SafeString, mark_safe
 from . import cache
 from .adapter import get_adapter
 from .conf import app_settings
+from .measure import experiments as measure_experiments
+from .measure import tracking
 from .money import format_money
 from .recommend.caching import make_key
 from .recommend.service import customer_for, subject_key
@@ -75,7 +77,7 @@ def cards(
             "product": product,
             "pk": product.pk,
             "name": str(product),
-            "url": adapter.url(product),
+            "url": tracking.placeholder_url(adapter.url(product), position),
             "price": format_money(prices.get(product.pk)),
             "image_url": adapter.image_url(product),
             "add_to_cart_url": adapter.add_to_cart_url(product),
@@ -113,6 +115,20 @@ def failed(widget: str, argument: Any, exc: Exception) -> None:
     )
 
 
+def overrides(context: django_template.Context, widget: str) -> dict[str, Any]:
+    """What the visitor's experiment variant changes for ``widget`` (``limit``, ``kind``...).
+
+    Tags apply ``limit`` and ``kind`` before they build; :func:`render` applies the on/off
+    switches. Empty without the tracking middleware or an experiment; never raises.
+    """
+    try:
+        config, _assignment = measure_experiments.config_for(request_of(context), widget)
+    except Exception as exc:
+        failed(widget, "experiment", exc)
+        return {}
+    return config
+
+
 def widget_key(
     widget: str, subject: Any, *, user: Any = None, request: Any = None, **arguments: Any
 ) -> str:
@@ -128,6 +144,27 @@ def widget_key(
         customer_for(user),
         get_adapter().cache_key(request),
         sorted(arguments.items()),
+    )
+
+
+def finish(
+    request: Any,
+    widget: str,
+    html: str,
+    version: int,
+    assignment: measure_experiments.Assignment | None,
+) -> str:
+    """The cached markup for this response: a serve buffered (no query) or tokens removed."""
+    source = ""
+    if 'data-crosssell-source="' in html:
+        source = html.split('data-crosssell-source="', 1)[1].split('"', 1)[0]
+    return tracking.finish_widget(
+        request,
+        widget,
+        html,
+        version=version,
+        source=source,
+        experiment=(assignment.experiment_id, assignment.variant_id) if assignment else None,
     )
 
 
@@ -148,6 +185,12 @@ def render(
     """
     request = request_of(context)
     try:
+        config, assignment = measure_experiments.config_for(request, widget)
+        if config.get("held_out"):
+            tracking.record_holdout(request, widget)
+            return EMPTY
+        if not measure_experiments.shows(widget, config):
+            return EMPTY
         if key is not None:
             cache_key = key()
         else:
@@ -163,18 +206,20 @@ def render(
         if cache_key is not None:
             html, version = cache.get_versioned(cache_key)
             if html is not cache.MISSING:
-                return mark_safe(html)  # rendered with autoescaping before it was cached
+                # rendered with autoescaping before it was cached
+                return mark_safe(finish(request, widget, html, version, assignment))
         widget_context, expires_at = build()
         html = ""
         if widget_context:
             widget_context.setdefault("widget", widget)
+            widget_context.setdefault("crosssell_serve", tracking.PLACEHOLDER)
             names = [template_name] if template_name else []
             names += [WIDGET_TEMPLATE.format(widget), *widget_context.pop("fallback_templates", [])]
             html = select_template(names).render(widget_context, request=request)
         if cache_key is not None:
             ttl = max(1, int(expires_at - time.time()))
             cache.set_versioned(cache_key, str(html), version, ttl)
-        return mark_safe(html)
+        return mark_safe(finish(request, widget, str(html), version, assignment))
     except Exception as exc:  # a widget never breaks the page
         failed(widget, argument, exc)
         return EMPTY

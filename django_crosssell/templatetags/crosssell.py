@@ -35,6 +35,7 @@ from django_crosssell.widgets import (
     Built,
     cards,
     failed,
+    overrides,
     recommendation_cards,
     render,
     request_of,
@@ -65,6 +66,8 @@ def also_recommended(
     template: str | None = None,
 ) -> SafeString:
     """``{% also_recommended product limit=4 title="..." %}``: "You may also like" cards."""
+    variant = overrides(context, "also_recommended")
+    limit, kind = variant.get("limit", limit), variant.get("kind", kind)
 
     def build() -> Built:
         recs, expires_at = recommend_for_product_with_expiry(
@@ -95,6 +98,7 @@ def bought_together(
     template: str | None = None,
 ) -> SafeString:
     """``{% bought_together cart.products %}``: partners of the cart, never its own items."""
+    limit = overrides(context, "bought_together").get("limit", limit)
 
     def build() -> Built:
         recs, expires_at = recommend_for_cart_with_expiry(
@@ -204,3 +208,8 @@ register.filters.update(_bundle_register.filters)
 from .crosssell_followup import register as _followup_register  # noqa: E402
 
 register.tags.update(_followup_register.tags)
+
+# The tracking script tag (measurement) likewise.
+from .crosssell_measure import register as _measure_register  # noqa: E402
+
+register.tags.update(_measure_register.tags)
