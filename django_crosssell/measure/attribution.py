@@ -46,6 +46,8 @@ def _lines(lines: Iterable[Any]) -> list[tuple[str, Any, int, Decimal]]:
             product = line.product
             quantity, unit_price = line.quantity, line.unit_price
             key = getattr(line, "pk", None) or getattr(line, "key", None) or index
+        if product is None:
+            continue  # a deleted product: nothing to attribute
         pk = product.pk if hasattr(product, "pk") else product_key(product)
         result.append((str(key), pk, int(quantity), Decimal(unit_price)))
     return result
