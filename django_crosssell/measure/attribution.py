@@ -86,7 +86,7 @@ def subjects_of(
 ) -> tuple[str, str, str]:
     """``(visitor, session, customer)`` hashes for the buyer."""
     visitor = session = customer_hash = ""
-    state = tracking.state_of(request)
+    state = tracking.state_of(request) or (tracking.current() if request is None else None)
     if state is not None:
         visitor, session, customer_hash = state.visitor, state.session, state.customer()
     if not customer_hash:
@@ -108,16 +108,19 @@ def attribute_order(
     order_key: Any = None,
     customer: Any = None,
     placed_at: datetime | None = None,
+    net_of_bundles: bool = False,
 ) -> Any:
     """Record ``order`` and attribute its lines; the ``OrderRecord`` or None (not tracked).
 
     ``lines`` are ``(product, quantity, unit price[, line key])`` tuples or objects with
     those attributes (the default: ``order.lines``); ``request`` gives the buyer's visitor
-    and session (pass it from the checkout view). Never raises: a failure is logged, since
+    and session (pass it from the checkout view; without it, the request the tracking
+    middleware is handling). ``net_of_bundles``: the prices already have the bundle
+    discounts taken off (Oscar books them on the lines), so none is taken off again. Never raises: a failure is logged, since
     the order itself has already succeeded.
     """
     try:
-        return _attribute(order, lines, request, order_key, customer, placed_at)
+        return _attribute(order, lines, request, order_key, customer, placed_at, net_of_bundles)
     except Exception:
         logger.warning("django-crosssell: order %r was not attributed", order, exc_info=True)
         return None
@@ -130,13 +133,14 @@ def _attribute(
     order_key: Any,
     customer: Any,
     placed_at: datetime | None,
+    net_of_bundles: bool = False,
 ) -> Any:
     from .models import Event, OrderAttribution, OrderRecord, Serve
 
     if tracking.mode() == "off":
         return None
-    state = tracking.state_of(request)
-    if request is not None and state is not None and not state.allowed():
+    state = tracking.state_of(request) or (tracking.current() if request is None else None)
+    if state is not None and not state.allowed():
         return None  # staff, bots, no consent: not counted
     if state is None and request is not None and tracking.excluded_without_queries(request):
         return None
@@ -149,7 +153,7 @@ def _attribute(
     placed_at = placed_at or timezone.now()
     visitor, session, customer_hash = subjects_of(request, order, customer)
     try:
-        discounts = bundle_discounts(rows)
+        discounts = {} if net_of_bundles else bundle_discounts(rows)
     except Exception:
         logger.warning("django-crosssell: bundle discounts not allocated", exc_info=True)
         discounts = {}

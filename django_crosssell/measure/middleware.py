@@ -34,7 +34,11 @@ class TrackingMiddleware:
         state = tracking.TrackingState.for_request(request)
         setattr(request, tracking.STATE_ATTR, state)
         token = request.GET.get(tracking.CLICK_PARAM, "")
-        response = self.get_response(request)
+        current = tracking.CURRENT.set(state)
+        try:
+            response = self.get_response(request)
+        finally:
+            tracking.CURRENT.reset(current)
         try:
             if token:
                 clicked = tracking.read_click_token(token)

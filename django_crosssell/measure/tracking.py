@@ -18,6 +18,7 @@ the host's callable does not approve. Imports ``conf``, ``measure.subjects``; ne
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import re
 import uuid
@@ -198,8 +199,19 @@ class TrackingState:
         return self.assignments
 
 
+#: The state of the request being handled, for code that gets no request (Oscar's
+#: ``order_placed`` signal); set by the middleware for the duration of the request.
+CURRENT: contextvars.ContextVar[TrackingState | None] = contextvars.ContextVar(
+    "crosssell_tracking", default=None
+)
+
+
 def state_of(request: Any) -> TrackingState | None:
     return getattr(request, STATE_ATTR, None) if request is not None else None
+
+
+def current() -> TrackingState | None:
+    return CURRENT.get()
 
 
 # --- click tokens -----------------------------------------------------------------------
