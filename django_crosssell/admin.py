@@ -359,3 +359,4 @@ def _free_slug(slug: str) -> str:
 
 
 from .followup import admin as followup_admin  # noqa: E402, F401  (flows, outbox, consent)
+from .measure import admin as measure_admin  # noqa: E402, F401  (experiments, performance)

@@ -116,8 +116,8 @@ def attribute_order(
     those attributes (the default: ``order.lines``); ``request`` gives the buyer's visitor
     and session (pass it from the checkout view; without it, the request the tracking
     middleware is handling). ``net_of_bundles``: the prices already have the bundle
-    discounts taken off (Oscar books them on the lines), so none is taken off again. Never raises: a failure is logged, since
-    the order itself has already succeeded.
+    discounts taken off (Oscar books them on the lines), so none is taken off again.
+    Never raises: a failure is logged, since the order itself has already succeeded.
     """
     try:
         return _attribute(order, lines, request, order_key, customer, placed_at, net_of_bundles)

@@ -293,8 +293,9 @@ class DailyRollup(models.Model):
     assisted_revenue = models.DecimalField(_("assisted revenue"), default=0, **MONEY)
 
     class Meta:
-        verbose_name = _("daily rollup")
-        verbose_name_plural = _("daily rollups")
+        # The changelist is the "Cross-sell performance" dashboard.
+        verbose_name = _("cross-sell performance")
+        verbose_name_plural = _("cross-sell performance")
         ordering = ["-day", "placement"]
         constraints = [
             models.UniqueConstraint(fields=["day", "placement"], name="crosssell_rollup_unique")

@@ -1,9 +1,14 @@
-"""``path("crosssell/", include("django_crosssell.measure.urls"))``: the event endpoint."""
+"""``path("crosssell/", include("django_crosssell.measure.urls"))``: the event endpoint of
+``tracking.js`` and the staff-only figures of the dashboard (JSON)."""
 
 from django.urls import path
 
-from . import views
+from . import api_views, views
 
 app_name = "crosssell_measure"
 
-urlpatterns = [path("events/", views.events, name="events")]
+urlpatterns = [
+    path("events/", views.events, name="events"),
+    path("performance/", api_views.PerformanceView.as_view(), name="performance"),
+    path("experiments/<slug:key>/", api_views.ExperimentView.as_view(), name="experiment"),
+]

@@ -10,10 +10,9 @@ to a click on its parent through the adapter's ``canonical_ids``.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
-
-import logging
 
 from oscar.core.loading import get_class
 
