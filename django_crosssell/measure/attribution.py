@@ -165,29 +165,30 @@ def _attribute(
         who |= Q(session=session)
     if customer_hash:
         who |= Q(customer=customer_hash)
-    clicks = []
+    clicks: list[dict[str, Any]] = []
     if who:
-        clicks = list(
-            Event.objects.filter(who, type=Event.Type.CLICK, created_at__gte=since)
+        clicks = [
+            dict(row)
+            for row in Event.objects.filter(who, type=Event.Type.CLICK, created_at__gte=since)
             .filter(created_at__lte=placed_at)
             .order_by("created_at", "pk")
             .values("serve_id", "product", "position", "created_at", "session")
-        )
+        ]
     canonical = get_adapter().canonical_ids(
-        {pk for _k, pk, _q, _p in rows} | {click["product"] for click in clicks}
+        {pk for _k, pk, _q, _p in rows} | {row["product"] for row in clicks}
     )
 
     def canon(pk: Any) -> str:
         return str(canonical.get(pk, canonical.get(str(pk), pk)))
 
     last_click: dict[str, dict[str, Any]] = {}
-    for click in clicks:
-        last_click[canon(_as_key(click["product"], canonical))] = click
+    for row in clicks:
+        last_click[canon(_as_key(row["product"], canonical))] = row
     serves = {
         serve.pk: serve
-        for serve in Serve.objects.filter(pk__in={click["serve_id"] for click in clicks})
+        for serve in Serve.objects.filter(pk__in={row["serve_id"] for row in clicks})
     }
-    latest = clicks[-1] if clicks else None
+    latest: dict[str, Any] | None = clicks[-1] if clicks else None
     now = timezone.now()
     attributions = []
     revenue_total = ZERO

@@ -29,7 +29,6 @@ __all__ = [
 
 HASH_LENGTH = 64
 KEY_LENGTH = 64
-MONEY = {"max_digits": 16, "decimal_places": 4}
 
 
 class Experiment(models.Model):
@@ -231,8 +230,10 @@ class OrderRecord(models.Model):
     visitor = models.CharField(_("visitor (hashed)"), max_length=HASH_LENGTH, blank=True)
     customer = models.CharField(_("customer (hashed)"), max_length=HASH_LENGTH, blank=True)
     session = models.CharField(_("session (hashed)"), max_length=HASH_LENGTH, blank=True)
-    revenue = models.DecimalField(_("revenue"), **MONEY)
-    bundle_discount = models.DecimalField(_("bundle discount"), default=0, **MONEY)
+    revenue = models.DecimalField(_("revenue"), max_digits=16, decimal_places=4)
+    bundle_discount = models.DecimalField(
+        _("bundle discount"), default=0, max_digits=16, decimal_places=4
+    )
     lines = models.PositiveIntegerField(_("lines"), default=0)
     # An attributed (clicked) or bundled line is in the order.
     attached = models.BooleanField(_("attached"), default=False)
@@ -260,7 +261,7 @@ class OrderAttribution(models.Model):
     line = models.CharField(_("order line"), max_length=KEY_LENGTH, blank=True)
     product = models.CharField(_("product"), max_length=KEY_LENGTH)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
-    revenue = models.DecimalField(_("revenue"), **MONEY)
+    revenue = models.DecimalField(_("revenue"), max_digits=16, decimal_places=4)
     serve = models.ForeignKey(Serve, null=True, on_delete=models.SET_NULL, related_name="+")
     placement = models.CharField(_("placement"), max_length=100)
     channel = models.CharField(_("channel"), max_length=8, blank=True)
@@ -289,8 +290,12 @@ class DailyRollup(models.Model):
     clicks = models.PositiveIntegerField(_("clicks"), default=0)
     add_to_cart = models.PositiveIntegerField(_("add to cart"), default=0)
     orders = models.PositiveIntegerField(_("attributed orders"), default=0)
-    revenue = models.DecimalField(_("attributed revenue"), default=0, **MONEY)
-    assisted_revenue = models.DecimalField(_("assisted revenue"), default=0, **MONEY)
+    revenue = models.DecimalField(
+        _("attributed revenue"), default=0, max_digits=16, decimal_places=4
+    )
+    assisted_revenue = models.DecimalField(
+        _("assisted revenue"), default=0, max_digits=16, decimal_places=4
+    )
 
     class Meta:
         # The changelist is the "Cross-sell performance" dashboard.

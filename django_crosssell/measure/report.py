@@ -11,6 +11,7 @@ dashboard only.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,9 +20,29 @@ import numpy as np
 from django.utils import timezone
 
 from . import stats
-from .models import Experiment, Exposure, OrderRecord
+from .models import Experiment, Exposure, OrderRecord, Variant
 
 METRICS = ("conversion", "revenue", "aov", "attach")
+
+
+@dataclass
+class Arm:
+    variant: Variant
+    revenue: np.ndarray
+    orders: np.ndarray
+    attached: int
+
+    @property
+    def size(self) -> int:
+        return int(self.revenue.size)
+
+    @property
+    def converted(self) -> int:
+        return int((self.orders > 0).sum())
+
+    @property
+    def order_count(self) -> int:
+        return int(self.orders.sum())
 
 
 def _units(experiment: Experiment) -> dict[int, dict[str, datetime]]:
@@ -64,37 +85,35 @@ def experiment_report(experiment: Experiment | str, *, seed: int = 0) -> dict[st
             counts.append(float(len(mine)))
             attached += sum(1 for order in mine if order[2])
         arms.append(
-            {
-                "variant": variant,
-                "revenue": np.asarray(revenue, dtype=float),
-                "orders": np.asarray(counts, dtype=float),
-                "attached": attached,
-            }
+            Arm(
+                variant,
+                np.asarray(revenue, dtype=float),
+                np.asarray(counts, dtype=float),
+                attached,
+            )
         )
     firsts = [first for members in units.values() for first in members.values()]
     end = experiment.ends_at or timezone.now()
     days = (end - min(firsts)).total_seconds() / 86400 if firsts else 0.0
-    sizes = [int(arm["revenue"].size) for arm in arms]
+    sizes = [arm.size for arm in arms]
     srm = stats.sample_ratio(sizes, [variant.weight for variant in variants])
     summary = []
     for arm in arms:
-        n = arm["revenue"].size
-        converted = int((arm["orders"] > 0).sum())
-        order_count = int(arm["orders"].sum())
-        total = float(arm["revenue"].sum())
+        n, order_count = arm.size, arm.order_count
+        total = float(arm.revenue.sum())
         summary.append(
             {
-                "variant": arm["variant"].key,
-                "weight": arm["variant"].weight,
-                "config": arm["variant"].config,
+                "variant": arm.variant.key,
+                "weight": arm.variant.weight,
+                "config": arm.variant.config,
                 "units": n,
-                "conversions": converted,
-                "conversion_rate": converted / n if n else None,
+                "conversions": arm.converted,
+                "conversion_rate": arm.converted / n if n else None,
                 "orders": order_count,
                 "revenue": total,
                 "revenue_per_unit": total / n if n else None,
                 "aov": total / order_count if order_count else None,
-                "attach_rate": arm["attached"] / order_count if order_count else None,
+                "attach_rate": arm.attached / order_count if order_count else None,
             }
         )
     comparisons = []
@@ -104,37 +123,29 @@ def experiment_report(experiment: Experiment | str, *, seed: int = 0) -> dict[st
         for arm in arms[1:]:
             results = {
                 "conversion": stats.conversion(
-                    int((control["orders"] > 0).sum()),
-                    control["revenue"].size,
-                    int((arm["orders"] > 0).sum()),
-                    arm["revenue"].size,
-                    alpha,
+                    control.converted, control.size, arm.converted, arm.size, alpha
                 ),
                 "revenue": stats.revenue_per_visitor(
-                    control["revenue"], arm["revenue"], alpha, seed=seed
+                    control.revenue, arm.revenue, alpha, seed=seed
                 ),
                 "aov": stats.average_order_value(
-                    control["revenue"], control["orders"], arm["revenue"], arm["orders"], alpha
+                    control.revenue, control.orders, arm.revenue, arm.orders, alpha
                 ),
                 "attach": stats.attach_rate(
-                    control["attached"],
-                    int(control["orders"].sum()),
-                    arm["attached"],
-                    int(arm["orders"].sum()),
-                    alpha,
+                    control.attached, control.order_count, arm.attached, arm.order_count, alpha
                 ),
             }
             primary = results[experiment.primary_metric]
             comparisons.append(
                 {
-                    "variant": arm["variant"].key,
-                    "against": control["variant"].key,
+                    "variant": arm.variant.key,
+                    "against": control.variant.key,
                     "metrics": {name: result.as_dict() for name, result in results.items()},
                     "verdict": stats.verdict(
                         primary,
                         alpha=alpha,
                         srm=srm,
-                        sizes=[control["revenue"].size, arm["revenue"].size],
+                        sizes=[control.size, arm.size],
                         min_sample=experiment.min_sample,
                         days=days,
                         min_days=experiment.min_days,

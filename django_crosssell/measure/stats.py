@@ -27,6 +27,9 @@ import numpy as np
 from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
+#: One arm's values: a list or a numpy array.
+Values = Sequence[float] | np.ndarray
+
 SRM_ALPHA = 0.001
 WINSOR_QUANTILE = 0.99
 
@@ -99,8 +102,8 @@ def winsorise(a: np.ndarray, b: np.ndarray, quantile: float = WINSOR_QUANTILE) -
 
 
 def revenue_per_visitor(
-    values_a: Sequence[float],
-    values_b: Sequence[float],
+    values_a: Values,
+    values_b: Values,
     alpha: float = 0.05,
     *,
     resamples: int = 2000,
@@ -153,10 +156,10 @@ def _ratio_log_variance(revenue: np.ndarray, orders: np.ndarray) -> tuple[float,
 
 
 def average_order_value(
-    revenue_a: Sequence[float],
-    orders_a: Sequence[float],
-    revenue_b: Sequence[float],
-    orders_b: Sequence[float],
+    revenue_a: Values,
+    orders_a: Values,
+    revenue_b: Values,
+    orders_b: Values,
     alpha: float = 0.05,
 ) -> Comparison:
     """AOV as a ratio metric over visitors (their revenue and order counts), delta method."""

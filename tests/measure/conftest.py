@@ -14,7 +14,10 @@ from django_crosssell.measure.middleware import TrackingMiddleware
 from tests.factories import CategoryFactory, ProductFactory, ProductRelationFactory
 from tests.settings import CROSSSELL
 
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+BROWSER = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
 PAGE = "{% load crosssell %}{% also_recommended product %}"
 
 

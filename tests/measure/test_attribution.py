@@ -10,7 +10,7 @@ import pytest
 from django.http import HttpResponse
 from django.utils import timezone
 
-from django_crosssell.measure import attribute_order, reverse_order, revenue_by_placement
+from django_crosssell.measure import attribute_order, revenue_by_placement, reverse_order
 from django_crosssell.measure.middleware import TrackingMiddleware
 from django_crosssell.models import OrderAttribution, OrderRecord
 from tests.factories import BundleItemFactory, BundleRuleFactory, ProductFactory, make_order

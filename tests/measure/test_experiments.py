@@ -86,7 +86,7 @@ def visit(shop, visitor, template="{% load crosssell %}{% also_recommended produ
 
 
 def test_assignment_follows_the_hash_and_is_recorded_once(shop, experiment, tracking_settings):
-    exp, control, off = experiment
+    exp, control, _off = experiment
     got = Counter()
     for n in range(200):
         visitor = f"visitor-{n:08d}-abcdefgh"
@@ -107,7 +107,7 @@ def test_assignment_follows_the_hash_and_is_recorded_once(shop, experiment, trac
 
 
 def test_assignment_is_sticky_through_its_cookie(shop, experiment, tracking_settings):
-    exp, control, off = experiment
+    _exp, control, off = experiment
     visitor = next(
         f"visitor-{n:08d}-abcdefgh"
         for n in range(100)

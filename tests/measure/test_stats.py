@@ -68,7 +68,7 @@ def test_revenue_per_visitor_interval_and_false_positives():
 def test_winsorising_stops_one_whale():
     a = np.array([1000.0, 1200.0] * 50 + [0.0])
     b = np.array([1000.0, 1200.0] * 50 + [10_000_000.0])
-    capped_a, capped_b = stats.winsorise(a, b)
+    _capped_a, capped_b = stats.winsorise(a, b)
     assert capped_b.max() == pytest.approx(1200.0)
     assert not stats.revenue_per_visitor(a, b, resamples=200).significant(0.05)
 
