@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +23,11 @@ from .models import Experiment
 class PerformanceView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(
+        operation_id="crosssell_performance",
+        parameters=[OpenApiParameter("days", int, description="days back (1-366, default 30)")],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request) -> Response:
         try:
             days = int(request.query_params.get("days", 30))
@@ -32,6 +39,7 @@ class PerformanceView(APIView):
 class ExperimentView(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(operation_id="crosssell_experiment_report", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, key: str) -> Response:
         try:
             experiment = Experiment.objects.get(key=key)
