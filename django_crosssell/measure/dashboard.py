@@ -20,8 +20,8 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from ..conf import get_product_model
-from .models import DailyRollup, Event, OrderAttribution, OrderRecord
-from .rollups import FIELDS, count_day, day_bounds
+from .models import DailyLinkRollup, DailyRollup, OrderAttribution, OrderRecord
+from .rollups import FIELDS, count_day, day_bounds, link_clicks
 
 TOP = 10
 
@@ -83,12 +83,23 @@ def performance(days: int = 30, today: date | None = None) -> dict[str, Any]:
         .annotate(revenue=Sum("revenue"), quantity=Sum("quantity"), orders=Count("record"))
         .order_by("-revenue", "product")[:TOP]
     )
-    links = list(
-        Event.objects.filter(created_at__gte=start, type="click")
-        .values("serve__source", "product")
-        .annotate(clicks=Count("pk"))
-        .order_by("-clicks", "product")[:TOP]
+    # Past days from the link rollups, today from the raw clicks.
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    past = (
+        DailyLinkRollup.objects.filter(day__gte=first, day__lt=today)
+        .values("source", "product")
+        .annotate(total=Sum("clicks"))
     )
+    for row in past:
+        counts[(row["source"], row["product"])] += row["total"] or 0
+    for row in link_clicks(day_bounds(today)[0]):
+        counts[(row["serve__source"], row["product"])] += row["clicks"]
+    links: list[dict[str, Any]] = [
+        {"serve__source": source, "product": product, "clicks": clicks}
+        for (source, product), clicks in sorted(
+            counts.items(), key=lambda item: (-item[1], item[0][1], item[0][0])
+        )[:TOP]
+    ]
     names = _names(
         list(
             {row["product"] for row in products}

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 __all__ = [
+    "DailyLinkRollup",
     "DailyRollup",
     "Event",
     "Experiment",
@@ -321,3 +322,21 @@ class DailyRollup(models.Model):
             "revenue": str(self.revenue),
             "assisted_revenue": str(self.assisted_revenue),
         }
+
+
+class DailyLinkRollup(models.Model):
+    """Clicks per day, placement and link (the product shown with, the product clicked)."""
+
+    day = models.DateField(_("day"))
+    placement = models.CharField(_("placement"), max_length=100)
+    source = models.CharField(_("source products"), max_length=255, blank=True)
+    product = models.CharField(_("product"), max_length=KEY_LENGTH)
+    clicks = models.PositiveIntegerField(_("clicks"), default=0)
+
+    class Meta:
+        verbose_name = _("daily link rollup")
+        verbose_name_plural = _("daily link rollups")
+        indexes = [models.Index(fields=["day"], name="crosssell_linkrollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} -> {self.product}"

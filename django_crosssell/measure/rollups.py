@@ -19,7 +19,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from ..conf import app_settings
-from .models import DailyRollup, Event, OrderAttribution, Serve
+from .models import DailyLinkRollup, DailyRollup, Event, OrderAttribution, Serve
 
 FIELDS = ("impressions", "views", "clicks", "add_to_cart", "orders", "revenue", "assisted_revenue")
 
@@ -69,14 +69,34 @@ def count_day(day: date) -> dict[str, dict[str, Any]]:
     return dict(rows)
 
 
+def link_clicks(start: datetime, end: datetime | None = None) -> Any:
+    """Clicks grouped by placement, source and product (one query)."""
+    rows = Event.objects.filter(created_at__gte=start, type="click")
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    return rows.values("serve__placement", "serve__source", "product").annotate(clicks=Count("pk"))
+
+
 def rollup(day: date | None = None) -> int:
     """Upsert the rollups of ``day`` (default: yesterday); the placements written."""
     day = day or (timezone.localdate() - timedelta(days=1))
     counted = count_day(day)
+    links = list(link_clicks(*day_bounds(day)))
     with transaction.atomic():
         DailyRollup.objects.filter(day=day).exclude(placement__in=counted).delete()
         for placement, values in counted.items():
             DailyRollup.objects.update_or_create(day=day, placement=placement, defaults=values)
+        DailyLinkRollup.objects.filter(day=day).delete()
+        DailyLinkRollup.objects.bulk_create(
+            DailyLinkRollup(
+                day=day,
+                placement=row["serve__placement"],
+                source=row["serve__source"][:255],
+                product=row["product"],
+                clicks=row["clicks"],
+            )
+            for row in links
+        )
     return len(counted)
 
 

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache as memoize
+from functools import lru_cache
 from typing import Any
 
 from django.core import signing
@@ -58,7 +59,9 @@ def _crawler_detector() -> Any:
     return CrawlerDetect()
 
 
+@lru_cache(maxsize=2048)
 def is_bot(user_agent: str) -> bool:
+    """Asked once per distinct user agent (the list is a few hundred patterns)."""
     if not user_agent:
         return True  # browsers always send one; scripts and health checks often do not
     try:
@@ -119,6 +122,7 @@ class TrackingState:
     assignments: dict[str, int] | None = None
     new_assignments: bool = False
     _allowed: bool | None = None
+    _excluded: bool | None = None
     _consented: bool | None = None
     _experiments: Any = None
     configs: dict[str, Any] = field(default_factory=dict)
@@ -139,7 +143,9 @@ class TrackingState:
     # --- may this request be counted? ---------------------------------------------------
 
     def cheap_excluded(self) -> bool:
-        return excluded_without_queries(self.request)
+        if self._excluded is None:
+            self._excluded = excluded_without_queries(self.request)
+        return self._excluded
 
     def consented(self) -> bool:
         if self._consented is None:
@@ -217,14 +223,21 @@ def current() -> TrackingState | None:
 # --- click tokens -----------------------------------------------------------------------
 
 
+def signed_serve(serve_id: str) -> str:
+    """``<serve id>:<signature>``: one HMAC per serve, shared by its links."""
+    return signing.Signer(salt=CLICK_SALT).sign(serve_id)
+
+
 def click_token(serve_id: str, position: int) -> str:
-    return signing.Signer(salt=CLICK_SALT).sign(f"{serve_id}.{int(position)}")
+    """``<serve id>:<signature>.<position>``. The position is not signed: it only picks
+    one of the items the signed serve showed (checked against the serve when counted)."""
+    return f"{signed_serve(serve_id)}.{int(position)}"
 
 
 def read_click_token(token: str) -> tuple[uuid.UUID, int] | None:
     try:
-        value = signing.Signer(salt=CLICK_SALT).unsign(token)
-        serve, position = value.split(".", 1)
+        signed, _, position = token.rpartition(".")
+        serve = signing.Signer(salt=CLICK_SALT).unsign(signed)
         return uuid.UUID(hex=serve), int(position)
     except (signing.BadSignature, ValueError):
         return None
@@ -286,12 +299,12 @@ def finish_widget(
         variant_id=experiment[1] if experiment else None,
         created_at=now or timezone.now(),
     )
-    signer = signing.Signer(salt=CLICK_SALT)
+    signed = signed_serve(serve_id)
 
     def token(match: re.Match[str]) -> str:
         if match.group(1) is None:
             return serve_id
-        return signer.sign(f"{serve_id}.{int(match.group(1))}")
+        return f"{signed}.{int(match.group(1))}"
 
     return _TOKEN.sub(token, html)
 
