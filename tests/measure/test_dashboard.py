@@ -80,6 +80,8 @@ def test_the_dashboard_reads_rollups_and_counts_only_today(history, django_asser
     assert data["totals"]["revenue"] == Decimal(1700)
     assert data["daily"][-1]["impressions"] == 1 and data["daily"][-2]["impressions"] == 6
     assert len(data["daily"]) == 30
+    # links: yesterday's from the link rollups (raw rows gone), today's from the raw clicks
+    assert (data["top_links"][0]["product"], data["top_links"][0]["clicks"]) == ("p1", 2)
 
 
 def test_purge_keeps_rollups_and_attributions(history):
