@@ -156,3 +156,15 @@ def test_a_forged_click_token_is_ignored(page, tracking_settings):
         make_request(f"/p/?cs={forged}")
     )
     assert Event.objects.count() == 0
+
+
+def test_a_failed_write_never_costs_the_page(page, tracking_settings, monkeypatch, caplog):
+    from django.db import DatabaseError
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(Serve.objects, "bulk_create", broken)
+    response = page()
+    assert response.status_code == 200 and "crosssell-item" in response.content.decode()
+    assert "tracking data was not written" in caplog.text
