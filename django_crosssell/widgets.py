@@ -147,6 +147,12 @@ def widget_key(
     )
 
 
+def _attribute(html: str, name: str) -> str:
+    """The first value of a data attribute in the widget's markup ("" when absent)."""
+    marker = f'{name}="'
+    return html.split(marker, 1)[1].split('"', 1)[0] if marker in html else ""
+
+
 def finish(
     request: Any,
     widget: str,
@@ -155,12 +161,10 @@ def finish(
     assignment: measure_experiments.Assignment | None,
 ) -> str:
     """The cached markup for this response: a serve buffered (no query) or tokens removed."""
-    source = ""
-    if 'data-crosssell-source="' in html:
-        source = html.split('data-crosssell-source="', 1)[1].split('"', 1)[0]
+    source = _attribute(html, "data-crosssell-source")
     return tracking.finish_widget(
         request,
-        widget,
+        _attribute(html, "data-crosssell-placement") or widget,
         html,
         version=version,
         source=source,

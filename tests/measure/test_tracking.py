@@ -168,3 +168,21 @@ def test_a_failed_write_never_costs_the_page(page, tracking_settings, monkeypatc
     response = page()
     assert response.status_code == 200 and "crosssell-item" in response.content.decode()
     assert "tracking data was not written" in caplog.text
+
+
+def test_the_thank_you_widget_is_a_serve_on_its_placement(shop, tracking_settings):
+    from django.http import HttpResponse
+    from django.template import Context, Template
+
+    from tests.factories import make_order
+
+    order = make_order(shop["source"])
+    template = Template("{% load crosssell %}{% after_purchase order %}")
+
+    def view(request):
+        return HttpResponse(template.render(Context({"request": request, "order": order})))
+
+    html = TrackingMiddleware(view)(make_request()).content.decode()
+    serve = Serve.objects.get()
+    assert serve.placement == "thank_you" and serve_id(html) == serve.pk.hex
+    assert [item[1] for item in serve.items] == [1, 2, 3]
