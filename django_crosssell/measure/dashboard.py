@@ -1,9 +1,10 @@
 """The figures of the "Cross-sell performance" dashboard, its CSV and the staff API.
 
-Past days come from the daily rollups (one small query however many events there were);
-only today is counted from the raw rows (its serves and events, by the indexed
-``created_at``). Top products, top links and bundle redemptions read the window's
-attributed lines, clicks and measured orders, each one grouped query. No numpy: the
+Every day comes from the daily rollups (one small query however many events there were);
+today from its rollup once the hourly task has made one (the page says as of when), and
+from the raw rows (its serves and events, by the indexed ``created_at``) before that.
+Links come from the link rollups likewise; top products and bundle redemptions read the
+window's attributed lines and measured orders, one grouped query each. No numpy: the
 experiment results (scipy) are added by the view, lazily.
 """
 
@@ -62,10 +63,15 @@ def performance(days: int = 30, today: date | None = None) -> dict[str, Any]:
             row[name] += values[name]
             per_placement[placement][name] += values[name]
 
-    for rollup in DailyRollup.objects.filter(day__gte=first, day__lt=today):
+    # Today from its rollup when the hourly task has made one (figures as of then), else
+    # counted from the raw rows; past days always from the rollups.
+    today_rolled = DailyRollup.objects.filter(day=today).order_by("computed_at").first()
+    last_day = today if today_rolled is not None else today - timedelta(days=1)
+    for rollup in DailyRollup.objects.filter(day__gte=first, day__lte=last_day):
         add(rollup.day, rollup.placement, {name: getattr(rollup, name) for name in FIELDS})
-    for placement, values in count_day(today).items():
-        add(today, placement, values)
+    if today_rolled is None:
+        for placement, values in count_day(today).items():
+            add(today, placement, values)
     daily = []
     for offset in range(days):
         day = (first + timedelta(days=offset)).isoformat()
@@ -86,14 +92,15 @@ def performance(days: int = 30, today: date | None = None) -> dict[str, Any]:
     # Past days from the link rollups, today from the raw clicks.
     counts: dict[tuple[str, str], int] = defaultdict(int)
     past = (
-        DailyLinkRollup.objects.filter(day__gte=first, day__lt=today)
+        DailyLinkRollup.objects.filter(day__gte=first, day__lte=last_day)
         .values("source", "product")
         .annotate(total=Sum("clicks"))
     )
     for row in past:
         counts[(row["source"], row["product"])] += row["total"] or 0
-    for row in link_clicks(day_bounds(today)[0]):
-        counts[(row["serve__source"], row["product"])] += row["clicks"]
+    if today_rolled is None:
+        for row in link_clicks(day_bounds(today)[0]):
+            counts[(row["serve__source"], row["product"])] += row["clicks"]
     links: list[dict[str, Any]] = [
         {"serve__source": source, "product": product, "clicks": clicks}
         for (source, product), clicks in sorted(
@@ -115,6 +122,7 @@ def performance(days: int = 30, today: date | None = None) -> dict[str, Any]:
         "days": days,
         "first_day": first.isoformat(),
         "last_day": today.isoformat(),
+        "today_as_of": today_rolled.computed_at.isoformat() if today_rolled else None,
         "totals": _with_rates(totals),
         "daily": [_plain(row) for row in daily],
         "placements": [_plain(row) for row in placements],

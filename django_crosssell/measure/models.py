@@ -297,6 +297,8 @@ class DailyRollup(models.Model):
     assisted_revenue = models.DecimalField(
         _("assisted revenue"), default=0, max_digits=16, decimal_places=4
     )
+    # Today's rows are recounted by the hourly task; the dashboard says "as of" this time.
+    computed_at = models.DateTimeField(_("computed at"), auto_now=True)
 
     class Meta:
         # The changelist is the "Cross-sell performance" dashboard.

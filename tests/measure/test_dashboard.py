@@ -74,7 +74,7 @@ def test_a_rollup_counts_a_day_per_placement(history):
 def test_the_dashboard_reads_rollups_and_counts_only_today(history, django_assert_max_num_queries):
     rollups.rollup(timezone.localdate() - timedelta(days=1))
     Serve.objects.filter(created_at__lt=history - timedelta(hours=12)).delete()  # purged raw rows
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         data = performance(30)
     assert data["totals"]["impressions"] == 7 and data["totals"]["clicks"] == 3
     assert data["totals"]["revenue"] == Decimal(1700)
@@ -82,6 +82,14 @@ def test_the_dashboard_reads_rollups_and_counts_only_today(history, django_asser
     assert len(data["daily"]) == 30
     # links: yesterday's from the link rollups (raw rows gone), today's from the raw clicks
     assert (data["top_links"][0]["product"], data["top_links"][0]["clicks"]) == ("p1", 2)
+    assert data["today_as_of"] is None
+    # once the hourly task rolled today up, no raw row is read and the figures are the same
+    rollups.rollup(timezone.localdate())
+    Event.objects.all().delete()
+    with django_assert_max_num_queries(7):
+        again = performance(30)
+    assert again["totals"] == data["totals"] and again["top_links"] == data["top_links"]
+    assert again["today_as_of"] is not None
 
 
 def test_purge_keeps_rollups_and_attributions(history):
