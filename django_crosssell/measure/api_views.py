@@ -39,7 +39,10 @@ class PerformanceView(APIView):
 class ExperimentView(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(operation_id="crosssell_experiment_report", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="crosssell_experiment_report",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request, key: str) -> Response:
         try:
             experiment = Experiment.objects.get(key=key)

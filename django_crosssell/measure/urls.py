@@ -10,5 +10,5 @@ app_name = "crosssell_measure"
 urlpatterns = [
     path("events/", views.events, name="events"),
     path("performance/", api_views.PerformanceView.as_view(), name="performance"),
-    path("experiments/<slug:key>/", api_views.ExperimentView.as_view(), name="experiment"),
+    path("experiments/<str:key>/", api_views.ExperimentView.as_view(), name="experiment"),
 ]
