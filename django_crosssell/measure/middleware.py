@@ -63,9 +63,11 @@ def flush(state: tracking.TrackingState, response: HttpResponse | None = None) -
     visitor, session, customer = state.visitor, state.session, state.customer()
     written = 0
     if state.serves:
-        Serve.objects.bulk_create(
-            Serve(visitor=visitor, session=session, customer=customer, **serve)
-            for serve in state.serves
+        insert_serves(
+            [
+                Serve(visitor=visitor, session=session, customer=customer, **serve)
+                for serve in state.serves
+            ]
         )
         written += len(state.serves)
     if state.events:
@@ -91,6 +93,37 @@ def flush(state: tracking.TrackingState, response: HttpResponse | None = None) -
     if response is not None:
         set_cookies(state, response)
     return written
+
+
+def insert_serves(serves: list[Any]) -> None:
+    """One INSERT statement for the response's serves.
+
+    ``bulk_create`` wraps even one statement in BEGIN/COMMIT in autocommit mode: two more
+    round trips on every tracked page. A single multi-row INSERT is atomic by itself, so
+    when every serve fits one batch it goes through the manager's ``_insert`` (what
+    ``bulk_create`` calls inside its transaction; the ids are set by the model, nothing
+    needs returning); otherwise, or if that private method changes, ``bulk_create``.
+    """
+    from django.db import connections, router
+
+    from .models import Serve
+
+    using = router.db_for_write(Serve)
+    connection = connections[using]
+    fields = [field for field in Serve._meta.concrete_fields]
+    insert = getattr(Serve._base_manager, "_insert", None)
+    batch = connection.ops.bulk_batch_size(fields, serves)
+    if insert is None or len(serves) > batch:
+        Serve.objects.bulk_create(serves)
+        return
+    for serve in serves:
+        for field in fields:
+            if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False):
+                setattr(serve, field.attname, field.pre_save(serve, add=True))
+    try:
+        insert(serves, fields=fields, using=using)
+    except TypeError:  # the private signature changed: the public path
+        Serve.objects.bulk_create(serves)
 
 
 def write_events(events: list[dict[str, Any]], *, visitor: str, session: str, customer: str) -> int:

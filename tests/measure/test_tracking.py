@@ -164,7 +164,9 @@ def test_a_failed_write_never_costs_the_page(page, tracking_settings, monkeypatc
     def broken(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(Serve.objects, "bulk_create", broken)
+    from django_crosssell.measure import middleware
+
+    monkeypatch.setattr(middleware, "insert_serves", broken)
     response = page()
     assert response.status_code == 200 and "crosssell-item" in response.content.decode()
     assert "tracking data was not written" in caplog.text
@@ -186,3 +188,22 @@ def test_the_thank_you_widget_is_a_serve_on_its_placement(shop, tracking_setting
     serve = Serve.objects.get()
     assert serve.placement == "thank_you" and serve_id(html) == serve.pk.hex
     assert [item[1] for item in serve.items] == [1, 2, 3]
+
+
+def test_many_serves_fall_back_to_bulk_create(shop, tracking_settings, monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setattr(connection.ops, "bulk_batch_size", lambda fields, objs: 1)
+    from django.http import HttpResponse
+    from django.template import Context, Template
+
+    template = Template(
+        "{% load crosssell %}{% also_recommended product %}{% also_recommended product limit=2 %}"
+    )
+
+    def view(request):
+        context = Context({"request": request, "product": shop["source"]})
+        return HttpResponse(template.render(context))
+
+    TrackingMiddleware(view)(make_request())
+    assert sorted(len(serve.items) for serve in Serve.objects.all()) == [2, 3]
