@@ -76,6 +76,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bundles.py
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/faults.py
+	$(PY) benchmarks/measure.py
 
 bench-quick: $(VENV)/.installed-test
 	$(PY) benchmarks/affinity.py --quick --no-write
@@ -84,6 +85,7 @@ bench-quick: $(VENV)/.installed-test
 	$(PY) benchmarks/bundles.py --quick --no-write
 	$(PY) benchmarks/api.py --quick --no-write
 	$(PY) benchmarks/faults.py --quick --no-write
+	$(PY) benchmarks/measure.py --quick --no-write
 
 dist: $(VENV)/.installed-test
 	rm -rf dist && $(PY) -m build

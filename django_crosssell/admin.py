@@ -704,3 +704,4 @@ def preview_html(product: Any) -> str:
 
 
 from .followup import admin as followup_admin  # noqa: E402, F401  (flows, outbox, consent)
+from .measure import admin as measure_admin  # noqa: E402, F401  (experiments, performance)

@@ -15,7 +15,10 @@ class CrossSellConfig(AppConfig):
         )
         from .followup import checks as followup_checks  # noqa: F401  (E080..., W080...)
         from .followup.signals import connect as connect_provider_events
+        from .measure import checks as measure_checks  # noqa: F401  (E030..., W030...)
+        from .measure.receivers import connect as connect_measurement
         from .signals import connect as connect_cache_invalidation
 
         connect_cache_invalidation()
         connect_provider_events()  # django-anymail's tracking signal, when installed
+        connect_measurement()

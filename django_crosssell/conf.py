@@ -234,6 +234,29 @@ DEFAULTS: dict[str, Any] = {
     # (standard deviation / mean) is at most SUBSCRIPTION_MAX_CV.
     "SUBSCRIPTION_MIN_GAPS": 3,
     "SUBSCRIPTION_MAX_CV": 0.25,
+    # --- Measuring the effect (django_crosssell.measure; README "Measuring the effect") -----
+    # "always": serves and events of every visitor who is not excluded (staff, bots,
+    # prefetches, HEAD) are recorded, first-party and hashed; "consent": only when the
+    # TRACKING_CONSENT callable says yes for the request; "off": nothing is written.
+    "TRACKING": "always",
+    # Dotted path to ``callable(request) -> bool`` (TRACKING = "consent").
+    "TRACKING_CONSENT": None,
+    # Names of the first-party cookies: the visitor (one year) and the browser session.
+    "TRACKING_COOKIE": "crosssell_vid",
+    "TRACKING_SESSION_COOKIE": "crosssell_sid",
+    # The event endpoint: events per request, bytes per request, requests per minute per
+    # visitor (or address).
+    "TRACKING_MAX_BATCH": 50,
+    "TRACKING_MAX_BODY": 16_384,
+    "TRACKING_RATE_PER_MINUTE": 120,
+    # Raw serves and events older than this are purged by the periodic task (rollups stay).
+    "EVENT_RETENTION_DAYS": 90,
+    # An order line is attributed to the last click on its product within this many days.
+    "ATTRIBUTION_WINDOW_DAYS": 7,
+    # Share of visitors (0 to 0.5) who see no recommendations at all (global holdout).
+    "HOLDOUT": 0.0,
+    # Staff preview of a variant: ?crosssell_variant=EXPERIMENT_KEY:VARIANT_KEY
+    "EXPERIMENT_PREVIEW_PARAM": "crosssell_variant",
 }
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).

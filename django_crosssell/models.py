@@ -566,3 +566,4 @@ class BundleItem(models.Model):
 
 
 from .followup.models import *  # noqa: E402, F403  (the follow-up package's models)
+from .measure.models import *  # noqa: E402, F403  (the measurement package's models)

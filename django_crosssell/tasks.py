@@ -28,6 +28,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, close_old
 from .cache import invalidate, invalidation_pending
 from .errors import RecomputeLocked
 from .followup import tasks as followup_tasks  # noqa: F401  (registers the follow-up tasks)
+from .measure import tasks as measure_tasks  # noqa: F401  (registers the measurement tasks)
 from .models import AffinityRun
 from .recompute import run_recompute
 from .runs import mark_failed, watchdog

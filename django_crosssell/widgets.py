@@ -28,9 +28,11 @@ from django.template.loader import select_template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from . import stampede
+from . import cache, stampede
 from .adapter import get_adapter
 from .conf import app_settings
+from .measure import experiments as measure_experiments
+from .measure import tracking
 from .money import format_money
 from .recommend.caching import make_key
 from .recommend.service import customer_for, subject_key
@@ -85,7 +87,7 @@ def cards(
             "product": product,
             "pk": product.pk,
             "name": str(product),
-            "url": adapter.url(product),
+            "url": tracking.placeholder_url(adapter.url(product), position),
             "price": format_money(prices.get(product.pk)),
             "amount": prices.get(product.pk),
             "image_url": adapter.image_url(product),
@@ -147,6 +149,20 @@ def failed(widget: str, argument: Any, exc: Exception) -> None:
     )
 
 
+def overrides(context: django_template.Context, widget: str) -> dict[str, Any]:
+    """What the visitor's experiment variant changes for ``widget`` (``limit``, ``kind``...).
+
+    Tags apply ``limit`` and ``kind`` before they build; :func:`render` applies the on/off
+    switches. Empty without the tracking middleware or an experiment; never raises.
+    """
+    try:
+        config, _assignment = measure_experiments.config_for(request_of(context), widget)
+    except Exception as exc:
+        failed(widget, "experiment", exc)
+        return {}
+    return config
+
+
 def widget_key(
     widget: str, subject: Any, *, user: Any = None, request: Any = None, **arguments: Any
 ) -> str:
@@ -162,6 +178,34 @@ def widget_key(
         customer_for(user),
         get_adapter().cache_key(request),
         sorted(arguments.items()),
+    )
+
+
+def _attribute(html: str, name: str) -> str:
+    """The first value of a data attribute in the widget's markup ("" when absent)."""
+    marker = f'{name}="'
+    return html.split(marker, 1)[1].split('"', 1)[0] if marker in html else ""
+
+
+def finish(
+    request: Any,
+    widget: str,
+    html: str,
+    assignment: measure_experiments.Assignment | None,
+) -> str:
+    """The cached markup for this response: a serve buffered (no query) or tokens removed.
+
+    The serve records the cache version the markup belongs to (it changes with every
+    recompute and curation edit); it is read only when this response is tracked.
+    """
+    tracked = tracking.PLACEHOLDER in html and tracking.state_of(request) is not None
+    return tracking.finish_widget(
+        request,
+        _attribute(html, "data-crosssell-placement") or widget,
+        html,
+        version=cache.current_version() if tracked else 0,
+        source=_attribute(html, "data-crosssell-source"),
+        experiment=(assignment.experiment_id, assignment.variant_id) if assignment else None,
     )
 
 
@@ -182,6 +226,12 @@ def render(
     """
     request = request_of(context)
     try:
+        config, assignment = measure_experiments.config_for(request, widget)
+        if config.get("held_out"):
+            tracking.record_holdout(request, widget)
+            return EMPTY
+        if not measure_experiments.shows(widget, config):
+            return EMPTY
         if key is not None:
             cache_key = key()
         else:
@@ -202,6 +252,7 @@ def render(
         else:
             html, _ = stampede.fetch(cache_key, compute, defer=True)
         # rendered with autoescaping before it was cached; per-visitor values filled now
+        html = finish(request, widget, html, assignment)
         return mark_safe(fill_request_values(html, request))
     except Exception as exc:  # a widget never breaks the page
         failed(widget, argument, exc)
@@ -217,6 +268,7 @@ def _html(
         html = ""
         if widget_context:
             widget_context.setdefault("widget", widget)
+            widget_context.setdefault("crosssell_serve", tracking.PLACEHOLDER)
             for name, value in form_context().items():
                 widget_context.setdefault(name, value)
             names = [template_name] if template_name else []

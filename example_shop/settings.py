@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Measuring the effect (README): serves, clicks and orders, first-party and hashed.
+    "django_crosssell.measure.middleware.TrackingMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -95,6 +97,8 @@ CROSSSELL = {
     "CATEGORY_FIELD": "category",
     "PRICE_FORMATTER": "example_shop.shop.formatting.yen",
     "CURRENCY_DECIMALS": 0,
+    # Measuring the effect (README): the demo counts every visitor who is not staff or a bot.
+    "TRACKING": "always",
     # Follow-up and replenishment mail (README "After the purchase"). A real shop puts its
     # own name, postal address and contact here: every mail shows them (特定電子メール法).
     "FOLLOWUP_ENABLED": True,

@@ -10,6 +10,8 @@ urlpatterns = [
     path("api/crosssell/", include("django_crosssell.api.urls")),
     # One-click unsubscribe links of follow-up mails (POST-only, signed tokens).
     path("mail/", include("django_crosssell.followup.urls")),
+    # The event endpoint of tracking.js (measurement).
+    path("crosssell/", include("django_crosssell.measure.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/schema/docs/",

@@ -37,6 +37,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_crosssell.measure.middleware.TrackingMiddleware",
 ]
 
 ROOT_URLCONF = "tests.urls"

@@ -25,6 +25,10 @@ WEB_MODULES = (
     "django_crosssell.api.urls",
     "django_crosssell.templatetags.crosssell",
     "django_crosssell.templatetags.crosssell_bundles",
+    "django_crosssell.measure",
+    "django_crosssell.measure.urls",
+    "django_crosssell.measure.middleware",
+    "django_crosssell.measure.admin",
 )
 
 SCRIPT = """

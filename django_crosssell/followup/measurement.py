@@ -1,47 +1,33 @@
 """The measurement seam: follow-up mails as serves, tracked links, holdout, revenue.
 
-The measurement package (``django_crosssell.measure``: serves with a channel, signed click
-links, attribution, experiments and a global holdout) is built on another branch. Until it
-is merged every function here answers "not measured": no serve id, links unchanged, nobody
-held out, no revenue. When it is merged, wire these four functions to it (and only these:
-the rest of the follow-up package calls nothing else):
+The rest of the follow-up package calls only these four functions, which call
+:mod:`django_crosssell.measure`:
 
-* :func:`record_email_serve` - record the mail's products as one serve, channel ``email``,
-  placement ``followup:<flow slug>``; return the serve's id (stored on the message);
-* :func:`tracked_url` - the product link with the signed serve id the click view reads;
-* :func:`in_holdout` - whether the recipient is in the global holdout or the flow's
-  control group (the message is then skipped with the reason ``holdout``);
-* :func:`attributed_revenue` - ``{flow id: revenue}`` for the admin's flow list.
+* :func:`record_email_serve` - the mail's products as one serve, channel ``email``,
+  placement ``followup:<flow slug>``; its id (stored on the message), "" with tracking off;
+* :func:`tracked_url` - the product link with the signed serve id and position (the
+  ``cs`` parameter the tracking middleware reads, so a click from a mail counts);
+* :func:`in_holdout` - whether the recipient is in the global holdout (the message is then
+  skipped with the reason ``holdout``);
+* :func:`attributed_revenue` - ``{flow id: direct attributed revenue}`` for the admin.
 
-Each looks for a function of the same purpose on ``django_crosssell.measure`` (names below)
-and falls back to the no-op when the module or the function is missing, so this branch
-works before and after the merge. Imports only ``followup.models``.
+Imports ``followup.models`` and the measurement package's public API.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from types import ModuleType
 from typing import Any
 
+from .. import measure
+from ..conf import app_settings
 from .models import ScheduledMessage
 
 logger = logging.getLogger("django_crosssell")
 
 CHANNEL = "email"
-#: The measurement module and the functions this seam calls on it, when they exist.
-MEASURE_MODULE = "django_crosssell.measure"
-
-
-def _measure(function: str) -> Any:
-    try:
-        module: ModuleType = importlib.import_module(MEASURE_MODULE)
-    except ImportError:
-        return None
-    return getattr(module, function, None)
 
 
 def placement(message: ScheduledMessage) -> str:
@@ -50,41 +36,35 @@ def placement(message: ScheduledMessage) -> str:
 
 def record_email_serve(message: ScheduledMessage, products: Sequence[Any]) -> str:
     """Record the mail's products as a serve (channel ``email``); its id, or ""."""
-    record = _measure("record_serve")
-    if record is None:
-        return ""
-    serve = record(
+    serve = measure.record_serve(
         channel=CHANNEL,
         placement=placement(message),
         products=list(products),
         customer=message.customer or None,
         reference=str(message.uuid),
     )
-    return str(getattr(serve, "pk", serve) or "")
+    return serve.pk.hex if serve is not None else ""
 
 
 def tracked_url(url: str, *, serve_id: str, product: Any, position: int) -> str:
-    """``url`` carrying the signed serve id (unchanged while nothing measures)."""
-    track = _measure("tracked_url")
-    if track is None or not serve_id:
+    """``url`` carrying the signed serve id (unchanged when nothing was recorded)."""
+    if not serve_id:
         return url
-    return str(track(url, serve_id=serve_id, product=product, position=position))
+    return measure.tracked_url(url, serve_id=serve_id, product=product, position=position)
 
 
 def in_holdout(message: ScheduledMessage) -> bool:
-    """Whether this recipient must not get the mail (holdout or control group)."""
-    held_out = _measure("in_holdout")
-    if held_out is None:
+    """Whether this recipient must not get the mail (the global holdout)."""
+    if not app_settings.HOLDOUT:
         return False
-    return bool(
-        held_out(channel=CHANNEL, placement=placement(message), customer=message.customer or None)
+    return measure.in_holdout(
+        channel=CHANNEL, placement=placement(message), customer=message.customer or None
     )
 
 
 def attributed_revenue(flow_ids: Iterable[int]) -> dict[int, Decimal] | None:
-    """``{flow id: attributed revenue}``; None while nothing measures (admin shows "—")."""
-    revenue = _measure("revenue_by_placement")
-    if revenue is None:
+    """``{flow id: attributed revenue}``; None when tracking is off (the admin shows "—")."""
+    if app_settings.TRACKING == "off":
         return None
     flow_ids = list(flow_ids)
     slugs = dict(
@@ -92,7 +72,7 @@ def attributed_revenue(flow_ids: Iterable[int]) -> dict[int, Decimal] | None:
         .values_list("flow_id", "flow__slug")
         .distinct()
     )
-    by_placement = revenue(
+    by_placement = measure.revenue_by_placement(
         channel=CHANNEL, placements=[f"followup:{slug}" for slug in slugs.values()]
     )
     return {

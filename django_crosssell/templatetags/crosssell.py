@@ -39,6 +39,7 @@ from django_crosssell.widgets import (
     Built,
     cards,
     failed,
+    overrides,
     recommendation_cards,
     render,
     request_of,
@@ -69,6 +70,8 @@ def also_recommended(
     template: str | None = None,
 ) -> SafeString:
     """``{% also_recommended product limit=4 title="..." %}``: "You may also like" cards."""
+    variant = overrides(context, "also_recommended")
+    limit, kind = variant.get("limit", limit), variant.get("kind", kind)
 
     def build() -> Built:
         recs, expires_at = recommend_for_product_with_expiry(
@@ -104,6 +107,7 @@ def bought_together(
     ``downsell_of=product``: leave out that product's cheaper tier, which the page shows in
     its own ``downgrade_offer`` (the cart page after a removal) so it is not offered twice.
     """
+    limit = overrides(context, "bought_together").get("limit", limit)
 
     def build() -> Built:
         wanted = clean_limit(limit)  # "6" from a template, None for the default
@@ -305,3 +309,8 @@ register.filters.update(_bundle_register.filters)
 from .crosssell_followup import register as _followup_register  # noqa: E402
 
 register.tags.update(_followup_register.tags)
+
+# The tracking script tag (measurement) likewise.
+from .crosssell_measure import register as _measure_register  # noqa: E402
+
+register.tags.update(_measure_register.tags)

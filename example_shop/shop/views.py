@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from django_crosssell import bundles
 from django_crosssell import cache as crosssell_cache
+from django_crosssell import measure
 from django_crosssell.followup import consent, flows
 from django_crosssell.models import BundleRule, ConsentEvent, Purpose
 
@@ -138,6 +139,7 @@ def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
         _stock_error(request, product)
         return _back(request, product.get_absolute_url())
     cart.add(product, quantity)
+    measure.track_add_to_cart(request, product)  # counts when it follows a recommendation
     messages.success(request, f"「{product.name}」をカートに追加しました。")
     return _back(request, reverse("shop:cart"))
 
@@ -403,6 +405,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
             _stock_error(request, exc.product)
             return redirect("shop:cart")
         _after_order(request, order)
+        # Attribute the order's lines to the recommendations clicked before it (README,
+        # "Measuring the effect"); never raises.
+        measure.attribute_order(order, request=request)
         cart.clear()
         request.session[LAST_ORDER_KEY] = order.pk
         return redirect("shop:checkout_complete")

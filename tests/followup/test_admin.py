@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
-import types
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from django_crosssell.followup import consent, flows
 from django_crosssell.followup.models import (
@@ -53,13 +52,22 @@ def test_the_flow_list_counts_messages_per_status(admin_client, outbox):
     response = admin_client.get(reverse("admin:django_crosssell_followupflow_changelist"))
     flow = response.context["cl"].result_list[0]
     assert (flow._sent, flow._skipped, flow._scheduled, flow._failed) == (1, 1, 0, 0)
-    assert "—" in response.content.decode()  # attributed revenue: not measured yet
 
 
-def test_the_flow_list_shows_attributed_revenue_from_the_seam(admin_client, outbox, monkeypatch):
-    module = types.ModuleType("django_crosssell.measure")
-    module.revenue_by_placement = lambda channel, placements: {"followup:after-payment": 12800}
-    monkeypatch.setitem(sys.modules, "django_crosssell.measure", module)
+def test_the_flow_list_shows_attributed_revenue(admin_client, outbox):
+    from django_crosssell.models import OrderAttribution, OrderRecord
+
+    record = OrderRecord.objects.create(order="o-1", placed_at=timezone.now(), revenue=12800)
+    OrderAttribution.objects.create(
+        record=record,
+        kind="direct",
+        product="1",
+        revenue=12800,
+        placement="followup:after-payment",
+        channel="email",
+        clicked_at=timezone.now(),
+        created_at=timezone.now(),
+    )
     response = admin_client.get(reverse("admin:django_crosssell_followupflow_changelist"))
     assert "12,800" in response.content.decode()
     from django_crosssell.followup.measurement import attributed_revenue
@@ -67,6 +75,12 @@ def test_the_flow_list_shows_attributed_revenue_from_the_seam(admin_client, outb
     assert attributed_revenue([FollowUpFlow.objects.get().pk]) == {
         FollowUpFlow.objects.get().pk: Decimal(12800)
     }
+
+
+def test_the_flow_list_shows_a_dash_with_tracking_off(admin_client, outbox, settings):
+    settings.CROSSSELL = {**settings.CROSSSELL, "TRACKING": "off"}
+    response = admin_client.get(reverse("admin:django_crosssell_followupflow_changelist"))
+    assert "—" in response.content.decode()
 
 
 def test_the_outbox_says_why(admin_client, outbox):

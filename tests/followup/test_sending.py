@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import timedelta
 
 import pytest
@@ -327,50 +325,41 @@ def test_a_broken_audience_fails_the_message(enabled, follow_up, consenting, ord
     assert mail.outbox == []
 
 
-@pytest.fixture
-def fake_measure(monkeypatch):
-    """A stand-in for django_crosssell.measure (not merged yet) with the seam's names."""
-    module = types.ModuleType("django_crosssell.measure")
-    module.serves = []
-    module.held_out = set()
-
-    def record_serve(**kwargs):
-        module.serves.append(kwargs)
-        return types.SimpleNamespace(pk=f"serve-{len(module.serves)}")
-
-    def tracked_url(url, *, serve_id, product, position):
-        return f"{url}?cs={serve_id}.{position}"
-
-    def in_holdout(*, channel, placement, customer):
-        return customer in module.held_out
-
-    module.record_serve = record_serve
-    module.tracked_url = tracked_url
-    module.in_holdout = in_holdout
-    monkeypatch.setitem(sys.modules, "django_crosssell.measure", module)
-    return module
-
-
-def test_the_mails_items_are_a_serve_through_the_measurement_seam(
-    enabled, follow_up, consenting, order, catalogue, fake_measure
+def test_the_mails_items_are_a_serve_with_tracked_links(
+    enabled, follow_up, consenting, order, catalogue
 ):
+    from django_crosssell.measure import tracking
+    from django_crosssell.models import Serve
+
     flows.order_paid(order, at=T0)
     run_due_scan(now=T0 + timedelta(days=15))
 
-    (serve,) = fake_measure.serves
-    assert serve["channel"] == "email"
-    assert serve["placement"] == "followup:after-payment"
-    assert serve["products"] == [catalogue["filters"], catalogue["mug"]]
+    serve = Serve.objects.get()
+    assert (serve.channel, serve.placement) == ("email", "followup:after-payment")
+    assert serve.items == [[str(catalogue["filters"].pk), 1], [str(catalogue["mug"].pk), 2]]
     message = ScheduledMessage.objects.get()
-    assert message.serve_id == "serve-1"
-    assert "?cs=serve-1.1" in mail.outbox[0].body and "?cs=serve-1.2" in mail.outbox[0].body
+    assert message.serve_id == serve.pk.hex
+    body = mail.outbox[0].body
+    for position in (1, 2):
+        token = tracking.click_token(serve.pk.hex, position)
+        assert f"?cs={token}" in body
 
 
-def test_the_holdout_seam_skips_the_mail(enabled, follow_up, consenting, order, fake_measure):
-    fake_measure.held_out.add(str(consenting.pk))
+def test_the_holdout_skips_the_mail(enabled, follow_up, consenting, order, monkeypatch):
+    from django_crosssell.measure import experiments, subjects
+
+    held_out = subjects.hashed("customer", consenting.pk)
+    monkeypatch.setattr(experiments, "in_holdout", lambda unit: unit == held_out)
+    enabled(HOLDOUT=0.05)
     flows.order_paid(order, at=T0)
     (outcome,) = run_due_scan(now=T0 + timedelta(days=15))
     assert (outcome.status, outcome.reason) == ("skipped", "holdout")
+
+
+def test_without_a_holdout_nobody_is_held_out(enabled, follow_up, consenting, order):
+    flows.order_paid(order, at=T0)
+    (outcome,) = run_due_scan(now=T0 + timedelta(days=15))
+    assert outcome.status == "sent"
 
 
 def test_nothing_to_recommend_skips(enabled, follow_up, consenting, customer):

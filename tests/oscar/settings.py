@@ -89,6 +89,7 @@ else:
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
         "oscar.apps.basket.middleware.BasketMiddleware",
+        "django_crosssell.measure.middleware.TrackingMiddleware",
         "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware",
     ]
 

@@ -10,7 +10,8 @@ class CrossSellOscarConfig(AppConfig):
     verbose_name = _("Cross-sell for django-oscar")
 
     def ready(self) -> None:
-        from . import checks, signals
+        from . import checks, measure, signals
 
         signals.connect()
+        measure.connect()  # orders placed through Oscar are attributed (measurement)
         checks.register()

@@ -1,0 +1,198 @@
+"""``TrackingMiddleware``: one write per response, and the click read from links.
+
+Put it after ``AuthenticationMiddleware`` (the staff exclusion reads ``request.user``). It
+gives each request a :class:`~django_crosssell.measure.tracking.TrackingState`, lets the
+page render (widgets only buffer), then, when the request may be counted, writes the
+buffered serves with one ``bulk_create``, the click carried by a recommendation link's
+``cs`` parameter (so a click counts without JavaScript), the first exposures to
+experiments, and sets the first-party cookies. A failure here is logged, never raised: it
+must not cost the shop a page.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from ..conf import app_settings
+from . import tracking
+
+logger = logging.getLogger("django_crosssell")
+
+
+class TrackingMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if tracking.mode() == "off":
+            return self.get_response(request)
+        state = tracking.TrackingState.for_request(request)
+        setattr(request, tracking.STATE_ATTR, state)
+        token = request.GET.get(tracking.CLICK_PARAM, "")
+        current = tracking.CURRENT.set(state)
+        try:
+            response = self.get_response(request)
+        finally:
+            tracking.CURRENT.reset(current)
+        try:
+            if token:
+                clicked = tracking.read_click_token(token)
+                if clicked is not None:
+                    state.add_event(type="click", serve_id=clicked[0], position=clicked[1])
+            flush(state, response)
+        except Exception:
+            logger.warning("django-crosssell: tracking data was not written", exc_info=True)
+        return response
+
+
+def flush(state: tracking.TrackingState, response: HttpResponse | None = None) -> int:
+    """Write what the request buffered (when it may be counted); the rows written."""
+    if not (state.serves or state.events or state.exposures):
+        return 0
+    if not state.allowed():
+        return 0
+    from django.utils import timezone
+
+    from .models import Exposure, Serve
+
+    visitor, session, customer = state.visitor, state.session, state.customer()
+    written = 0
+    if state.serves:
+        insert_serves(
+            [
+                Serve(visitor=visitor, session=session, customer=customer, **serve)
+                for serve in state.serves
+            ]
+        )
+        written += len(state.serves)
+    if state.events:
+        written += write_events(state.events, visitor=visitor, session=session, customer=customer)
+    if state.exposures:
+        now = timezone.now()
+        subject = {"visitor": visitor, "customer": customer}
+        units = {row["id"]: row["unit"] for row in state._experiments or []}
+        Exposure.objects.bulk_create(
+            [
+                Exposure(
+                    experiment_id=experiment,
+                    variant_id=variant,
+                    subject=subject.get(units.get(experiment, "visitor"), visitor),
+                    first_at=now,
+                )
+                for experiment, variant in state.exposures.items()
+                if subject.get(units.get(experiment, "visitor"), visitor)
+            ],
+            ignore_conflicts=True,
+        )
+    state.serves, state.events, state.exposures = [], [], {}
+    if response is not None:
+        set_cookies(state, response)
+    return written
+
+
+def insert_serves(serves: list[Any]) -> None:
+    """One INSERT statement for the response's serves.
+
+    ``bulk_create`` wraps even one statement in BEGIN/COMMIT in autocommit mode: two more
+    round trips on every tracked page. A single multi-row INSERT is atomic by itself, so
+    when every serve fits one batch it goes through the manager's ``_insert`` (what
+    ``bulk_create`` calls inside its transaction; the ids are set by the model, nothing
+    needs returning); otherwise, or if that private method changes, ``bulk_create``.
+    """
+    from django.db import connections, router
+
+    from .models import Serve
+
+    using = router.db_for_write(Serve)
+    connection = connections[using]
+    fields = [field for field in Serve._meta.concrete_fields]
+    insert = getattr(Serve._base_manager, "_insert", None)
+    batch = connection.ops.bulk_batch_size(fields, serves)
+    if insert is None or len(serves) > batch:
+        Serve.objects.bulk_create(serves)
+        return
+    for serve in serves:
+        for field in fields:
+            if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False):
+                setattr(serve, field.attname, field.pre_save(serve, add=True))
+    try:
+        insert(serves, fields=fields, using=using)
+    except TypeError:  # the private signature changed: the public path
+        Serve.objects.bulk_create(serves)
+
+
+def write_events(events: list[dict[str, Any]], *, visitor: str, session: str, customer: str) -> int:
+    """Events for serves that exist; a click's product is the serve's item at its position.
+
+    Duplicates (same serve, type and product) are dropped by the unique constraint.
+    """
+    from .models import Event, Serve
+
+    ids = {uuid.UUID(str(event["serve_id"])) for event in events}
+    items = dict(Serve.objects.filter(pk__in=ids).values_list("pk", "items"))
+    rows = []
+    for event in events:
+        serve_id = uuid.UUID(str(event["serve_id"]))
+        if serve_id not in items:
+            continue
+        position = int(event.get("position") or 0)
+        product = str(event.get("product") or "")
+        if event["type"] in ("click", "add_to_cart") and position:
+            shown = {int(at): str(key) for key, at in items[serve_id]}
+            if position not in shown:
+                continue
+            product = shown[position]
+        rows.append(
+            Event(
+                serve_id=serve_id,
+                type=event["type"],
+                product=product[:64],
+                position=position,
+                created_at=event["created_at"],
+                visitor=visitor,
+                session=session,
+                customer=customer,
+            )
+        )
+    Event.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def set_cookies(state: tracking.TrackingState, response: HttpResponse) -> None:
+    secure = state.request.is_secure()
+    if state.new_visitor:
+        response.set_cookie(
+            app_settings.TRACKING_COOKIE,
+            state.visitor_id,
+            max_age=tracking.VISITOR_MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=secure,
+        )
+        state.new_visitor = False
+    if state.new_session:
+        response.set_cookie(
+            app_settings.TRACKING_SESSION_COOKIE,
+            state.session_id,
+            httponly=True,
+            samesite="Lax",
+            secure=secure,
+        )
+        state.new_session = False
+    if state.new_assignments and state.assignments is not None:
+        from django.core import signing
+
+        response.set_cookie(
+            tracking.ASSIGNMENT_COOKIE,
+            signing.dumps(state.assignments, salt=tracking.ASSIGNMENT_COOKIE_SALT, compress=True),
+            max_age=tracking.VISITOR_MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=secure,
+        )
+        state.new_assignments = False

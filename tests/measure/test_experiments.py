@@ -1,0 +1,187 @@
+"""Experiments: GrowthBook's published vectors, sticky assignment, what a variant switches."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+from django.http import HttpResponse
+from django.template import Context, Template
+
+from django_crosssell.measure import bucketing
+from django_crosssell.measure.middleware import TrackingMiddleware
+from django_crosssell.models import Experiment, Exposure, Serve, Variant
+
+from .conftest import make_request
+
+# GrowthBook's test cases (packages/sdk-js/test/cases.json): "hash" as
+# [seed, value, version, expected] and "getBucketRange" as [[count, coverage, weights], ranges].
+HASH_VECTORS = [
+    ("", "a", 1, 0.22),
+    ("", "b", 1, 0.077),
+    ("b", "a", 1, 0.946),
+    ("ef", "d", 1, 0.652),
+    ("asdf", "8952klfjas09ujk", 1, 0.549),
+    ("", "123", 1, 0.011),
+    ("", '___)((*":&', 1, 0.563),
+    ("seed", "a", 2, 0.0505),
+    ("seed", "b", 2, 0.2696),
+    ("foo", "ab", 2, 0.2575),
+    ("foo", "def", 2, 0.2019),
+    ("89123klj", "8952klfjas09ujkasdf", 2, 0.124),
+    ("90850943850283058242805", "123", 2, 0.7516),
+    ("()**(%$##$%#$#", '___)((*":&', 2, 0.0128),
+    ("", "a", 99, None),
+]
+RANGE_VECTORS = [
+    ((2, 1, None), [(0, 0.5), (0.5, 1)]),
+    ((2, 0.5, None), [(0, 0.25), (0.5, 0.75)]),
+    ((2, 0, None), [(0, 0), (0.5, 0.5)]),
+    ((4, 1, None), [(0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1)]),
+    ((2, 1, [0.4, 0.6]), [(0, 0.4), (0.4, 1)]),
+    ((3, 1, [0.2, 0.3, 0.5]), [(0, 0.2), (0.2, 0.5), (0.5, 1)]),
+    ((3, 0.2, [0.2, 0.3, 0.5]), [(0, 0.04), (0.2, 0.26), (0.5, 0.6)]),
+    ((2, -0.2, None), [(0, 0), (0.5, 0.5)]),
+    ((2, 1.5, None), [(0, 0.5), (0.5, 1)]),
+    ((2, 1, [0.4, 0.1]), [(0, 0.5), (0.5, 1)]),
+    ((2, 1, [0.7, 0.6]), [(0, 0.5), (0.5, 1)]),
+    ((4, 1, [0.4, 0.4, 0.2]), [(0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1)]),
+    ((2, 1, [0.4, 0.5999]), [(0, 0.4), (0.4, 0.9999)]),
+]
+
+
+@pytest.mark.parametrize(("seed", "value", "version", "expected"), HASH_VECTORS)
+def test_growthbook_hash_vectors(seed, value, version, expected):
+    assert bucketing.gb_hash(seed, value, version) == expected
+
+
+@pytest.mark.parametrize(("args", "expected"), RANGE_VECTORS)
+def test_growthbook_bucket_range_vectors(args, expected):
+    ranges = bucketing.bucket_ranges(*args)
+    assert ranges == [pytest.approx(r, abs=1e-9) for r in expected]
+
+
+def test_choose():
+    ranges = [(0, 0.25), (0.5, 0.75)]
+    assert [bucketing.choose(n, ranges) for n in (0.1, 0.3, 0.5, 0.9)] == [0, -1, 1, -1]
+
+
+@pytest.fixture
+def experiment(db):
+    experiment = Experiment.objects.create(key="widgets-on", status="running")
+    control = Variant.objects.create(experiment=experiment, key="control", position=0)
+    off = Variant.objects.create(
+        experiment=experiment, key="no-widgets", position=1, config={"enabled": False}
+    )
+    return experiment, control, off
+
+
+def visit(shop, visitor, template="{% load crosssell %}{% also_recommended product %}", **kw):
+    def view(request):
+        html = Template(template).render(Context({"request": request, "product": shop["source"]}))
+        return HttpResponse(html)
+
+    return TrackingMiddleware(view)(make_request(cookies={"crosssell_vid": visitor}, **kw))
+
+
+def test_assignment_follows_the_hash_and_is_recorded_once(shop, experiment, tracking_settings):
+    exp, control, _off = experiment
+    got = Counter()
+    for n in range(200):
+        visitor = f"visitor-{n:08d}-abcdefgh"
+        expected = 0 if bucketing.gb_hash("widgets-on", visitor, 2) < 0.5 else 1
+        html = visit(shop, visitor).content.decode()
+        shown = "data-crosssell-serve" in html
+        assert shown == (expected == 0)
+        got[expected] += 1
+        visit(shop, visitor)  # a second page: still one exposure
+    assert Exposure.objects.count() == 200
+    assert dict(Counter(Exposure.objects.values_list("variant__key", flat=True))) == {
+        "control": got[0],
+        "no-widgets": got[1],
+    }
+    assert 70 < got[0] < 130
+    # control serves are tagged with the experiment and variant
+    assert set(Serve.objects.values_list("experiment_id", "variant_id")) == {(exp.pk, control.pk)}
+
+
+def test_assignment_is_sticky_through_its_cookie(shop, experiment, tracking_settings):
+    _exp, control, off = experiment
+    visitor = next(
+        f"visitor-{n:08d}-abcdefgh"
+        for n in range(100)
+        if bucketing.gb_hash("widgets-on", f"visitor-{n:08d}-abcdefgh", 2) < 0.5
+    )
+    response = visit(shop, visitor)
+    cookie = response.cookies["crosssell_exp"].value
+    # the weights change: a new visitor would be bucketed anew, this one keeps control
+    control.weight, off.weight = 0.0, 1.0
+    control.save()
+    off.save()
+
+    def view(request):
+        return HttpResponse(
+            Template("{% load crosssell %}{% also_recommended product %}").render(
+                Context({"request": request, "product": shop["source"]})
+            )
+        )
+
+    request = make_request(cookies={"crosssell_vid": visitor, "crosssell_exp": cookie})
+    assert "data-crosssell-serve" in TrackingMiddleware(view)(request).content.decode()
+    assert "data-crosssell-serve" not in visit(shop, visitor).content.decode()  # no cookie
+
+
+def test_a_variant_changes_the_limit(shop, db, tracking_settings):
+    exp = Experiment.objects.create(key="fewer", status="running")
+    Variant.objects.create(experiment=exp, key="two", config={"limit": 2})
+    html = visit(shop, "visitor-00000000-abcdefgh").content.decode()
+    assert len(re.findall(r"data-crosssell-item=", html)) == 2
+    assert Serve.objects.get().variant.key == "two"
+
+
+def test_placements_limit_what_an_experiment_touches(shop, db, tracking_settings):
+    exp = Experiment.objects.create(key="upsell", status="running", placements=["upgrade_prompt"])
+    Variant.objects.create(experiment=exp, key="off", config={"enabled": False})
+    assert "data-crosssell-serve" in visit(shop, "visitor-00000000-abcdefgh").content.decode()
+    assert Exposure.objects.count() == 0
+
+
+def test_staff_preview(shop, experiment, tracking_settings, admin_user):
+    html = visit(
+        shop,
+        "visitor-00000000-abcdefgh",
+        user=admin_user,
+        path="/?crosssell_variant=widgets-on:no-widgets",
+    ).content.decode()
+    assert "data-crosssell-serve" not in html
+    html = visit(
+        shop,
+        "visitor-00000000-abcdefgh",
+        user=admin_user,
+        path="/?crosssell_variant=widgets-on:control",
+    ).content.decode()
+    assert "crosssell-item" in html
+    assert Exposure.objects.count() == 0 and Serve.objects.count() == 0
+
+
+def test_the_global_holdout_sees_nothing_and_is_recorded(shop, db, tracking_settings):
+    tracking_settings(HOLDOUT=0.5)
+    held = shown = 0
+    for n in range(60):
+        visitor = f"visitor-{n:08d}-abcdefgh"
+        html = visit(shop, visitor).content.decode()
+        if bucketing.gb_hash("crosssell-holdout", visitor, 2) < 0.5:
+            assert "crosssell-item" not in html
+            held += 1
+        else:
+            assert "crosssell-item" in html
+            shown += 1
+    assert held and shown
+    assert Serve.objects.filter(held_out=True, items=[]).count() == held
+
+
+def test_the_holdout_is_off_by_default():
+    from django_crosssell.conf import DEFAULTS
+
+    assert DEFAULTS["HOLDOUT"] == 0.0
