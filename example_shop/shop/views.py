@@ -22,9 +22,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from django_crosssell import bundles
+from django_crosssell import bundles, measure
 from django_crosssell import cache as crosssell_cache
-from django_crosssell import measure
 from django_crosssell.followup import consent, flows
 from django_crosssell.models import BundleRule, ConsentEvent, Purpose
 
