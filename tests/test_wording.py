@@ -171,4 +171,5 @@ def test_the_catalogue_has_none_of_the_listed_phrasings():
     text = po.read_text(encoding="utf-8")
     assert "わずか" not in text
     assert "お得" not in text
-    assert 'msgstr "期間"' not in text
+    # "Until <date>" is 「<date>まで」, never 期間 ("period", right only for a period)
+    assert 'msgid "Until %(date)s"\nmsgstr "%(date)sまで"' in text
