@@ -166,6 +166,20 @@ DEFAULTS: dict[str, Any] = {
     # (standard deviation / mean) is at most SUBSCRIPTION_MAX_CV.
     "SUBSCRIPTION_MIN_GAPS": 3,
     "SUBSCRIPTION_MAX_CV": 0.25,
+    # --- Know the customers: RFM snapshot, audiences, personal recommendations -------------
+    # (django_crosssell.customers; README "Know the customers"). How R, F and M scores are
+    # given: "quantile" (quintiles of this shop's customers), "ja_repeat" / "ja_one_off"
+    # (fixed Japanese thresholds for repeat-buy and one-off-purchase shops), "tertile"
+    # (three groups, scored 1, 3, 5: small shops).
+    "CUSTOMERS_SCORER": "quantile",
+    # Orders read by the snapshot (days back); None reads the whole history.
+    "CUSTOMERS_LOOKBACK_DAYS": None,
+    # Snapshots kept for the transitions chart (the latest included).
+    "CUSTOMERS_KEEP_SNAPSHOTS": 30,
+    # Personal recommendations ("for you"): half-life in days of the weight of a customer's
+    # past orders, and how many of their most recent distinct products are expanded.
+    "PERSONAL_HALF_LIFE_DAYS": 30,
+    "PERSONAL_HISTORY_ITEMS": 20,
 }
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).

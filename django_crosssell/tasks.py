@@ -23,6 +23,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
+from .customers import tasks as customers_tasks  # noqa: F401  (registers the customers tasks)
 from .errors import RecomputeLocked
 from .followup import tasks as followup_tasks  # noqa: F401  (registers the follow-up tasks)
 from .models import AffinityRun
