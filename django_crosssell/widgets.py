@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from . import cache
 from .adapter import get_adapter
-from .conf import app_settings
+from .customers import audiences
 from .money import format_money
 from .recommend.caching import make_key
 from .recommend.service import customer_for, subject_key
@@ -48,11 +48,12 @@ def request_of(context: django_template.Context) -> Any:
 
 
 def user_of(context: django_template.Context) -> Any:
-    """The customer, read only when the setting needs it (touching it may query the session)."""
-    if not app_settings.EXCLUDE_PURCHASED:
-        return None
+    """The customer, as the request holds it (Django's lazy user: touching it may query the
+    session, so the services look at it only when ``EXCLUDE_PURCHASED`` is on or an offer
+    restricted to an audience turns up)."""
     request = request_of(context)
-    return getattr(request, "user", None) or context.get("user")
+    user = getattr(request, "user", None)
+    return context.get("user") if user is None else user
 
 
 def cards(
@@ -159,21 +160,36 @@ def render(
                 template=template_name,
                 **key_arguments,
             )
-        version = 0
+        version, own_key = 0, None
         if cache_key is not None:
             html, version = cache.get_versioned(cache_key)
+            if isinstance(html, tuple) and html[:1] == (audiences.RESTRICTED,):
+                # What this widget shows varies by audience: the visitor's own entry.
+                own_key = audiences.keyed(cache_key, audiences.visible_audiences(user_of(context)))
+                html, version = cache.get_versioned(own_key)
             if html is not cache.MISSING:
                 return mark_safe(html)  # rendered with autoescaping before it was cached
-        widget_context, expires_at = build()
-        html = ""
-        if widget_context:
-            widget_context.setdefault("widget", widget)
-            names = [template_name] if template_name else []
-            names += [WIDGET_TEMPLATE.format(widget), *widget_context.pop("fallback_templates", [])]
-            html = select_template(names).render(widget_context, request=request)
+        token = audiences.track()
+        try:
+            widget_context, expires_at = build()
+            html = ""
+            if widget_context:
+                widget_context.setdefault("widget", widget)
+                names = [template_name] if template_name else []
+                names += [
+                    WIDGET_TEMPLATE.format(widget),
+                    *widget_context.pop("fallback_templates", []),
+                ]
+                html = select_template(names).render(widget_context, request=request)
+        finally:
+            used = audiences.used(token)
         if cache_key is not None:
             ttl = max(1, int(expires_at - time.time()))
-            cache.set_versioned(cache_key, str(html), version, ttl)
+            if own_key is None and used is not None:
+                ttl = min(ttl, audiences.CUSTOMER_TIMEOUT)
+                cache.set_versioned(cache_key, (audiences.RESTRICTED,), version, ttl)
+                own_key = audiences.keyed(cache_key, used)
+            cache.set_versioned(own_key or cache_key, str(html), version, ttl)
         return mark_safe(html)
     except Exception as exc:  # a widget never breaks the page
         failed(widget, argument, exc)

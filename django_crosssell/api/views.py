@@ -58,6 +58,12 @@ TAG_CURATION = "curation"
 TAG_ANALYTICS = "affinity"
 
 
+def _user(request: Request) -> Any:
+    """The logged-in customer, or None (audience-restricted offers see a visitor)."""
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
 class CrossSellAPIMixin:
     """Throttles and JSON-only bodies for every view of the app, independent of the host's
     ``REST_FRAMEWORK`` defaults (authentication and renderers stay the host's)."""
@@ -152,7 +158,7 @@ class ProductUpgradesView(ProductView):
 
     def get(self, request: Request, product_id: str) -> Response:
         product = self.get_product()
-        offers = recommend.tier_offers(product)
+        offers = recommend.tier_offers(product, user=_user(request))
         data = s.TierOffersSerializer(offers, context={"request": request}).data
         return Response(data)
 
@@ -202,7 +208,7 @@ class BundleEvaluateView(CrossSellAPIMixin, generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         body = s.BundleEvaluateRequestSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
-        evaluation = bundles.evaluate(body.cart_lines())
+        evaluation = bundles.evaluate(body.cart_lines(), user=_user(request))
         data = s.BundleEvaluationSerializer(evaluation, context={"request": request}).data
         return Response(data)
 
@@ -240,7 +246,7 @@ class BundleOffersView(CrossSellAPIMixin, generics.GenericAPIView):
             raise serializers.ValidationError(
                 {"product": [_("No product with id %(pk)s.") % {"pk": pk}]}
             )
-        offers = bundles.offers_for_product(product)
+        offers = bundles.offers_for_product(product, user=_user(request))
         data = s.BundleOfferSerializer(offers, many=True, context={"request": request}).data
         return Response(data)
 

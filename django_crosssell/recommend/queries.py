@@ -33,7 +33,16 @@ from ..models import ProductAffinity, ProductRelation
 MAX_CURATED = 100
 
 TAG_CURATED, TAG_AFFINITY, TAG_BEST = "c", "a", "b"
-COLUMNS = ("cs_tag", "cs_target", "cs_score", "cs_position", "cs_starts", "cs_ends", "cs_count")
+COLUMNS = (
+    "cs_tag",
+    "cs_target",
+    "cs_score",
+    "cs_position",
+    "cs_starts",
+    "cs_ends",
+    "cs_count",
+    "cs_audience",
+)
 Row = tuple[Any, ...]
 
 _NULLS = {
@@ -41,6 +50,7 @@ _NULLS = {
     "cs_starts": models.DateTimeField,
     "cs_ends": models.DateTimeField,
     "cs_count": models.IntegerField,
+    "cs_audience": models.IntegerField,
 }
 
 
@@ -97,6 +107,7 @@ def curated(sources: list[Any], kinds: tuple[str, ...], now: datetime) -> models
             cs_position=F("position"),
             cs_starts=F("starts_at"),
             cs_ends=F("ends_at"),
+            cs_audience=F("audience"),
         )
 
     return _top(build, ("position", "pk"), MAX_CURATED, ("pk", "pk"))
@@ -196,17 +207,25 @@ def union(querysets: list[models.QuerySet]) -> list[Row]:
     return [(row[0], to_python(row[1]), *row[2:]) for row in rows]
 
 
-def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int]:
-    """Group union rows by branch, drop links outside their window, find the cache lifetime."""
+def split(
+    rows: Iterable[Row], now: datetime, resolve: Callable[[], tuple[int, ...]] | None = None
+) -> tuple[dict[str, list[Row]], int]:
+    """Group union rows by branch, drop links outside their window, find the cache lifetime.
+
+    A link restricted to an audience stays only when ``resolve()`` (the visitor's audiences,
+    looked up only when such a link turns up) includes it; without ``resolve`` it goes.
+    """
     groups: dict[str, list[Row]] = {TAG_CURATED: [], TAG_AFFINITY: [], TAG_BEST: []}
     timeout = int(app_settings.CACHE_TIMEOUT)
     for row in rows:
-        tag, _target, _score, _position, starts, ends, _count = row
+        tag, _target, _score, _position, starts, ends, _count, audience = row
         if tag == TAG_CURATED:
             for boundary in (starts, ends):
                 if boundary is not None and boundary > now:
                     timeout = min(timeout, int((boundary - now).total_seconds()) + 1)
             if starts is not None and starts > now:
+                continue
+            if audience is not None and (resolve is None or audience not in resolve()):
                 continue
         groups[tag].append(row)
     groups[TAG_CURATED].sort(key=lambda row: (row[3] or 0,))

@@ -144,7 +144,7 @@ def upgrade_prompt(
     """``{% upgrade_prompt product %}``: the next tier up, when it is not much dearer."""
 
     def build() -> Built:
-        offers, expires_at = tier_offers_with_expiry(product)
+        offers, expires_at = tier_offers_with_expiry(product, user=user_of(context))
         offer = offers[UPGRADE]
         label = offer.label if offer else ""
         default = gettext("Step up to %(label)s") % {"label": label}
@@ -164,7 +164,7 @@ def downgrade_offer(
     """``{% downgrade_offer product %}``: a cheaper tier for a customer who hesitated."""
 
     def build() -> Built:
-        offers, expires_at = tier_offers_with_expiry(product)
+        offers, expires_at = tier_offers_with_expiry(product, user=user_of(context))
         default = gettext("Looking for something more affordable?")
         return _tier_context(context, product, offers[DOWNGRADE], title or default), expires_at
 
@@ -183,7 +183,7 @@ def get_recommendations(
     """
     try:
         if kind in (UPGRADE, DOWNGRADE):
-            offer = tier_offers(product)[kind]
+            offer = tier_offers(product, user=user_of(context))[kind]
             return [offer.as_recommendation()] if offer else []
         if isinstance(product, list | tuple | set | QuerySet):
             return recommend_for_cart(product, limit=limit, user=user_of(context))

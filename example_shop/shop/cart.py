@@ -139,8 +139,10 @@ class Cart:
         Kept on the cart so the cart page's ``{% bundle_progress cart.bundle_evaluation %}``
         and the totals come from one evaluation (one query).
         """
+        user = getattr(self.request, "user", None)
         return bundles.evaluate(
-            bundles.CartLine(line.product, line.quantity, line.unit_price) for line in self.lines
+            (bundles.CartLine(line.product, line.quantity, line.unit_price) for line in self.lines),
+            user=user if user is not None and user.is_authenticated else None,
         )
 
     def quantity_of(self, product: Product) -> int:
