@@ -74,12 +74,14 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/bundles.py
 	$(PY) benchmarks/api.py
+	$(PY) benchmarks/customers.py
 
 bench-quick: $(VENV)/.installed-test
 	$(PY) benchmarks/affinity.py --quick --no-write
 	$(PY) benchmarks/widgets.py --quick --no-write
 	$(PY) benchmarks/bundles.py --quick --no-write
 	$(PY) benchmarks/api.py --quick --no-write
+	$(PY) benchmarks/customers.py --quick --no-write
 
 dist: $(VENV)/.installed-test
 	rm -rf dist && $(PY) -m build
