@@ -122,11 +122,12 @@ class ProductRelationAdmin(ProductLookupMixin, admin.ModelAdmin):
         "is_current_now",
     ]
     list_editable = ["position", "is_active"]
-    list_filter = ["kind", "is_active", CurrentFilter]
+    list_filter = ["kind", "is_active", CurrentFilter, "audience"]
     list_select_related = ["source", "target"]
     date_hierarchy = "created_at"
     fieldsets = [
         (None, {"fields": ["source", "target", "kind", "position", "is_active", "note"]}),
+        (_("Who sees it"), {"fields": ["audience"]}),
         (_("Campaign window"), {"fields": ["starts_at", "ends_at"]}),
     ]
     actions = ["add_reverse_links"]
@@ -187,8 +188,8 @@ class TierStepInline(ProductLookupMixin, admin.TabularInline):
 
 @admin.register(TierLadder)
 class TierLadderAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "is_active", "step_count"]
-    list_filter = ["is_active"]
+    list_display = ["name", "slug", "is_active", "audience", "step_count"]
+    list_filter = ["is_active", "audience"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [TierStepInline]
@@ -267,7 +268,7 @@ class BundleRuleAdmin(admin.ModelAdmin):
         "ends_at",
         "is_current_now",
     ]
-    list_filter = ["is_active", CurrentFilter, "kind", "discount_type", "combinable"]
+    list_filter = ["is_active", CurrentFilter, "kind", "discount_type", "combinable", "audience"]
     search_fields = ["name", "slug", "pitch"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["preview"]
@@ -287,6 +288,7 @@ class BundleRuleAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Who sees it"), {"fields": ["audience"]}),
         (_("Campaign window"), {"fields": ["starts_at", "ends_at"]}),
         (_("Preview at current prices"), {"fields": ["preview"]}),
     ]
@@ -358,4 +360,5 @@ def _free_slug(slug: str) -> str:
     return candidate
 
 
+from .customers import admin as customers_admin  # noqa: E402, F401  (segments, metrics, audiences)
 from .followup import admin as followup_admin  # noqa: E402, F401  (flows, outbox, consent)

@@ -3,7 +3,8 @@
 ``run_snapshot()`` reads every counted order line with a customer through the adapter's
 ``customer_order_lines()`` (one streamed query by default), folds lines into orders and
 orders into customers with pandas, scores them (:mod:`.scoring`), places each in the
-segment its R and F scores fall in, and replaces the :class:`CustomerMetrics` rows in one transaction.
+segment its R and F scores fall in, and replaces the :class:`CustomerMetrics` rows in one
+transaction.
 
 It is idempotent: running it twice for the same ``as_of`` writes the same rows and no
 segment change. A customer's ``previous_segment`` and ``segment_changed_at`` move only when
