@@ -176,10 +176,18 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMERS_LOOKBACK_DAYS": None,
     # Snapshots kept for the transitions chart (the latest included).
     "CUSTOMERS_KEEP_SNAPSHOTS": 30,
+    # The customer model the snapshot learns for personal recommendations (EASE item weights;
+    # benchmarks/personal.py): on or off, its regularisation, weights kept per product, and
+    # the most bought products that take part (a dense matrix of this size is inverted).
+    "CUSTOMERS_MODEL": True,
+    "CUSTOMERS_MODEL_L2": 200.0,
+    "CUSTOMERS_MODEL_TOP_K": 50,
+    "CUSTOMERS_MODEL_MAX_ITEMS": 5000,
     # Personal recommendations ("for you"): half-life in days of the weight of a customer's
-    # past orders, and how many of their most recent distinct products are expanded.
-    "PERSONAL_HALF_LIFE_DAYS": 30,
-    "PERSONAL_HISTORY_ITEMS": 20,
+    # past purchases (None: every purchase counts the same, the measured best), and how many
+    # of their most recent distinct products are read.
+    "PERSONAL_HALF_LIFE_DAYS": None,
+    "PERSONAL_HISTORY_ITEMS": 100,
 }
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).

@@ -229,9 +229,7 @@ class AudienceAdmin(admin.ModelAdmin):
             ),
             "audience": obj,
         }
-        return mark_safe(
-            render_to_string("django_crosssell/customers/admin/members.html", context)
-        )
+        return mark_safe(render_to_string("django_crosssell/customers/admin/members.html", context))
 
     def get_urls(self) -> list[Any]:
         export = self.admin_site.admin_view(self.export_view)

@@ -34,7 +34,8 @@ from django.utils import timezone
 from .. import cache
 from ..adapter import get_adapter
 from ..conf import app_settings
-from .models import CustomerMetrics, MetricsSnapshot, Segment
+from .model import fit_item_weights
+from .models import CustomerItemWeight, CustomerMetrics, MetricsSnapshot, Segment
 from .scoring import SCORERS, deciles, score, segment_grid
 
 BATCH = 2000
@@ -199,6 +200,8 @@ def run_snapshot(
         }
         snapshot.grid = rf.tolist()
         snapshot.duration = time.perf_counter() - started
+        if app_settings.CUSTOMERS_MODEL:
+            write_item_weights(lines)
         snapshot.save(update_fields=["segment_counts", "transitions", "grid", "duration"])
         keep = int(app_settings.CUSTOMERS_KEEP_SNAPSHOTS or 1)
         stale = MetricsSnapshot.objects.order_by("-computed_at", "-pk").values("pk")[keep:]
@@ -270,13 +273,47 @@ def _write(
     return transitions
 
 
-def _insert(rows: list[CustomerMetrics]) -> None:
+def write_item_weights(lines: pd.DataFrame) -> int:
+    """Learn the customer model from the lines read and replace its weights (rows written)."""
+    CustomerItemWeight.objects.all().delete()
+    if not len(lines):
+        return 0
+    keys = lines["product"].unique().tolist()
+    canonical = get_adapter().canonical_ids(keys)
+    products = lines["product"].map(lambda key: canonical.get(key, key))
+    customer_codes, _customers = pd.factorize(lines["customer"])
+    item_codes, item_keys = pd.factorize(products)
+    weights = fit_item_weights(
+        customer_codes,
+        item_codes,
+        l2=float(app_settings.CUSTOMERS_MODEL_L2),
+        top_k=int(app_settings.CUSTOMERS_MODEL_TOP_K),
+        max_items=int(app_settings.CUSTOMERS_MODEL_MAX_ITEMS),
+    )
+    keys_array = np.asarray(item_keys, dtype=object)
+    rows = [
+        CustomerItemWeight(source_id=source, target_id=target, weight=float(weight))
+        for source, target, weight in zip(
+            keys_array[weights.source].tolist(),
+            keys_array[weights.target].tolist(),
+            weights.weight.tolist(),
+            strict=True,
+        )
+    ]
+    _insert(rows)
+    return len(rows)
+
+
+def _insert(rows: list[Any]) -> None:
     """One prepared INSERT run with ``executemany``: ``bulk_create`` compiles a statement
     per few dozen rows on SQLite (its 999-parameter limit), which made it most of the
     snapshot's time at 100,000 customers. Values go through each field's own
     ``get_db_prep_save``, so dates, decimals and JSON are stored as the ORM would."""
-    connection = connections[router.db_for_write(CustomerMetrics)]
-    meta = CustomerMetrics._meta
+    if not rows:
+        return
+    model = type(rows[0])
+    connection = connections[router.db_for_write(model)]
+    meta = model._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(

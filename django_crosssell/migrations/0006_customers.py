@@ -454,5 +454,42 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.CreateModel(
+            name="CustomerItemWeight",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("weight", models.FloatField(verbose_name="weight")),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.CROSSSELL_PRODUCT_MODEL,
+                        verbose_name="bought",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.CROSSSELL_PRODUCT_MODEL,
+                        verbose_name="suggested",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "customer model weight",
+                "verbose_name_plural": "customer model weights",
+                "indexes": [
+                    models.Index(fields=["source", "-weight"], name="crosssell_ciw_source_idx")
+                ],
+            },
+        ),
         migrations.RunPython(seed_segments, migrations.RunPython.noop),
     ]

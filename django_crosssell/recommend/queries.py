@@ -157,14 +157,17 @@ def _category_members(category_ids: tuple[Any, ...] | None, source_pk: Any) -> A
     return products.filter(**{f"{field.name}__in": ids}).values("pk")
 
 
-def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.QuerySet:
-    """Top sellers (distinct orders), of the source's categories when categories are used.
+def bestsellers(
+    category_ids: tuple[Any, ...] | None, source_pk: Any, *, shop_wide: bool = False
+) -> models.QuerySet:
+    """Top sellers (distinct orders), of the source's categories when categories are used
+    (of the whole shop with ``shop_wide``: personal recommendations).
 
     Read from the order lines when the host configured them (the truth, within the lookback
     window); otherwise from the current affinity run, where a product's total co-purchase
     count stands in for its sales.
     """
-    in_category = _category_members(category_ids, source_pk)
+    in_category = None if shop_wide else _category_members(category_ids, source_pk)
     line_model = get_order_line_model()
     limit = int(app_settings.MAX_LIMIT) * 3
     if line_model is not None and not app_settings.ORDER_SOURCE:

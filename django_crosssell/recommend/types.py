@@ -17,7 +17,9 @@ BOUGHT_TOGETHER = "bought_together"
 FALLBACK = "fallback"
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
-SOURCES = (CURATED, BOUGHT_TOGETHER, FALLBACK, UPGRADE, DOWNGRADE)
+FOR_YOU = "for_you"
+BUY_AGAIN = "buy_again"
+SOURCES = (CURATED, BOUGHT_TOGETHER, FALLBACK, UPGRADE, DOWNGRADE, FOR_YOU, BUY_AGAIN)
 
 
 @dataclass(frozen=True)

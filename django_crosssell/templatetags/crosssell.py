@@ -204,3 +204,8 @@ register.filters.update(_bundle_register.filters)
 from .crosssell_followup import register as _followup_register  # noqa: E402
 
 register.tags.update(_followup_register.tags)
+
+# The personal tags (for_you, buy_again) likewise.
+from .crosssell_customers import register as _customers_register  # noqa: E402
+
+register.tags.update(_customers_register.tags)
