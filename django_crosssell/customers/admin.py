@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404
@@ -23,6 +24,7 @@ from django.urls import path, reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from ..followup.models import Purpose
 from . import audiences, lwp
 from .models import Audience, CustomerMetrics, MetricsSnapshot, Segment
 
@@ -174,8 +176,40 @@ class MetricsSnapshotAdmin(ComputedAdmin):
     readonly_fields = ["segment_counts", "transitions", "grid", "thresholds"]
 
 
+class AudienceForm(forms.ModelForm):
+    consent_purpose = forms.ChoiceField(
+        label=_("needs consent for"),
+        required=False,
+        choices=[("", "---------"), *Purpose.choices],
+        help_text=_("Only customers whose current consent for this purpose is a grant."),
+    )
+
+    class Meta:
+        model = Audience
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "is_active",
+            "include_anonymous",
+            "segments",
+            "recency_min",
+            "recency_max",
+            "frequency_min",
+            "frequency_max",
+            "monetary_min",
+            "monetary_max",
+            "deciles",
+            "bought_products",
+            "not_bought_products",
+            "bought_categories",
+            "consent_purpose",
+        ]
+
+
 @admin.register(Audience)
 class AudienceAdmin(admin.ModelAdmin):
+    form = AudienceForm
     list_display = ["name", "slug", "is_active", "include_anonymous", "member_count"]
     list_filter = ["is_active", "include_anonymous"]
     search_fields = ["name", "slug", "description"]
@@ -204,13 +238,6 @@ class AudienceAdmin(admin.ModelAdmin):
         (_("Consent"), {"fields": ["consent_purpose"]}),
         (_("Members now"), {"fields": ["members_preview"]}),
     ]
-
-    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "consent_purpose":
-            from ..followup.models import Purpose
-
-            db_field.choices = [("", "---------"), *Purpose.choices]
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("members"))
     def member_count(self, obj: Audience) -> int:
