@@ -9,6 +9,7 @@ class CrossSellConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .customers import checks as customers_checks  # noqa: F401  (E040..., W040...)
         from .followup import checks as followup_checks  # noqa: F401  (E080..., W080...)
         from .followup.signals import connect as connect_provider_events
         from .signals import connect as connect_cache_invalidation
