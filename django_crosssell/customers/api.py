@@ -51,8 +51,12 @@ class SegmentSerializer(serializers.ModelSerializer):
 
 
 class CustomerMetricsSerializer(serializers.ModelSerializer):
-    segment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    previous_segment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    segment: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    previous_segment: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = CustomerMetrics
@@ -112,7 +116,9 @@ class CustomerDetailSerializer(CustomerMetricsSerializer):
 
 
 class AudienceSerializer(serializers.ModelSerializer):
-    segments = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    segments: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
 
     class Meta:
         model = Audience

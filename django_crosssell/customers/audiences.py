@@ -292,13 +292,13 @@ def audience_cached(
     """
     hit, version = cache.get_versioned(key)
     if hit is not cache.MISSING and not (isinstance(hit, tuple) and hit[0] == RESTRICTED):
-        return tuple(hit)  # type: ignore[return-value]
+        return tuple(hit)
     resolver = Resolver(user)
     if hit is not cache.MISSING:  # the marker: this data varies by audience
         audiences = resolver()
         found, own_version = cache.get_versioned(keyed(key, audiences))
         if found is not cache.MISSING:
-            return tuple(found)  # type: ignore[return-value]
+            return tuple(found)
         value, timeout = compute(resolver)
         timeout = min(timeout, CUSTOMER_TIMEOUT)
         expires_at = time.time() + timeout

@@ -215,13 +215,13 @@ class Audience(models.Model):
     deciles = models.JSONField(
         _("deciles (any of)"), default=list, blank=True, help_text=_("For example [1, 2].")
     )
-    bought_products = models.ManyToManyField(
+    bought_products: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         PRODUCT_MODEL,
         blank=True,
         related_name="+",
         verbose_name=_("bought any of these products"),
     )
-    not_bought_products = models.ManyToManyField(
+    not_bought_products: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         PRODUCT_MODEL,
         blank=True,
         related_name="+",

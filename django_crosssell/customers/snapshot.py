@@ -232,6 +232,7 @@ def _write(
     for i, customer in enumerate(frame.customers.tolist()):
         segment = int(segment_ids[i]) or None
         old = existing.get(customer)
+        changed: datetime | None
         if old is None:
             previous, changed = None, now
             transitions[(0, segment or 0)] = transitions.get((0, segment or 0), 0) + 1
