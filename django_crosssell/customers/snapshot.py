@@ -35,8 +35,9 @@ from .. import cache
 from ..adapter import get_adapter
 from ..conf import app_settings
 from .model import fit_item_weights
-from .models import CustomerItemWeight, CustomerMetrics, MetricsSnapshot, Segment
+from .models import CustomerItemWeight, CustomerMetrics, MetricsSnapshot
 from .scoring import SCORERS, deciles, score, segment_grid
+from .segments import ensure_segments
 
 BATCH = 2000
 
@@ -170,7 +171,7 @@ def run_snapshot(
     recency = np.maximum(0, np.floor(seconds / 86_400.0)).astype(np.int64)
     scores = score(scorer, recency.astype(float), frame.frequency.astype(float), frame.monetary)
     decile = deciles(frame.monetary, frame.customers.astype(str))
-    segments = list(Segment.objects.order_by("position", "pk"))
+    segments = ensure_segments()
     grid = segment_grid(segments)
     segment_ids = grid[scores.r, scores.f] if len(frame) else np.zeros(0, dtype=np.int64)
 

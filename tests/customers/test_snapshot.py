@@ -182,3 +182,10 @@ def _settings() -> dict:
     from django.conf import settings
 
     return dict(settings.CROSSSELL)
+
+
+def test_default_segments_come_back_when_there_are_none(people, history):
+    Segment.objects.all().delete()
+    run()
+    assert Segment.objects.count() == 10
+    assert not CustomerMetrics.objects.filter(segment__isnull=True).exists()
