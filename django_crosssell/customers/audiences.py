@@ -428,3 +428,26 @@ def _emails(customers: list[str], adapter: Any) -> dict[str, str]:
         for pk, email in user_model._default_manager.filter(pk__in=keys).values_list("pk", field):
             found[str(pk)] = str(email or "")
     return found
+
+
+# --- follow-up mail: CROSSSELL["FOLLOWUP_AUDIENCE_RESOLVER"] ---------------------------------
+
+
+def followup_resolver(name: str) -> Callable[[Any], bool] | None:
+    """The saved audience whose slug is ``name`` as a follow-up flow's audience.
+
+    Set ``CROSSSELL["FOLLOWUP_AUDIENCE_RESOLVER"] =
+    "django_crosssell.customers.audiences.followup_resolver"`` and write the audience's slug
+    in a flow's ``audience``: the recipient is checked at send time against the audience's
+    current rules. None for another name (a dotted path still works).
+    """
+    audience = Audience.objects.filter(slug=name).first()
+    if audience is None:
+        return None
+
+    def in_audience(recipient: Any) -> bool:
+        customer = getattr(recipient, "customer", None)
+        key = None if customer in (None, "") else customer
+        return profile_matches(audience, Profile(key), _lists([audience])[audience.pk])
+
+    return in_audience

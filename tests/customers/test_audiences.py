@@ -277,3 +277,19 @@ def test_deleting_an_audience_in_use_is_refused(champions_only, restricted_link)
 
     with pytest.raises(ProtectedError):
         champions_only.delete()
+
+
+def test_follow_up_flows_can_use_saved_audiences(users, champions_only):
+    from django.conf import settings
+    from django.test import override_settings
+
+    from django_crosssell.followup.audience import Recipient, in_audience
+
+    resolver = "django_crosssell.customers.audiences.followup_resolver"
+    with override_settings(
+        CROSSSELL={**settings.CROSSSELL, "FOLLOWUP_AUDIENCE_RESOLVER": resolver}
+    ):
+        champion = Recipient(users["champion"].pk, "champion@example.com", None, "flow")
+        at_risk = Recipient(users["at_risk"].pk, "at_risk@example.com", None, "flow")
+        assert in_audience("champions", champion)
+        assert not in_audience("champions", at_risk)
