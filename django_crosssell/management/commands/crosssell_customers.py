@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ...customers.scoring import SCORERS
+from ...customers.checks import SCORERS
 
 
 class Command(BaseCommand):
