@@ -36,6 +36,7 @@ demo-data: $(VENV)/.installed-demo
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo --orders $(ORDERS) --if-empty
 	$(MANAGE) crosssell_recompute
+	$(MANAGE) crosssell_customers
 	$(MANAGE) demo_admin --url http://$(HOST):$(PORT)/admin/
 
 demo: demo-data
