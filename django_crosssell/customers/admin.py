@@ -24,6 +24,7 @@ from django.urls import path, reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from ..adapter import get_adapter
 from ..followup.models import Purpose
 from . import audiences, lwp
 from .models import Audience, CustomerMetrics, MetricsSnapshot, Segment
@@ -155,6 +156,20 @@ def explain(metrics: CustomerMetrics) -> dict[str, Any]:
         )
     analysis = lwp.analyse(metrics)
     names = lwp.category_names([*analysis.bought, *analysis.complements])
+    keys = [row.product for row in analysis.pace]
+    products = {
+        product.pk: str(product) for product in get_adapter().products().filter(pk__in=keys)
+    }
+    pace = [
+        {
+            "product": products.get(row.product, row.product),
+            "purchases": row.purchases,
+            "median_gap_days": row.median_gap_days,
+            "last_bought": row.last_bought,
+            "next_due": row.next_due,
+        }
+        for row in analysis.pace
+    ]
     return {
         "metrics": metrics,
         "scorer": snapshot.scorer if snapshot else "",
@@ -163,7 +178,7 @@ def explain(metrics: CustomerMetrics) -> dict[str, Any]:
         "previous": metrics.previous_segment,
         "bought": [names[value] for value in analysis.bought],
         "complements": [names[value] for value in analysis.complements],
-        "pace": analysis.pace,
+        "pace": pace,
         "priority": analysis.priority,
         "reasons": analysis.reasons,
         "action": lwp.ACTIONS[analysis.priority],

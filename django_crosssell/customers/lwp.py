@@ -95,7 +95,8 @@ def complements_for(bought: list[str]) -> list[str]:
 
 
 def pace(customer: Any, now: datetime | None = None) -> list[PaceRow]:
-    """The customer's repeat products with their own median gap (one query)."""
+    """The products the customer bought more than once, with their own median gap, the
+    soonest due first (one query)."""
     now = now or timezone.now()
     by_product: dict[Any, list[datetime]] = {}
     for purchase in get_adapter().purchase_history(customers=[customer]):
@@ -104,6 +105,8 @@ def pace(customer: Any, now: datetime | None = None) -> list[PaceRow]:
             times.append(purchase.placed_at)
     rows = []
     for product, times in by_product.items():
+        if len(times) < 2:
+            continue  # one purchase has no pace
         gaps = [(later - earlier).total_seconds() / 86400 for earlier, later in pairwise(times)]
         gap = median(gaps) if gaps else None
         rows.append(
