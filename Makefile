@@ -76,6 +76,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bundles.py
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/customers.py
+	$(PY) benchmarks/personal.py
 
 bench-quick: $(VENV)/.installed-test
 	$(PY) benchmarks/affinity.py --quick --no-write
