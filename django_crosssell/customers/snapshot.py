@@ -35,7 +35,7 @@ from .. import cache
 from ..adapter import get_adapter
 from ..conf import app_settings
 from .model import fit_item_weights
-from .models import CustomerItemWeight, CustomerMetrics, MetricsSnapshot
+from .models import CustomerItemWeight, CustomerMetrics, MetricsSnapshot, Segment
 from .scoring import SCORERS, deciles, score, segment_grid
 from .segments import ensure_segments
 
@@ -176,6 +176,9 @@ def run_snapshot(
     segment_ids = grid[scores.r, scores.f] if len(frame) else np.zeros(0, dtype=np.int64)
 
     with transaction.atomic():
+        # Two runs at once write one after the other (the second replaces the first's rows
+        # instead of colliding with them): the first segment's row is the lock.
+        list(Segment.objects.select_for_update().order_by("pk").values_list("pk")[:1])
         snapshot = MetricsSnapshot.objects.create(
             computed_at=now,
             as_of=as_of,
