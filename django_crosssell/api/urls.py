@@ -54,7 +54,7 @@ urlpatterns = [
     path("segments/", customers.SegmentListView.as_view(), name="segment-list"),
     path("audiences/", customers.AudienceListView.as_view(), name="audience-list"),
     path(
-        "audiences/<int:pk>/members/",
+        "audiences/<pk>/members/",
         customers.AudienceMembersView.as_view(),
         name="audience-members",
     ),

@@ -13,8 +13,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -269,6 +271,10 @@ class AudienceMembersView(CrossSellAPIMixin, generics.ListAPIView):
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> QuerySet:
-        audience = get_object_or_404(Audience, pk=self.kwargs["pk"])
+        # Any segment reaches the view, so "audiences/abc/members/" is a JSON 404 too.
+        pk = str(self.kwargs["pk"])
+        if not pk.isdigit():
+            raise NotFound(_("No audience with this id."))
+        audience = get_object_or_404(Audience, pk=int(pk))
         rows = audiences.members(audience).select_related("segment", "previous_segment")
         return rows.order_by("decile", "-monetary", "customer")

@@ -71,6 +71,8 @@ def test_staff_endpoints(admin_client, shop):
     assert [row["customer"] for row in members["results"]] == [alice]
     assert admin_client.get(API + "customers/nobody/").status_code == 404
     assert admin_client.get(API + "audiences/999/members/").status_code == 404
+    response = admin_client.get(API + "audiences/abc/members/")
+    assert response.status_code == 404 and "detail" in response.json()
 
 
 def test_staff_endpoints_need_permission(client, shop):
