@@ -191,40 +191,8 @@ class MetricsSnapshotAdmin(ComputedAdmin):
     readonly_fields = ["segment_counts", "transitions", "grid", "thresholds"]
 
 
-class AudienceForm(forms.ModelForm):
-    consent_purpose = forms.ChoiceField(
-        label=_("needs consent for"),
-        required=False,
-        choices=[("", "---------"), *Purpose.choices],
-        help_text=_("Only customers whose current consent for this purpose is a grant."),
-    )
-
-    class Meta:
-        model = Audience
-        fields = [
-            "name",
-            "slug",
-            "description",
-            "is_active",
-            "include_anonymous",
-            "segments",
-            "recency_min",
-            "recency_max",
-            "frequency_min",
-            "frequency_max",
-            "monetary_min",
-            "monetary_max",
-            "deciles",
-            "bought_products",
-            "not_bought_products",
-            "bought_categories",
-            "consent_purpose",
-        ]
-
-
 @admin.register(Audience)
 class AudienceAdmin(admin.ModelAdmin):
-    form = AudienceForm
     list_display = ["name", "slug", "is_active", "include_anonymous", "member_count"]
     list_filter = ["is_active", "include_anonymous"]
     search_fields = ["name", "slug", "description"]
@@ -253,6 +221,18 @@ class AudienceAdmin(admin.ModelAdmin):
         (_("Consent"), {"fields": ["consent_purpose"]}),
         (_("Members now"), {"fields": ["members_preview"]}),
     ]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """The consent purpose as a choice of the ledger's purposes (built per form, not at
+        import, and without touching the model field, which stays free text)."""
+        if db_field.name == "consent_purpose":
+            return forms.ChoiceField(
+                label=db_field.verbose_name,
+                required=False,
+                choices=[("", "---------"), *Purpose.choices],
+                help_text=db_field.help_text,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("members"))
     def member_count(self, obj: Audience) -> int:

@@ -95,3 +95,8 @@ def test_export_needs_a_staff_login(client, snapshot):
 def test_segment_map_is_editable(admin_client):
     response = admin_client.get(reverse("admin:django_crosssell_segment_changelist"))
     assert response.status_code == 200 and "Champions" in response.content.decode()
+
+
+def test_the_consent_rule_offers_the_ledgers_purposes(admin_client):
+    html = admin_client.get(reverse("admin:django_crosssell_audience_add")).content.decode()
+    assert '<select name="consent_purpose"' in html and 'value="newsletter"' in html
