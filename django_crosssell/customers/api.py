@@ -258,6 +258,7 @@ class AudienceListView(CrossSellAPIMixin, generics.ListAPIView):
 @extend_schema(
     tags=[TAG_CUSTOMERS],
     summary="An audience's members now",
+    parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="The audience.")],
     responses={200: CustomerMetricsSerializer(many=True), **schema.errors(404, *schema.COMMON)},
 )
 class AudienceMembersView(CrossSellAPIMixin, generics.ListAPIView):
