@@ -36,6 +36,7 @@ demo-data: $(VENV)/.installed-demo
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo --orders $(ORDERS) --if-empty
 	$(MANAGE) crosssell_recompute
+	$(MANAGE) crosssell_customers
 	$(MANAGE) demo_admin --url http://$(HOST):$(PORT)/admin/
 
 demo: demo-data
@@ -77,6 +78,8 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/faults.py
 	$(PY) benchmarks/measure.py
+	$(PY) benchmarks/customers.py
+	$(PY) benchmarks/personal.py
 
 bench-quick: $(VENV)/.installed-test
 	$(PY) benchmarks/affinity.py --quick --no-write
@@ -86,6 +89,7 @@ bench-quick: $(VENV)/.installed-test
 	$(PY) benchmarks/api.py --quick --no-write
 	$(PY) benchmarks/faults.py --quick --no-write
 	$(PY) benchmarks/measure.py --quick --no-write
+	$(PY) benchmarks/customers.py --quick --no-write
 
 dist: $(VENV)/.installed-test
 	rm -rf dist && $(PY) -m build

@@ -404,6 +404,43 @@ class CrossSellAdapter:
         """
         return None
 
+    # --- customer analysis (django_crosssell.customers; defaults in customers/host.py) ------
+
+    def customer_order_lines(
+        self, *, since: datetime | None, chunk_size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Chunks of ``(customer, order, product, placed_at, quantity, unit_price)`` rows of
+        counted orders with a customer: the one read of the customer metrics snapshot.
+
+        ``unit_price`` may be None (revenue then counts units). Empty when order lines carry
+        no customer or come from ``ORDER_SOURCE`` (override this to feed the snapshot).
+        """
+        from .customers import host
+
+        return host.customer_order_lines(since=since, chunk_size=chunk_size)
+
+    def customers_who_bought(
+        self, *, products: Iterable[Any] | None = None, categories: Iterable[Any] | None = None
+    ) -> set[str] | None:
+        """Keys (as strings) of customers who bought any of ``products`` or anything in
+        ``categories`` (audiences' purchase rules), or None when orders carry no customer."""
+        from .customers import host
+
+        query = None
+        if categories is not None:
+            query = self.in_categories(self.products(), list(categories)).values("pk")
+        return host.customers_who_bought(products=products, product_query=query)
+
+    def product_categories(self, products: Iterable[Any] | None = None) -> dict[Any, tuple]:
+        """``{product key: (category id, ...)}`` for product keys (every product when None),
+        in one query without instances; {} without ``CATEGORY_FIELD``."""
+        from .customers import host
+
+        queryset = self.products()
+        if products is not None:
+            queryset = queryset.filter(pk__in=list(products))
+        return host.product_categories(self.category_field(), queryset)
+
     # --- configuration ---------------------------------------------------------------------
 
     def settings_used(self) -> tuple[str, ...]:

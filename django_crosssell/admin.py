@@ -263,11 +263,12 @@ class ProductRelationAdmin(RelationKindMixin, ProductLookupMixin, admin.ModelAdm
     ]
     readonly_fields = ["page_preview"]
     list_editable = ["position", "is_active"]
-    list_filter = [RelationKindFilter, "is_active", CurrentFilter]
+    list_filter = [RelationKindFilter, "is_active", CurrentFilter, "audience"]
     list_select_related = ["source", "target"]
     date_hierarchy = "created_at"
     fieldsets = [
         (None, {"fields": ["source", "target", "kind", "position", "is_active", "note"]}),
+        (_("Who sees it"), {"fields": ["audience"]}),
         (_("Campaign window"), {"fields": ["starts_at", "ends_at"]}),
         (_("What the source product's page shows"), {"fields": ["page_preview"]}),
     ]
@@ -386,8 +387,8 @@ class TierLadderAdmin(SlugFromNameMixin, admin.ModelAdmin):
     def media(self) -> forms.Media:
         return super().media + ADMIN_MEDIA
 
-    list_display = ["name", "is_active", "step_count", "upgrade_check"]
-    list_filter = ["is_active"]
+    list_display = ["name", "is_active", "audience", "step_count", "upgrade_check"]
+    list_filter = ["is_active", "audience"]
     search_fields = ["name", "slug", "description"]
     inlines = [TierStepInline]
     readonly_fields = ["upgrade_check"]
@@ -551,7 +552,14 @@ class BundleRuleAdmin(SlugFromNameMixin, admin.ModelAdmin):
         "window",
         "is_current_now",
     ]
-    list_filter = ["is_active", CurrentFilter, BundleKindFilter, "discount_type", "combinable"]
+    list_filter = [
+        "is_active",
+        CurrentFilter,
+        BundleKindFilter,
+        "discount_type",
+        "combinable",
+        "audience",
+    ]
     search_fields = ["name", "slug", "pitch"]
     readonly_fields = ["preview"]
     slug_prefix = "bundle"
@@ -594,6 +602,7 @@ class BundleRuleAdmin(SlugFromNameMixin, admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Who sees it"), {"fields": ["audience"]}),
         (_("Campaign window"), {"fields": ["starts_at", "ends_at"]}),
         (_("Preview at current prices"), {"fields": ["preview"]}),
     ]
@@ -703,5 +712,6 @@ def preview_html(product: Any) -> str:
     )
 
 
+from .customers import admin as customers_admin  # noqa: E402, F401  (segments, metrics, audiences)
 from .followup import admin as followup_admin  # noqa: E402, F401  (flows, outbox, consent)
 from .measure import admin as measure_admin  # noqa: E402, F401  (experiments, performance)

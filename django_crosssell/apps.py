@@ -13,6 +13,7 @@ class CrossSellConfig(AppConfig):
             engine_checks,  # noqa: F401  (E060-E069)
             load_checks,  # noqa: F401  (E070, W070)
         )
+        from .customers import checks as customers_checks  # noqa: F401  (E040..., W040...)
         from .followup import checks as followup_checks  # noqa: F401  (E080..., W080...)
         from .followup.signals import connect as connect_provider_events
         from .measure import checks as measure_checks  # noqa: F401  (E030..., W030...)

@@ -257,6 +257,28 @@ DEFAULTS: dict[str, Any] = {
     "HOLDOUT": 0.0,
     # Staff preview of a variant: ?crosssell_variant=EXPERIMENT_KEY:VARIANT_KEY
     "EXPERIMENT_PREVIEW_PARAM": "crosssell_variant",
+    # --- Know the customers: RFM snapshot, audiences, personal recommendations -------------
+    # (django_crosssell.customers; README "Know the customers"). How R, F and M scores are
+    # given: "quantile" (quintiles of this shop's customers), "ja_repeat" / "ja_one_off"
+    # (fixed Japanese thresholds for repeat-buy and one-off-purchase shops), "tertile"
+    # (three groups, scored 1, 3, 5: small shops).
+    "CUSTOMERS_SCORER": "quantile",
+    # Orders read by the snapshot (days back); None reads the whole history.
+    "CUSTOMERS_LOOKBACK_DAYS": None,
+    # Snapshots kept for the transitions chart (the latest included).
+    "CUSTOMERS_KEEP_SNAPSHOTS": 30,
+    # The customer model the snapshot learns for personal recommendations (EASE item weights;
+    # benchmarks/personal.py): on or off, its regularisation, weights kept per product, and
+    # the most bought products that take part (a dense matrix of this size is inverted).
+    "CUSTOMERS_MODEL": True,
+    "CUSTOMERS_MODEL_L2": 200.0,
+    "CUSTOMERS_MODEL_TOP_K": 50,
+    "CUSTOMERS_MODEL_MAX_ITEMS": 5000,
+    # Personal recommendations ("for you"): half-life in days of the weight of a customer's
+    # past purchases (None: every purchase counts the same, the measured best), and how many
+    # of their most recent distinct products are read.
+    "PERSONAL_HALF_LIFE_DAYS": None,
+    "PERSONAL_HISTORY_ITEMS": 100,
 }
 
 #: Metric names accepted by ``METRIC`` (kept here so checks need not import numpy).

@@ -115,6 +115,15 @@ class ProductRelation(CampaignWindowMixin):
         _("position"), default=0, help_text=_("Lower numbers are shown first.")
     )
     note = models.CharField(_("note"), max_length=255, blank=True)
+    audience = models.ForeignKey(
+        "django_crosssell.Audience",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("audience"),
+        help_text=_("Only customers in this audience see it; empty for everyone."),
+    )
 
     class Meta:
         verbose_name = _("product relation")
@@ -152,6 +161,15 @@ class TierLadder(models.Model):
     slug = models.SlugField(_("slug"), max_length=200, unique=True)
     is_active = models.BooleanField(_("active"), default=True)
     description = models.TextField(_("description"), blank=True)
+    audience = models.ForeignKey(
+        "django_crosssell.Audience",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("audience"),
+        help_text=_("Only customers in this audience see it; empty for everyone."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -461,6 +479,15 @@ class BundleRule(CampaignWindowMixin):
         help_text=_("May share units with other rules' discounts."),
     )
     pitch = models.CharField(_("pitch"), max_length=255, blank=True)
+    audience = models.ForeignKey(
+        "django_crosssell.Audience",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("audience"),
+        help_text=_("Only customers in this audience see it; empty for everyone."),
+    )
 
     class Meta:
         verbose_name = _("bundle rule")
@@ -565,5 +592,6 @@ class BundleItem(models.Model):
         return f"{self.quantity} × {self.product}"
 
 
+from .customers.models import *  # noqa: E402, F403  (the customers package's models)
 from .followup.models import *  # noqa: E402, F403  (the follow-up package's models)
 from .measure.models import *  # noqa: E402, F403  (the measurement package's models)

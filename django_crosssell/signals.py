@@ -22,9 +22,28 @@ from django.dispatch import receiver
 from . import cache
 from .adapter import get_adapter
 from .conf import get_product_model
-from .models import AffinityRun, BundleItem, BundleRule, ProductRelation, TierLadder, TierStep
+from .models import (
+    AffinityRun,
+    Audience,
+    BundleItem,
+    BundleRule,
+    ProductRelation,
+    Segment,
+    TierLadder,
+    TierStep,
+)
 
-WATCHED = (ProductRelation, TierLadder, TierStep, BundleRule, BundleItem, AffinityRun)
+# Audiences and segments decide who sees restricted rows (cached audience ids).
+WATCHED = (
+    ProductRelation,
+    TierLadder,
+    TierStep,
+    BundleRule,
+    BundleItem,
+    AffinityRun,
+    Audience,
+    Segment,
+)
 
 
 def invalidate_recommendations(sender: type[models.Model], **kwargs: Any) -> None:

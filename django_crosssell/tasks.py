@@ -26,6 +26,7 @@ from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from .cache import invalidate, invalidation_pending
+from .customers import tasks as customers_tasks  # noqa: F401  (registers the customers tasks)
 from .errors import RecomputeLocked
 from .followup import tasks as followup_tasks  # noqa: F401  (registers the follow-up tasks)
 from .measure import tasks as measure_tasks  # noqa: F401  (registers the measurement tasks)

@@ -19,6 +19,7 @@ Templates get the request in their context, so a host's own tags that need it (O
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,7 +31,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from . import cache, stampede
 from .adapter import get_adapter
-from .conf import app_settings
+from .customers import audiences
 from .measure import experiments as measure_experiments
 from .measure import tracking
 from .money import format_money
@@ -60,11 +61,12 @@ def request_of(context: django_template.Context) -> Any:
 
 
 def user_of(context: django_template.Context) -> Any:
-    """The customer, read only when the setting needs it (touching it may query the session)."""
-    if not app_settings.EXCLUDE_PURCHASED:
-        return None
+    """The customer, as the request holds it (Django's lazy user: touching it may query the
+    session, so the services look at it only when ``EXCLUDE_PURCHASED`` is on or an offer
+    restricted to an audience turns up)."""
     request = request_of(context)
-    return getattr(request, "user", None) or context.get("user")
+    user = getattr(request, "user", None)
+    return context.get("user") if user is None else user
 
 
 def cards(
@@ -243,14 +245,36 @@ def render(
                 template=template_name,
                 **key_arguments,
             )
+        rendered: dict[str, str] = {}
 
-        def compute() -> tuple[str, float]:
-            return _html(widget, build, template_name, request)
+        def compute() -> tuple[Any, float]:
+            html, expires_at, used = _html(widget, build, template_name, request)
+            if used is None:
+                return html, expires_at
+            # What this widget shows varies by audience: the shared entry holds a marker and
+            # each combination of the visitor's audiences gets its own entry (kept shorter).
+            rendered["html"] = html
+            return (audiences.RESTRICTED,), min(
+                expires_at, time.time() + audiences.CUSTOMER_TIMEOUT
+            )
 
+        def compute_own() -> tuple[Any, float]:
+            html, expires_at, _used = _html(widget, build, template_name, request)
+            return html, min(expires_at, time.time() + audiences.CUSTOMER_TIMEOUT)
+
+        html: Any
         if cache_key is None:
-            html, _ = compute()
+            html = _html(widget, build, template_name, request)[0]
         else:
             html, _ = stampede.fetch(cache_key, compute, defer=True)
+            if isinstance(html, tuple) and html[:1] == (audiences.RESTRICTED,):
+                if "html" in rendered:  # computed just now, for this visitor
+                    html = rendered["html"]
+                else:
+                    own_key = audiences.keyed(
+                        cache_key, audiences.visible_audiences(user_of(context))
+                    )
+                    html, _ = stampede.fetch(own_key, compute_own, defer=True)
         # rendered with autoescaping before it was cached; per-visitor values filled now
         html = finish(request, widget, html, assignment)
         return mark_safe(fill_request_values(html, request))
@@ -261,17 +285,25 @@ def render(
 
 def _html(
     widget: str, build: Callable[[], Built], template_name: str | None, request: Any
-) -> tuple[str, float]:
-    """A widget's markup and expiry, its queries bounded and isolated (``timeouts``)."""
-    with bounded():
-        widget_context, expires_at = build()
-        html = ""
-        if widget_context:
-            widget_context.setdefault("widget", widget)
-            widget_context.setdefault("crosssell_serve", tracking.PLACEHOLDER)
-            for name, value in form_context().items():
-                widget_context.setdefault(name, value)
-            names = [template_name] if template_name else []
-            names += [WIDGET_TEMPLATE.format(widget), *widget_context.pop("fallback_templates", [])]
-            html = select_template(names).render(widget_context, request=request)
-    return str(html), expires_at
+) -> tuple[str, float, tuple[int, ...] | None]:
+    """A widget's markup, its expiry and the audiences its data was filtered by (None: the
+    same for every visitor); its queries bounded and isolated (``timeouts``)."""
+    token = audiences.track()
+    try:
+        with bounded():
+            widget_context, expires_at = build()
+            html = ""
+            if widget_context:
+                widget_context.setdefault("widget", widget)
+                widget_context.setdefault("crosssell_serve", tracking.PLACEHOLDER)
+                for name, value in form_context().items():
+                    widget_context.setdefault(name, value)
+                names = [template_name] if template_name else []
+                names += [
+                    WIDGET_TEMPLATE.format(widget),
+                    *widget_context.pop("fallback_templates", []),
+                ]
+                html = select_template(names).render(widget_context, request=request)
+    finally:
+        used = audiences.used(token)
+    return str(html), expires_at, used

@@ -8,6 +8,7 @@ field, so ``products/abc/...`` is a JSON 404 on an integer shop rather than Djan
 from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
+from ..customers import api as customers
 from . import views
 
 app_name = "crosssell_api"
@@ -42,6 +43,21 @@ urlpatterns = [
     path("bundles/", views.BundleOffersView.as_view(), name="bundle-offers"),
     path("bundles/evaluate/", views.BundleEvaluateView.as_view(), name="bundle-evaluate"),
     path("recompute/", views.RecomputeView.as_view(), name="recompute"),
+    path("me/for-you/", customers.ForYouView.as_view(), name="for-you"),
+    path("me/buy-again/", customers.BuyAgainView.as_view(), name="buy-again"),
+    path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
+    path(
+        "customers/<str:customer>/",
+        customers.CustomerDetailView.as_view(),
+        name="customer-detail",
+    ),
+    path("segments/", customers.SegmentListView.as_view(), name="segment-list"),
+    path("audiences/", customers.AudienceListView.as_view(), name="audience-list"),
+    path(
+        "audiences/<pk>/members/",
+        customers.AudienceMembersView.as_view(),
+        name="audience-members",
+    ),
     path("", include(router.urls)),
     # Keep last: any other path under the API is a JSON 404, not Django's HTML page.
     re_path(r"^", views.not_found, name="not-found"),

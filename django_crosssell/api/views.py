@@ -66,6 +66,12 @@ TAG_CURATION = "curation"
 TAG_ANALYTICS = "affinity"
 
 
+def _user(request: Request) -> Any:
+    """The logged-in customer, or None (audience-restricted offers see a visitor)."""
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
 if TYPE_CHECKING:
     _ViewBase = APIView
 else:
@@ -227,7 +233,7 @@ class ProductUpgradesView(PublicEndpointMixin, ProductView):
 
     def get(self, request: Request, product_id: str) -> Response:
         product = self.get_product()
-        offers = recommend.tier_offers(product)
+        offers = recommend.tier_offers(product, user=_user(request))
         data = s.TierOffersSerializer(offers, context={"request": request}).data
         return Response(data)
 
@@ -281,7 +287,7 @@ class BundleEvaluateView(
     def post(self, request: Request) -> Response:
         body = s.BundleEvaluateRequestSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
-        evaluation = bundles.evaluate(body.cart_lines())
+        evaluation = bundles.evaluate(body.cart_lines(), user=_user(request))
         data = s.BundleEvaluationSerializer(evaluation, context={"request": request}).data
         return Response(data)
 
@@ -321,7 +327,7 @@ class BundleOffersView(
             raise serializers.ValidationError(
                 {"product": [_("No product with id %(pk)s.") % {"pk": pk}]}
             )
-        offers = bundles.offers_for_product(product)
+        offers = bundles.offers_for_product(product, user=_user(request))
         data = s.BundleOfferSerializer(offers, many=True, context={"request": request}).data
         return Response(data)
 

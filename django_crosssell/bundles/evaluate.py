@@ -29,6 +29,7 @@ from typing import Any
 from django.db.models import Model
 
 from ..adapter import get_adapter
+from ..customers.audiences import Resolver, allowed
 from ..models import BundleRule
 from ..money import to_decimal
 from ..products import product_key
@@ -289,16 +290,24 @@ def nudges(
     return found
 
 
-def evaluate(lines: Iterable[Any], at: datetime | None = None) -> BundleEvaluation:
+def evaluate(
+    lines: Iterable[Any], at: datetime | None = None, *, user: Any = None
+) -> BundleEvaluation:
     """Bundle discounts a cart earns, and what would unlock more.
 
     ``lines`` are :class:`CartLine` or ``(product, quantity, unit_price)`` tuples (or objects
     with those three attributes), where the product is an instance or a primary key. Reads
     the rules with one query (none for an empty cart). Raises ``ValueError`` for a negative
     quantity or price.
+
+    ``user`` is the customer (a user, or None for a visitor who is not logged in): rules
+    restricted to an audience apply only to its members, and a visitor matches only
+    audiences that include anonymous visitors.
     """
     cart = cart_from_lines(lines)
     specs = fetch_rules(cart.by_product, at) if cart.keys else []
+    resolve = Resolver(user)  # asks who the customer is only when a rule is restricted
+    specs = [spec for spec in specs if allowed(spec.audience_id, resolve)]
     return evaluate_cart(cart, specs)
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from .. import cache
 from ..adapter import get_adapter
 from ..conf import app_settings
+from ..customers.audiences import Resolve, Resolver, allowed
 from ..models import BundleRule
 from ..products import product_key
 from .rules import Products, Rule, application_discount, fetch_rules, product_prices
@@ -54,7 +55,9 @@ def available_keys(keys: Iterable[Any]) -> set[Any]:
     return set(buyable.values_list("pk", flat=True))
 
 
-def offers_for_product(product: Any, at: datetime | None = None) -> list[BundleOffer]:
+def offers_for_product(
+    product: Any, at: datetime | None = None, *, user: Any = None
+) -> list[BundleOffer]:
     """Current rules that include the product, each with the saving at current prices.
 
     The saving is one application: the whole set, or N units of this product for
@@ -67,18 +70,25 @@ def offers_for_product(product: Any, at: datetime | None = None) -> list[BundleO
     key = product_key(product)
     key = get_adapter().canonical_ids([product]).get(key, key)  # a variant: its parent's
     if at is not None:
-        return offers_at(key, at)[0]
+        return for_visitor(offers_at(key, at)[0], Resolver(user))
     cache_key = cache.make_key("bundle_offers", key)
     offers = cache.get(cache_key)
     if offers is None:
         offers, valid_for = offers_at(key, timezone.now())
         cache.set(cache_key, offers, timeout=valid_for)
-    return offers
+    return for_visitor(offers, Resolver(user))
+
+
+def for_visitor(offers: list[BundleOffer], resolve: Resolve) -> list[BundleOffer]:
+    """``offers`` without those restricted to an audience the visitor is not in (the
+    visitor's audiences are looked up only when an offer is restricted)."""
+    return [offer for offer in offers if allowed(offer.rule.audience_id, resolve)]
 
 
 def offers_at(key: Any, at: datetime) -> tuple[list[BundleOffer], int]:
     """The offers for the product ``key`` at ``at``, uncached, and for how many seconds they
-    stay right (the cache timeout)."""
+    stay right (the cache timeout). Offers restricted to an audience are included: filter
+    them with :func:`for_visitor`."""
     valid_for = int(app_settings.CACHE_TIMEOUT)
     offers = []
     for spec in fetch_rules([key], at, any_window=True):

@@ -119,6 +119,15 @@ class Rule:
         self.d = data
 
     @property
+    def audience_id(self) -> Any:
+        """The audience the rule is restricted to (None: everyone), read without a query."""
+        if self._rule is not None:
+            return self._rule.audience_id
+        if self._fields is None or self._row is None:
+            return None
+        return self._row[self._fields.index("audience_id")]
+
+    @property
     def rule(self) -> BundleRule:
         if self._rule is None:
             if self._fields is None or self._row is None:

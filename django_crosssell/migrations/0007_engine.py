@@ -24,7 +24,7 @@ def store_counts_uncompressed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_crosssell', '0005_measurement'),
+        ('django_crosssell', '0006_customers'),
         migrations.swappable_dependency(settings.CROSSSELL_PRODUCT_MODEL),
     ]
 

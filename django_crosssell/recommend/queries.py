@@ -33,7 +33,16 @@ from ..models import ProductAffinity, ProductRelation, ProductSales, ProductSimi
 MAX_CURATED = 100
 
 TAG_CURATED, TAG_AFFINITY, TAG_SIMILAR, TAG_BEST = "c", "a", "s", "b"
-COLUMNS = ("cs_tag", "cs_target", "cs_score", "cs_position", "cs_starts", "cs_ends", "cs_count")
+COLUMNS = (
+    "cs_tag",
+    "cs_target",
+    "cs_score",
+    "cs_position",
+    "cs_starts",
+    "cs_ends",
+    "cs_count",
+    "cs_audience",
+)
 Row = tuple[Any, ...]
 
 _NULLS = {
@@ -41,6 +50,7 @@ _NULLS = {
     "cs_starts": models.DateTimeField,
     "cs_ends": models.DateTimeField,
     "cs_count": models.IntegerField,
+    "cs_audience": models.IntegerField,
 }
 
 
@@ -97,6 +107,7 @@ def curated(sources: list[Any], kinds: tuple[str, ...], now: datetime) -> models
             cs_position=F("position"),
             cs_starts=F("starts_at"),
             cs_ends=F("ends_at"),
+            cs_audience=F("audience"),
         )
 
     return _top(build, ("position", "pk"), MAX_CURATED, ("pk", "pk"))
@@ -156,8 +167,11 @@ def _category_members(category_ids: tuple[Any, ...] | None, source_pk: Any) -> A
     return products.filter(**{f"{field.name}__in": ids}).values("pk")
 
 
-def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.QuerySet:
-    """Top sellers (distinct orders), of the source's categories when categories are used.
+def bestsellers(
+    category_ids: tuple[Any, ...] | None, source_pk: Any, *, shop_wide: bool = False
+) -> models.QuerySet:
+    """Top sellers (distinct orders), of the source's categories when categories are used
+    (of the whole shop with ``shop_wide``: personal recommendations).
 
     ``BESTSELLERS_SOURCE = "run"`` (the default) reads each product's order count stored
     with the current affinity run: the top rows of one index, however many order lines the
@@ -165,7 +179,7 @@ def bestsellers(category_ids: tuple[Any, ...] | None, source_pk: Any) -> models.
     instead (the behaviour before the counts were stored; a custom ``ORDER_SOURCE`` then
     falls back to the run's summed co-purchase counts).
     """
-    in_category = _category_members(category_ids, source_pk)
+    in_category = None if shop_wide else _category_members(category_ids, source_pk)
     limit = int(app_settings.MAX_LIMIT) * 3
     if app_settings.BESTSELLERS_SOURCE != "order_lines":
         return run_bestsellers(in_category, limit)
@@ -251,8 +265,14 @@ def union(querysets: list[models.QuerySet]) -> list[Row]:
     return [(row[0], to_python(row[1]), *row[2:]) for row in rows]
 
 
-def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int]:
-    """Group union rows by branch, drop links outside their window, find the cache lifetime."""
+def split(
+    rows: Iterable[Row], now: datetime, resolve: Callable[[], tuple[int, ...]] | None = None
+) -> tuple[dict[str, list[Row]], int]:
+    """Group union rows by branch, drop links outside their window, find the cache lifetime.
+
+    A link restricted to an audience stays only when ``resolve()`` (the visitor's audiences,
+    looked up only when such a link turns up) includes it; without ``resolve`` it goes.
+    """
     groups: dict[str, list[Row]] = {
         TAG_CURATED: [],
         TAG_AFFINITY: [],
@@ -261,12 +281,14 @@ def split(rows: Iterable[Row], now: datetime) -> tuple[dict[str, list[Row]], int
     }
     timeout = int(app_settings.CACHE_TIMEOUT)
     for row in rows:
-        tag, _target, _score, _position, starts, ends, _count = row
+        tag, _target, _score, _position, starts, ends, _count, audience = row
         if tag == TAG_CURATED:
             for boundary in (starts, ends):
                 if boundary is not None and boundary > now:
                     timeout = min(timeout, int((boundary - now).total_seconds()) + 1)
             if starts is not None and starts > now:
+                continue
+            if audience is not None and (resolve is None or audience not in resolve()):
                 continue
         groups[tag].append(row)
     groups[TAG_CURATED].sort(key=lambda row: (row[3] or 0,))

@@ -20,10 +20,11 @@ from django.utils.translation import gettext, ngettext
 from .. import cache
 from ..adapter import get_adapter
 from ..conf import app_settings, get_product_model
+from ..customers.audiences import Resolve, audience_cached
 from ..models import ProductRelation
 from ..products import product_key
 from . import queries
-from .caching import cached, make_key
+from .caching import make_key
 from .queries import TAG_AFFINITY, TAG_BEST, TAG_CURATED, TAG_SIMILAR, Row
 from .types import BOUGHT_TOGETHER, CURATED, FALLBACK, SIMILAR, Recommendation
 
@@ -195,17 +196,22 @@ def recommend_for_product_with_expiry(
         product = pk  # a variant: its parent's categories apply, read in the query
     kinds, limit, customer = _kinds(kind), _limit(limit), customer_for(user)
 
-    def compute() -> tuple[list[Recommendation], int]:
-        results, timeout = _compute_for_product(product, pk, kinds, limit, customer)
+    def compute(resolve: Resolve) -> tuple[list[Recommendation], int]:
+        results, timeout = _compute_for_product(product, pk, kinds, limit, customer, resolve)
         if customer is not None:
             timeout = min(timeout, PERSONAL_TIMEOUT)
         return results, timeout
 
-    return cached(make_key("product", pk, kinds, limit, customer), compute)
+    return audience_cached(make_key("product", pk, kinds, limit, customer), user, compute)
 
 
 def _compute_for_product(
-    product: Any, pk: Any, kinds: tuple[str, ...], limit: int, customer: Any
+    product: Any,
+    pk: Any,
+    kinds: tuple[str, ...],
+    limit: int,
+    customer: Any,
+    resolve: Resolve | None = None,
 ) -> tuple[list[Recommendation], int]:
     now = timezone.now()
     adapter = get_adapter()
@@ -231,7 +237,7 @@ def _compute_for_product(
         if bestsellers is None:
             querysets.append(queries.bestsellers(categories, pk))
 
-    groups, timeout = queries.split(queries.union(querysets), now)
+    groups, timeout = queries.split(queries.union(querysets), now, resolve)
     if bestsellers is not None:
         groups[TAG_BEST] = bestsellers
     ids = [row[1] for group in groups.values() for row in group]
@@ -288,7 +294,7 @@ def recommend_for_cart_with_expiry(
     if not pks:
         return [], time.time() + int(app_settings.CACHE_TIMEOUT)
 
-    def compute() -> tuple[list[Recommendation], int]:
+    def compute(resolve: Resolve) -> tuple[list[Recommendation], int]:
         now = timezone.now()
         cross_sell = (ProductRelation.Kind.CROSS_SELL.value,)
         rows = queries.union(
@@ -297,7 +303,7 @@ def recommend_for_cart_with_expiry(
                 queries.cart_partners(pks, max(limit * 3, limit + 10)),
             ]
         )
-        groups, timeout = queries.split(rows, now)
+        groups, timeout = queries.split(rows, now, resolve)
         in_cart = set(pks)
         ids = [row[1] for group in groups.values() for row in group if row[1] not in in_cart]
         found = queries.fetch_products(ids, customer=customer) if ids else {}
@@ -307,4 +313,5 @@ def recommend_for_cart_with_expiry(
             timeout = min(timeout, PERSONAL_TIMEOUT)
         return results, timeout
 
-    return cached(make_key("cart", sorted(map(str, pks)), limit, customer), compute)
+    key = make_key("cart", sorted(map(str, pks)), limit, customer)
+    return audience_cached(key, user, compute)

@@ -11,32 +11,40 @@ from django.utils.translation import gettext
 
 from ..adapter import get_adapter
 from ..conf import app_settings
+from ..customers.audiences import Resolve, audience_cached
 from ..models import TierLadder, TierStep
 from ..money import format_money
 from ..products import product_key
-from .caching import cached, make_key
+from .caching import make_key
 from .types import DOWNGRADE, UPGRADE, TierOffer
 
 
-def tier_offers(product: Any) -> dict[str, TierOffer | None]:
+def tier_offers(product: Any, *, user: Any = None) -> dict[str, TierOffer | None]:
     """``{"upgrade": ..., "downgrade": ...}`` for ``product`` from the active tier ladders.
 
     One query reads every step of the ladders holding the product (available products only,
     plus the product itself for its price), and the adapter prices them in bulk. An upgrade
     is the next available tier up and is offered only when it costs at most
     ``UPGRADE_MAX_PRICE_RATIO`` times the current price; a downgrade is the next available
-    cheaper tier down. Ladders are tried in name order.
+    cheaper tier down. Ladders are tried in name order; a ladder restricted to an audience
+    counts only for a ``user`` in it ("upgrade prompt only for Champions").
     """
-    return tier_offers_with_expiry(product)[0]
+    return tier_offers_with_expiry(product, user=user)[0]
 
 
-def tier_offers_with_expiry(product: Any) -> tuple[dict[str, TierOffer | None], float]:
+def tier_offers_with_expiry(
+    product: Any, *, user: Any = None
+) -> tuple[dict[str, TierOffer | None], float]:
     """:func:`tier_offers` and the ``time.time()`` until which they hold."""
     pk = product_key(product)
-    return cached(make_key("tiers", pk), lambda: (_compute(pk), app_settings.CACHE_TIMEOUT))
+    return audience_cached(
+        make_key("tiers", pk),
+        user,
+        lambda resolve: (_compute(pk, resolve), app_settings.CACHE_TIMEOUT),
+    )
 
 
-def _compute(pk: Any) -> dict[str, TierOffer | None]:
+def _compute(pk: Any, resolve: Resolve | None = None) -> dict[str, TierOffer | None]:
     adapter = get_adapter()
     ladders = TierLadder.objects.filter(is_active=True, steps__product=pk).values("pk")
     available = adapter.available(adapter.products()).values("pk")
@@ -54,6 +62,9 @@ def _compute(pk: Any) -> dict[str, TierOffer | None]:
     for step in steps:
         by_ladder.setdefault(step.ladder_id, []).append(step)
     for ladder_steps in by_ladder.values():
+        audience = ladder_steps[0].ladder.audience_id
+        if audience is not None and (resolve is None or audience not in resolve()):
+            continue
         own = next((step for step in ladder_steps if step.product_id == pk), None)
         current = prices.get(pk) if own is not None else None
         if own is None or current is None:
@@ -119,14 +130,14 @@ def _downgrade(
     return None
 
 
-def upgrade_for(product: Any) -> TierOffer | None:
+def upgrade_for(product: Any, *, user: Any = None) -> TierOffer | None:
     """The next tier up for ``product``, or None (top tier, too expensive, no ladder)."""
-    return tier_offers(product)[UPGRADE]
+    return tier_offers(product, user=user)[UPGRADE]
 
 
-def downgrade_for(product: Any) -> TierOffer | None:
+def downgrade_for(product: Any, *, user: Any = None) -> TierOffer | None:
     """A cheaper tier below ``product`` for a hesitating customer, or None."""
-    return tier_offers(product)[DOWNGRADE]
+    return tier_offers(product, user=user)[DOWNGRADE]
 
 
 def blocked_steps(steps: list[TierStep]) -> list[tuple[TierStep, TierStep, Decimal]]:

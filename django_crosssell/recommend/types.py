@@ -19,7 +19,9 @@ UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
 #: Content neighbours of a product without co-purchase partners (cold start).
 SIMILAR = "similar"
-SOURCES = (CURATED, BOUGHT_TOGETHER, FALLBACK, UPGRADE, DOWNGRADE, SIMILAR)
+FOR_YOU = "for_you"
+BUY_AGAIN = "buy_again"
+SOURCES = (CURATED, BOUGHT_TOGETHER, FALLBACK, UPGRADE, DOWNGRADE, SIMILAR, FOR_YOU, BUY_AGAIN)
 
 
 @dataclass(frozen=True)

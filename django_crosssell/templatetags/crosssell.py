@@ -250,7 +250,7 @@ def upgrade_prompt(
     """``{% upgrade_prompt product %}``: the next tier up, when it is not much dearer."""
 
     def build() -> Built:
-        offers, expires_at = tier_offers_with_expiry(product)
+        offers, expires_at = tier_offers_with_expiry(product, user=user_of(context))
         # The card names the product and its tier label: the title does not repeat them.
         default = gettext("The next model up")
         return _tier_context(context, product, offers[UPGRADE], title or default), expires_at
@@ -269,7 +269,7 @@ def downgrade_offer(
     """``{% downgrade_offer product %}``: a cheaper tier for a customer who hesitated."""
 
     def build() -> Built:
-        offers, expires_at = tier_offers_with_expiry(product)
+        offers, expires_at = tier_offers_with_expiry(product, user=user_of(context))
         default = gettext("A lower-priced model")
         return _tier_context(context, product, offers[DOWNGRADE], title or default), expires_at
 
@@ -288,7 +288,7 @@ def get_recommendations(
     """
     try:
         if kind in (UPGRADE, DOWNGRADE):
-            offer = tier_offers(product)[kind]
+            offer = tier_offers(product, user=user_of(context))[kind]
             return [offer.as_recommendation()] if offer else []
         if isinstance(product, list | tuple | set | QuerySet):
             return recommend_for_cart(product, limit=limit, user=user_of(context))
@@ -314,3 +314,8 @@ register.tags.update(_followup_register.tags)
 from .crosssell_measure import register as _measure_register  # noqa: E402
 
 register.tags.update(_measure_register.tags)
+
+# The personal tags (for_you, buy_again) likewise.
+from .crosssell_customers import register as _customers_register  # noqa: E402
+
+register.tags.update(_customers_register.tags)

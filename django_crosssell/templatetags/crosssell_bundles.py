@@ -15,10 +15,11 @@ from django.utils.safestring import SafeString
 
 from django_crosssell import bundles, money
 from django_crosssell.adapter import get_adapter
-from django_crosssell.bundles.offers import offers_at
+from django_crosssell.bundles.offers import for_visitor, offers_at
+from django_crosssell.customers.audiences import Resolver
 from django_crosssell.products import product_key
 from django_crosssell.recommend.caching import make_key
-from django_crosssell.widgets import Built, render, request_of
+from django_crosssell.widgets import Built, render, request_of, user_of
 
 register = template.Library()
 
@@ -34,11 +35,13 @@ def bundle_offers(
 
     Cached as HTML until the next campaign start or end among the product's rules.
     """
+    user = user_of(context)
 
     def build() -> Built:
         key = product_key(product)
         key = get_adapter().canonical_ids([product]).get(key, key)  # a variant: its parent's
         offers, valid_for = offers_at(key, at or timezone.now())
+        offers = for_visitor(offers, Resolver(user))
         if not offers:
             return None, time.time() + valid_for
         adapter = get_adapter()
@@ -88,7 +91,9 @@ def bundle_progress(
         if isinstance(cart_lines, bundles.BundleEvaluation):
             evaluation = cart_lines
         else:
-            evaluation = bundles.evaluate(lines if lines is not None else [], at=at)
+            evaluation = bundles.evaluate(
+                lines if lines is not None else [], at=at, user=user_of(context)
+            )
         return {"evaluation": evaluation}, time.time() + 300
 
     return render(context, "bundle_progress", cart_lines, build, template, key=key)

@@ -152,7 +152,10 @@ class Cart:
         lines = [bundles.CartLine(line.product, line.quantity, line.unit_price) for line in self]
         try:
             with bounded():  # a locked rule table must not hang the cart page
-                return bundles.evaluate(lines)
+                user = getattr(self.request, "user", None)
+                return bundles.evaluate(
+                    lines, user=user if user is not None and user.is_authenticated else None
+                )
         except DatabaseError as exc:
             if not is_timeout(exc):
                 raise

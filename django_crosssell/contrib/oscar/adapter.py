@@ -309,6 +309,15 @@ class OscarAdapter(CrossSellAdapter):
             chunk_size,
         )
 
+    def customer_order_lines(
+        self, *, since: datetime | None, chunk_size: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Oscar's counted lines of registered customers for the customer snapshot
+        (variants as their parent, cancelled orders left out)."""
+        if app_settings.ORDER_SOURCE != orders.ORDER_SOURCE:
+            return super().customer_order_lines(since=since, chunk_size=chunk_size)
+        return orders.customer_lines(since=since, chunk_size=chunk_size)
+
     # --- configuration and caching -------------------------------------------------------
 
     def settings_used(self) -> tuple[str, ...]:

@@ -79,8 +79,10 @@ def evaluate_basket(basket: Any, offer: Any = None) -> tuple[bundles.BundleEvalu
     cached = getattr(basket, "_crosssell_evaluation", None)
     if cached is not None and cached[0] is basket.offer_applications and cached[1] == signature:
         return cached[2], lines
+    owner = getattr(basket, "owner", None)  # audience-restricted rules need the customer
     evaluation = bundles.evaluate(
-        [bundles.CartLine(item.line.product, item.quantity, item.unit_price) for item in lines]
+        [bundles.CartLine(item.line.product, item.quantity, item.unit_price) for item in lines],
+        user=owner if owner is not None and owner.is_authenticated else None,
     )
     basket._crosssell_evaluation = (basket.offer_applications, signature, evaluation)
     return evaluation, lines

@@ -105,3 +105,21 @@ def purchased(customer: Any, statuses: Iterable[str] | None = None) -> models.Qu
         .filter(**{fields["customer"] or "order__user_id": customer})
         .values("crosssell_product")
     )
+
+
+def customer_lines(*, since: datetime | None, chunk_size: int) -> Iterator[list[Any]]:
+    """``(customer, order, product, placed_at, quantity, unit_price)`` chunks of counted
+    lines with a customer (the customer snapshot's read)."""
+    from django_crosssell.compat import fetch_chunks
+
+    fields = app_settings.ORDER_LINE_FIELDS
+    lines = counted_lines(since=since).filter(**{f"{fields['customer']}__isnull": False})
+    columns = [
+        str(fields["customer"]),
+        str(fields["order"]),
+        "crosssell_product",
+        str(fields["placed_at"]),
+        str(fields.get("quantity") or "quantity"),
+        str(fields.get("unit_price") or "unit_price_incl_tax"),
+    ]
+    yield from fetch_chunks(lines.values_list(*columns), chunk_size)

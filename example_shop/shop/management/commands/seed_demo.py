@@ -468,6 +468,8 @@ MULTI_UNIT_ROLES = {"beans", "sd_card", "filter", "ink", "gas", "tea", "pencil",
 # white shirt") are picked this often, which gives product-level (not only role-level) pairs.
 MATCHED_PARTNER_PROBABILITY = 0.5
 MAX_LINES = 6
+# At most this share of the orders belongs to the demo customers (their own histories, see
+# customer_slots()); guests place the rest.
 CUSTOMER_SHARE = 0.6
 CANCELLED_SHARE = 0.02
 
@@ -627,6 +629,41 @@ def _pick(rng: random.Random, cum_weights: list[float]) -> int:
     return bisect.bisect_right(cum_weights, rng.random() * cum_weights[-1])
 
 
+def customer_slots(
+    rng: random.Random, customers: list[Any], span: int, budget: int
+) -> list[tuple[int, Any]]:
+    """``(offset in seconds, customer)`` of at most ``budget`` customer orders, in random order.
+
+    Each customer gets a history a real shop would recognise: a kind (one-off buyer,
+    occasional, regular, loyal) sets how many orders they place in the period, their first
+    order falls anywhere in it, their own pace spaces the next ones (with jitter), and some
+    stop buying (churn), so recency, frequency and the segments built from them spread out
+    instead of one customer owning hundreds of orders. Guests place the remaining orders.
+    """
+    slots: list[tuple[int, Any]] = []
+    for customer in customers:
+        kind = rng.random()
+        if kind < 0.35:
+            wanted = 1
+        elif kind < 0.70:
+            wanted = rng.randint(2, 4)
+        elif kind < 0.90:
+            wanted = rng.randint(5, 10)
+        else:
+            wanted = rng.randint(11, 24)
+        first = rng.randrange(span if wanted == 1 else max(1, span // 2))
+        pace = (span - first) / wanted
+        churn_after = rng.randint(1, wanted) if rng.random() < 0.25 else wanted
+        offset = first
+        for _ in range(churn_after):
+            if offset >= span:
+                break
+            slots.append((offset, customer))
+            offset += max(3600, int(pace * rng.uniform(0.5, 1.5)))
+    rng.shuffle(slots)
+    return slots[:budget]
+
+
 class Command(BaseCommand):
     help = "Fill the example shop with a Japanese demo catalogue, merchandising and orders."
 
@@ -773,13 +810,20 @@ class Command(BaseCommand):
             roles[role] = _Role(role, role_products, _zipf_cum_weights(len(role_products)))
         anchor_names = list(ANCHOR_WEIGHTS)
         anchor_cum = list(itertools.accumulate(ANCHOR_WEIGHTS[name] for name in anchor_names))
-        customer_cum = _zipf_cum_weights(len(customers), exponent=0.6)
         now = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
         span = DAYS * 24 * 60 * 60
 
+        slots = customer_slots(rng, customers, span, round(count * CUSTOMER_SHARE))
         baskets = [
-            self._basket(rng, roles, anchor_names, anchor_cum, customers, customer_cum, span)
-            for _ in range(count)
+            self._basket(
+                rng,
+                roles,
+                anchor_names,
+                anchor_cum,
+                slots[index] if index < len(slots) else None,
+                span,
+            )
+            for index in range(count)
         ]
         baskets.sort(key=lambda basket: basket[0])  # stable: equal seconds keep draw order
 
@@ -822,13 +866,12 @@ class Command(BaseCommand):
         roles: dict[str, _Role],
         anchor_names: list[str],
         anchor_cum: list[float],
-        customers: list[Any],
-        customer_cum: list[float],
+        slot: tuple[int, Any] | None,
         span: int,
     ) -> tuple[int, Any, str, list[tuple[Product, int]]]:
-        """Draw one order; the number and order of draws is fixed, so results are seedable."""
-        offset = rng.randrange(span)
-        customer = customers[_pick(rng, customer_cum)] if rng.random() < CUSTOMER_SHARE else None
+        """Draw one order (a customer's when ``slot`` is given, else a guest's); the number
+        and order of draws is fixed, so results are seedable."""
+        offset, customer = slot if slot is not None else (rng.randrange(span), None)
         status = Order.Status.CANCELLED if rng.random() < CANCELLED_SHARE else Order.Status.PAID
 
         chosen: dict[int, tuple[Product, int]] = {}
