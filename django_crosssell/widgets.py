@@ -253,10 +253,11 @@ def render(
                 return html, expires_at
             # What this widget shows varies by audience: the shared entry holds a marker and
             # each combination of the visitor's audiences gets its own entry (kept shorter).
+            expires_at = min(expires_at, time.time() + audiences.CUSTOMER_TIMEOUT)
             rendered["html"] = html
-            return (audiences.RESTRICTED,), min(
-                expires_at, time.time() + audiences.CUSTOMER_TIMEOUT
-            )
+            if cache_key is not None:  # this visitor's entry, so their next page is warm
+                stampede.fetch(audiences.keyed(cache_key, used), lambda: (html, expires_at))
+            return (audiences.RESTRICTED,), expires_at
 
         def compute_own() -> tuple[Any, float]:
             html, expires_at, _used = _html(widget, build, template_name, request)

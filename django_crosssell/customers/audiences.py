@@ -299,8 +299,10 @@ def audience_cached(
         value, timeout = compute(resolver)
         if resolver.audiences is None:
             return value, timeout
-        own["value"] = (value, min(timeout, CUSTOMER_TIMEOUT))
-        return (RESTRICTED,), min(timeout, CUSTOMER_TIMEOUT)
+        timeout = min(timeout, CUSTOMER_TIMEOUT)
+        own["value"] = (value, timeout)
+        cached(keyed(key, resolver.audiences), lambda: (value, timeout))  # warm for next time
+        return (RESTRICTED,), timeout
 
     def personal() -> tuple[Any, int]:
         value, timeout = compute(resolver)
