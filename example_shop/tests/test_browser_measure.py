@@ -74,7 +74,7 @@ def test_a_recommendation_click_is_attributed_in_the_browser(
     clicked = by_pk[int(key)]
     second.locator("a").first.click()
     page.wait_for_url(re.compile(re.escape(clicked.get_absolute_url()) + r"\?cs="))
-    page.get_by_role("button", name="カートに入れる").click()
+    page.get_by_role("button", name="カートに入れる", exact=True).click()
     page.wait_for_url(re.compile(r"/cart/$"))
     page.get_by_role("link", name="レジに進む").click()
     page.get_by_role("button", name=re.compile("注文を確定")).click()
