@@ -11,6 +11,7 @@ from django.core.cache import caches
 from django.test import Client, override_settings
 
 from example_shop.shop.models import Category, Product
+from example_shop.tests.browser import chromium  # noqa: F401  (the browser tests' fixture)
 
 
 @pytest.fixture(scope="session", autouse=True)

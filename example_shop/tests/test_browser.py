@@ -8,57 +8,21 @@ runs, so the widgets show what the engine found. The README's screenshots come f
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from django_crosssell.models import TierLadder, TierStep
 from django_crosssell.recompute import run_recompute
 from example_shop.shop.models import Category, Order, OrderLine, Product
-from tests.services import REQUIRED
-
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there
-# unless told that this (test-only) use is fine.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from example_shop.tests.browser import DOCS, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
 
 @pytest.fixture
-def page():
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if REQUIRED:
-            pytest.fail(f"{message}; CROSSSELL_REQUIRE_SERVICES=1, so this cannot be skipped")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            viewport={"width": 1200, "height": 900}, locale="ja-JP", device_scale_factor=1
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+def page(chromium):
+    yield from open_page(chromium, 1200)
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ django-crosssell's admin and the shop's product page (with its relation inline a
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -19,10 +17,7 @@ from django.urls import reverse
 from django_crosssell.models import TierLadder, TierStep
 from django_crosssell.recompute import run_recompute
 from example_shop.shop.models import Category, Product
-from example_shop.tests.test_browser import CHROMIUM, CHROMIUM_ARGS, DOCS
-from tests.services import REQUIRED
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from example_shop.tests.browser import DOCS, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -84,26 +79,8 @@ def _superuser_request():
 
 
 @pytest.fixture
-def staff_page():
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if REQUIRED:
-            pytest.fail(f"{message}; CROSSSELL_REQUIRE_SERVICES=1, so this cannot be skipped")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            viewport={"width": WIDTH, "height": 900}, locale="ja-JP", device_scale_factor=1
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+def staff_page(chromium):
+    yield from open_page(chromium, WIDTH)
 
 
 def test_every_admin_page_fits_1400_px(live_server, demo, staff_page):

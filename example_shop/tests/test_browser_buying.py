@@ -9,7 +9,6 @@ Screenshots of the product and cart pages at both widths go to ``docs/``.
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 
@@ -18,10 +17,7 @@ import pytest
 from django_crosssell.models import BundleItem, BundleRule, TierLadder, TierStep
 from django_crosssell.recompute import run_recompute
 from example_shop.shop.models import Category, Order, OrderLine, Product
-from example_shop.tests.test_browser import CHROMIUM, CHROMIUM_ARGS, DOCS
-from tests.services import REQUIRED
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from example_shop.tests.browser import DOCS, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,30 +28,8 @@ def width(request) -> int:
 
 
 @pytest.fixture
-def browser_page(width):
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if REQUIRED:
-            pytest.fail(f"{message}; CROSSSELL_REQUIRE_SERVICES=1, so this cannot be skipped")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            viewport={"width": width, "height": 900},
-            locale="ja-JP",
-            device_scale_factor=1,
-            is_mobile=width < 500,
-            has_touch=width < 500,
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+def browser_page(chromium, width):
+    yield from open_page(chromium, width, is_mobile=width < 500, has_touch=width < 500)
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import re
 import pytest
 
 from django_crosssell.models import Event, OrderAttribution, OrderRecord, Serve
-from example_shop.tests.test_browser import CHROMIUM, CHROMIUM_ARGS, coffee_shop  # noqa: F401
-from tests.services import REQUIRED
+from example_shop.tests.test_browser import coffee_shop  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,24 +25,8 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 
 
 @pytest.fixture
-def browser():
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if REQUIRED:
-            pytest.fail(f"{message}; CROSSSELL_REQUIRE_SERVICES=1, so this cannot be skipped")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        made = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield made
-        finally:
-            made.close()
+def browser(chromium):  # the fixture of example_shop/tests/browser.py (conftest)
+    return chromium
 
 
 def context(browser, agent=DESKTOP):
