@@ -137,6 +137,8 @@ def is_bookkeeping(sql: str) -> bool:
     """Whether ``sql`` is one of the statements :func:`bounded` adds (tests count data
     queries without them)."""
     head = sql.lstrip().upper()
+    if head in ("BEGIN", "ROLLBACK"):  # outside a transaction the block is its own one
+        return True
     return head.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")) or (
         sql.startswith("SELECT set_config('statement_timeout'")
     )
