@@ -1,4 +1,9 @@
-"""Admin for curating relations and tier ladders.
+"""Admin for curating relations, tier ladders and bundle rules, and reading affinity runs.
+
+Over 600 lines on purpose: these are the admin classes of the core models, and they share
+the product lookup, slug, kind and campaign-window pieces defined here; the feature
+packages (``customers``, ``followup``, ``measure``) register theirs in their own ``admin``
+modules, imported at the bottom.
 
 Product pickers use autocomplete when the host registered its product model in the admin
 with ``search_fields`` and fall back to raw id inputs otherwise; that is decided per request
