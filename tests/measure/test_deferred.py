@@ -135,3 +135,55 @@ def test_djangos_connection_cleanup_runs_after_the_write():
     order = [receiver() for _key, receiver, *_ in request_finished.receivers]
     order = [r.__func__ if hasattr(r, "__func__") else r for r in order if r is not None]
     assert order.index(middleware.request_finished) < order.index(close_old_connections)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_the_rows_follow_the_last_body_message(product):
+    """Django's ASGI handler calls ``close()`` after the last body message: the serve is
+    not there while the body goes out, and is there once the handler has finished."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.core.handlers.asgi import ASGIHandler
+
+    seen: dict[str, Any] = {}
+
+    async def run() -> None:
+        done = asyncio.Event()
+        calls = []
+
+        async def receive() -> dict[str, Any]:
+            calls.append(1)
+            if len(calls) == 1:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                seen["headers"] = dict(message["headers"]) | {b"status": message["status"]}
+            elif not message.get("more_body"):
+                count = sync_to_async(Serve.objects.count, thread_sensitive=False)
+                seen["while sending"] = await count()
+                seen["body"] = message["body"].decode()
+                done.set()
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/product/",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver"), (b"user-agent", BROWSER.encode())],
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 50000),
+        }
+        await ASGIHandler()(scope, receive, send)
+
+    asyncio.run(run())
+    assert seen["headers"][b"status"] == 200 and seen["while sending"] == 0
+    written = Serve.objects.get()
+    assert f'data-crosssell-serve="{written.pk.hex}"' in seen["body"]
