@@ -124,7 +124,9 @@ def write(state: tracking.TrackingState) -> int:
 # thread's request, the middleware appends its state, ``request_finished`` (sent by the
 # response's ``close()`` once the server has sent it) writes. The list remembers the
 # request's WSGI ``environ`` (or ASGI ``scope``): only the request that started this cycle
-# defers, so a request built by hand (``RequestFactory``) is written at once.
+# defers, so a request built by hand (``RequestFactory``) is written at once. Django's
+# ASGI handler closes the response in the middleware's thread (tested); its test
+# ``AsyncClient`` does not, and its rows come with that thread's next request.
 
 _cycle = threading.local()
 
