@@ -200,12 +200,14 @@ def finish(
     The serve records the cache version the markup belongs to (it changes with every
     recompute and curation edit); it is read only when this response is tracked.
     """
-    tracked = tracking.PLACEHOLDER in html and tracking.state_of(request) is not None
+    state = tracking.state_of(request) if tracking.PLACEHOLDER in html else None
+    if state is not None and state.cache_version is None:
+        state.cache_version = cache.current_version()  # once per request
     return tracking.finish_widget(
         request,
         _attribute(html, "data-crosssell-placement") or widget,
         html,
-        version=cache.current_version() if tracked else 0,
+        version=(state.cache_version or 0) if state is not None else 0,
         source=_attribute(html, "data-crosssell-source"),
         experiment=(assignment.experiment_id, assignment.variant_id) if assignment else None,
     )

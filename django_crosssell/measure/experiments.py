@@ -41,12 +41,28 @@ class Assignment:
     config: dict[str, Any]
 
 
+#: Not versioned in its name (see :func:`versioned_experiments`).
+EXPERIMENTS_KEY = "crosssell:measure:experiments"
+
+
 def running_experiments() -> list[dict[str, Any]]:
     """Running experiments as plain data (cached; an edit bumps the cache version)."""
-    key = cache.make_key("measure", "experiments")
+    return versioned_experiments()[0]
+
+
+def versioned_experiments() -> tuple[list[dict[str, Any]], int]:
+    """``(running experiments, the cache version read with them)`` in one cache round trip.
+
+    The key does not embed the version: the entry carries the version it was computed
+    under and ``get_versioned`` reads it with the current one, so a bump still makes it
+    stale, without the extra read ``make_key`` would make. The version is kept for
+    the request's serves (``TrackingState.cache_version``): a tracked page reads the cache
+    once for measurement, not once per widget.
+    """
+    key = EXPERIMENTS_KEY
     value, version = cache.get_versioned(key)
     if value is not cache.MISSING:
-        return list(value)
+        return list(value), version
     from .models import Experiment
 
     now = timezone.now()
@@ -77,7 +93,7 @@ def running_experiments() -> list[dict[str, Any]]:
             }
         )
     cache.set_versioned(key, rows, version, CACHE_SECONDS)
-    return rows
+    return rows, version
 
 
 def unit_id(state: tracking.TrackingState, unit: str) -> str:
@@ -121,7 +137,12 @@ def _preview(state: tracking.TrackingState, experiment: dict[str, Any]) -> int |
 def assign(state: tracking.TrackingState, widget: str) -> list[Assignment]:
     """The assignments of this request that cover ``widget`` (first exposures buffered)."""
     if state._experiments is None:
-        state._experiments = running_experiments() if not state.cheap_excluded() else []
+        if state.cheap_excluded():
+            state._experiments = []
+        else:
+            state._experiments, version = versioned_experiments()
+            if version and state.cache_version is None:
+                state.cache_version = version
     found = []
     for experiment in state._experiments:
         if experiment["placements"] and widget not in experiment["placements"]:

@@ -1,17 +1,24 @@
-"""``TrackingMiddleware``: one write per response, and the click read from links.
+"""``TrackingMiddleware``: one write per response, after the response has been sent.
 
 Put it after ``AuthenticationMiddleware`` (the staff exclusion reads ``request.user``). It
 gives each request a :class:`~django_crosssell.measure.tracking.TrackingState`, lets the
-page render (widgets only buffer), then, when the request may be counted, writes the
-buffered serves with one ``bulk_create``, the click carried by a recommendation link's
-``cs`` parameter (so a click counts without JavaScript), the first exposures to
-experiments, and sets the first-party cookies. A failure here is logged, never raised: it
-must not cost the shop a page.
+page render (widgets only buffer), then decides whether the request may be counted and, if
+so, sets the first-party cookies on the response (they must leave with it). The rows (the
+buffered serves in one INSERT, the click carried by a recommendation link's ``cs``
+parameter, so a click counts without JavaScript, and the first exposures to experiments)
+are written once the response has been sent: Django sends ``request_finished`` from the
+response's ``close()``, which a WSGI server calls after the body is out (ASGI: after the
+last body message). So the visitor does not wait for the INSERT; the worker does, as
+before. Where there is no request cycle (the middleware called directly, a request whose
+``request_started`` this thread did not see) the rows are written before returning, as
+before. A process that dies between the response and ``close()`` loses that page's rows.
+A failure here is logged, never raised: it must not cost the shop a page.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -44,17 +51,36 @@ class TrackingMiddleware:
                 clicked = tracking.read_click_token(token)
                 if clicked is not None:
                     state.add_event(type="click", serve_id=clicked[0], position=clicked[1])
-            flush(state, response)
+            if pending(state):
+                set_cookies(state, response)
+                if not _defer(state, request):
+                    write(state)
         except Exception:
             logger.warning("django-crosssell: tracking data was not written", exc_info=True)
         return response
 
 
+def pending(state: tracking.TrackingState) -> bool:
+    """Whether the request buffered rows and may be counted (asked before the response
+    leaves: the answer decides the cookies)."""
+    return bool(state.serves or state.events or state.exposures) and state.allowed()
+
+
 def flush(state: tracking.TrackingState, response: HttpResponse | None = None) -> int:
-    """Write what the request buffered (when it may be counted); the rows written."""
-    if not (state.serves or state.events or state.exposures):
+    """Write what the request buffered (when it may be counted) now; the rows written."""
+    if not pending(state):
         return 0
-    if not state.allowed():
+    if response is not None:
+        set_cookies(state, response)
+    return write(state)
+
+
+def write(state: tracking.TrackingState) -> int:
+    """Write and empty the buffers; the rows written. The buffers are emptied first, so
+    a state reached twice (a deferred write and a retry) writes its rows once."""
+    serves, events, exposures = state.serves, state.events, state.exposures
+    state.serves, state.events, state.exposures = [], [], {}
+    if not (serves or events or exposures):
         return 0
     from django.utils import timezone
 
@@ -62,17 +88,17 @@ def flush(state: tracking.TrackingState, response: HttpResponse | None = None) -
 
     visitor, session, customer = state.visitor, state.session, state.customer()
     written = 0
-    if state.serves:
+    if serves:
         insert_serves(
             [
                 Serve(visitor=visitor, session=session, customer=customer, **serve)
-                for serve in state.serves
+                for serve in serves
             ]
         )
-        written += len(state.serves)
-    if state.events:
-        written += write_events(state.events, visitor=visitor, session=session, customer=customer)
-    if state.exposures:
+        written += len(serves)
+    if events:
+        written += write_events(events, visitor=visitor, session=session, customer=customer)
+    if exposures:
         now = timezone.now()
         subject = {"visitor": visitor, "customer": customer}
         units = {row["id"]: row["unit"] for row in state._experiments or []}
@@ -84,15 +110,76 @@ def flush(state: tracking.TrackingState, response: HttpResponse | None = None) -
                     subject=subject.get(units.get(experiment, "visitor"), visitor),
                     first_at=now,
                 )
-                for experiment, variant in state.exposures.items()
+                for experiment, variant in exposures.items()
                 if subject.get(units.get(experiment, "visitor"), visitor)
             ],
             ignore_conflicts=True,
         )
-    state.serves, state.events, state.exposures = [], [], {}
-    if response is not None:
-        set_cookies(state, response)
     return written
+
+
+# --- Writing after the response ----------------------------------------------------------
+#
+# Same pattern as ``stampede``'s revalidations: ``request_started`` opens a list for this
+# thread's request, the middleware appends its state, ``request_finished`` (sent by the
+# response's ``close()`` once the server has sent it) writes. The list remembers the
+# request's WSGI ``environ`` (or ASGI ``scope``): only the request that started this cycle
+# defers, so a request built by hand (``RequestFactory``) is written at once. Django's
+# ASGI handler closes the response in the middleware's thread (tested); its test
+# ``AsyncClient`` does not, and its rows come with that thread's next request.
+
+_cycle = threading.local()
+
+
+def request_started(environ: Any = None, scope: Any = None, **kwargs: Any) -> None:
+    left = getattr(_cycle, "pending", None)
+    _cycle.marker = environ if environ is not None else scope
+    _cycle.pending = []
+    if left:
+        # The server never called the previous response's close(): write its rows now
+        # rather than lose them (the cost falls on this request, as without deferring).
+        logger.warning("django-crosssell: a response was not closed; writing its tracking rows")
+        _write_all(left)
+
+
+def request_finished(**kwargs: Any) -> None:
+    """Write the rows of the response this thread has just sent."""
+    states = getattr(_cycle, "pending", None)
+    _cycle.pending, _cycle.marker = None, None
+    if states:
+        _write_all(states)
+
+
+def _defer(state: tracking.TrackingState, request: HttpRequest) -> bool:
+    states = getattr(_cycle, "pending", None)
+    marker = getattr(_cycle, "marker", None)
+    if states is None or marker is None:
+        return False
+    if marker is not getattr(request, "environ", None) and marker is not getattr(
+        request, "scope", None
+    ):
+        return False
+    states.append(state)
+    return True
+
+
+def _write_all(states: list[tracking.TrackingState]) -> None:
+    from django.db import connections, router
+
+    from .models import Serve
+
+    connection = connections[router.db_for_write(Serve)]
+    closed = connection.connection is None
+    for state in states:
+        try:
+            write(state)
+        except Exception:
+            logger.warning("django-crosssell: tracking data was not written", exc_info=True)
+    if closed:
+        # Django's own request_finished receiver closed the request's connection before
+        # this one ran (it is normally moved after ours, see ``receivers.connect``): keep
+        # its policy (``CONN_MAX_AGE``) for the connection the write opened.
+        connection.close_if_unusable_or_obsolete()
 
 
 def insert_serves(serves: list[Any]) -> None:

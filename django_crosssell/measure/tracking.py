@@ -130,6 +130,9 @@ class TrackingState:
     _consented: bool | None = None
     _experiments: Any = None
     configs: dict[str, Any] = field(default_factory=dict)
+    #: The widget cache version the serves record, read once per request (see
+    #: ``widgets.finish``): one cache round trip per page, not one per widget.
+    cache_version: int | None = None
 
     @classmethod
     def for_request(cls, request: Any) -> TrackingState:
@@ -270,13 +273,20 @@ def strip(html: str) -> str:
 
 def items_of(html: str) -> list[list[Any]]:
     """``[product key, position]`` of each item the markup shows, in document order."""
-    items: list[list[Any]] = []
+    return [list(item) for item in _items_of(html)]
+
+
+@lru_cache(maxsize=512)
+def _items_of(html: str) -> tuple[tuple[str, int], ...]:
+    """Memoised on the markup: a warm widget's cached HTML is the same string on every
+    page, and the scan is the dearest part of buffering a serve."""
+    items: list[tuple[str, int]] = []
     for tag in _ITEM_TAG.findall(html):
         key = _ITEM_KEY.search(tag)
         position = _ITEM_POSITION.search(tag)
         if key is not None:
-            items.append([key.group(1), int(position.group(1)) if position else 1])
-    return items
+            items.append((key.group(1), int(position.group(1)) if position else 1))
+    return tuple(items)
 
 
 def finish_widget(
