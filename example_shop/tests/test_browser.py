@@ -14,8 +14,9 @@ import pytest
 
 from django_crosssell.models import TierLadder, TierStep
 from django_crosssell.recompute import run_recompute
-from example_shop.shop.models import Category, Order, OrderLine, Product
+from example_shop.shop.models import Category, Product
 from example_shop.tests.browser import DOCS, open_page
+from example_shop.tests.helpers import place_orders
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -54,17 +55,7 @@ def coffee_shop() -> dict[str, Product]:
         (("dripper", "mug"), 3),
         (("premium", "filter"), 2),
     ]
-    for keys, times in baskets:
-        for _ in range(times):
-            order = Order.objects.create(status=Order.Status.PAID)
-            for key in keys:
-                product = products[key]
-                OrderLine.objects.create(
-                    order=order,
-                    product=product,
-                    product_name=product.name,
-                    unit_price=product.price,
-                )
+    place_orders(products, baskets)
     ladder = TierLadder.objects.create(name="ブレンド", slug="blend")
     TierStep.objects.create(ladder=ladder, product=products["blend"], rank=1, label="ハウス")
     TierStep.objects.create(
