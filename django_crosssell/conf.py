@@ -125,6 +125,14 @@ DEFAULTS: dict[str, Any] = {
     # pip install django-crosssell[dask]). README "Scaling out on Dask".
     "ENGINE": "local",
     "DASK_SCHEDULER": None,
+    # Where a full recompute reads the order lines with ENGINE = "dask": "local" (the
+    # recompute's process reads them all) or "sharded" (each Dask worker reads a range of
+    # order ids and counts its pairs; the counts are added on the cluster, so no process
+    # holds every line). Needs ORDER_LINE_MODEL (not ORDER_SOURCE) and INCREMENTAL off;
+    # the workers need the project's code, settings and database. README "Scaling out on Dask".
+    "DASK_READ": "local",
+    # Order-id ranges of a sharded read; None: two per worker thread of the cluster.
+    "DASK_SHARDS": None,
     # Cold start: products with no co-purchase partner in a run (new ones, rarely bought
     # ones) get content neighbours from their names, stored with the run and shown after
     # staff links and partners as "Similar products". README "Cold start".
@@ -289,6 +297,8 @@ WEIGHTING_CHOICES = ("none", "inverse_size", "bm25")
 SIMILAR_CATEGORY_CHOICES = ("boost", "restrict", None)
 #: Values of ``ENGINE``.
 ENGINE_CHOICES = ("local", "dask")
+#: Values of ``DASK_READ``.
+DASK_READ_CHOICES = ("local", "sharded")
 #: Values of ``BESTSELLERS_SOURCE``.
 BESTSELLERS_SOURCES = ("run", "order_lines")
 

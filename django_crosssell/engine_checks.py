@@ -12,9 +12,15 @@
 | E068 | ``ENGINE = "dask"`` but ``dask.distributed`` is not installed (``[dask]`` extra) |
 | E069 | ``INCREMENTAL_RECONCILE_DAYS`` is not ``None`` or a number of days above 0 |
 | E065 | ``SIMILAR_TOP_K`` is not an integer >= 1, or ``SIMILAR_MIN_SCORE`` not in [0, 1] |
+| E090 | ``DASK_READ`` is not ``"local"`` or ``"sharded"`` |
+| E091 | ``DASK_SHARDS`` is not ``None`` or a whole number of at least 1 |
+| E092 | ``DASK_READ = "sharded"`` without ``ENGINE = "dask"`` |
+| E093 | ``DASK_READ = "sharded"`` with ``ORDER_SOURCE`` or an adapter's own ``order_lines()`` |
+| E094 | ``DASK_READ = "sharded"`` with ``INCREMENTAL`` (its counts hold every basket) |
 
 A bad value would otherwise fail a nightly recompute (or, for ``BESTSELLERS_SOURCE``,
-silently show no bestsellers). Imports only ``conf``: no numpy, no database access.
+silently show no bestsellers). Imports ``conf`` (and ``adapter`` inside a function): no
+numpy, no database access.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from .conf import (
     BESTSELLERS_SOURCES,
+    DASK_READ_CHOICES,
     ENGINE_CHOICES,
     SIMILAR_CATEGORY_CHOICES,
     WEIGHTING_CHOICES,
@@ -72,6 +79,68 @@ def check_engine_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
         )
     errors.extend(_check_similar())
     errors.extend(_check_engine())
+    errors.extend(_check_sharded_read())
+    return errors
+
+
+def _check_sharded_read() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    read, shards = app_settings.DASK_READ, app_settings.DASK_SHARDS
+    if read not in DASK_READ_CHOICES:
+        errors.append(
+            _error(
+                f"DASK_READ must be 'local' or 'sharded', not {read!r}.",
+                "'local' reads every order line in the recompute's process; 'sharded' has each "
+                "Dask worker read a range of order ids.",
+                "E090",
+            )
+        )
+    if shards is not None and (
+        isinstance(shards, bool) or not isinstance(shards, int) or shards < 1
+    ):
+        errors.append(
+            _error(
+                f"DASK_SHARDS must be None or a whole number of at least 1, not {shards!r}.",
+                "None reads two order-id ranges per worker thread of the cluster.",
+                "E091",
+            )
+        )
+    if read != "sharded":
+        return errors
+    if app_settings.ENGINE != "dask":
+        errors.append(
+            _error(
+                "DASK_READ = 'sharded' needs ENGINE = 'dask' (and DASK_SCHEDULER).",
+                "Set ENGINE to 'dask', or DASK_READ to 'local'.",
+                "E092",
+            )
+        )
+    from .adapter import CrossSellAdapter, get_adapter
+
+    try:
+        own_lines = type(get_adapter()).order_lines is not CrossSellAdapter.order_lines
+    except ImproperlyConfigured:
+        own_lines = False  # crosssell.E017 reports it
+    if app_settings.ORDER_SOURCE or own_lines:
+        what = "ORDER_SOURCE" if app_settings.ORDER_SOURCE else "the adapter's order_lines()"
+        errors.append(
+            _error(
+                f"DASK_READ = 'sharded' cannot shard {what}: the workers read "
+                "ORDER_LINE_MODEL by ranges of order ids.",
+                "Read the lines from ORDER_LINE_MODEL, or set DASK_READ to 'local'.",
+                "E093",
+            )
+        )
+    if app_settings.INCREMENTAL:
+        errors.append(
+            _error(
+                "DASK_READ = 'sharded' with INCREMENTAL = True: the counts an incremental "
+                "run keeps hold every order's basket in the recompute's process.",
+                "Choose one: INCREMENTAL for small daily slides, or the sharded read for a "
+                "window too large for one machine.",
+                "E094",
+            )
+        )
     return errors
 
 

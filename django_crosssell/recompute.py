@@ -44,7 +44,7 @@ from .models import AffinityCounts, AffinityRun
 from .params import resolve_parameters
 from .reader import read_order_lines
 from .runs import claim_run, current_run, make_current, mark_failed, prune_runs, recompute_lock
-from .sources import order_times
+from .sources import order_times, shard_bounds
 from .writer import PendingPairs, Progress, write_affinities, write_sales
 
 logger = logging.getLogger("django_crosssell")
@@ -61,6 +61,8 @@ def prepare_pairs(params: dict[str, Any], progress: Progress | None = None) -> P
     computed too, to be stored with the run.
     """
     now = timezone.now()
+    if app_settings.ENGINE == "dask" and app_settings.DASK_READ == "sharded":
+        return _prepare_sharded(params, now)
     if keeps_counts(params):
         return _prepare_counted(params, now, progress)
     decay = params["half_life_days"] is not None
@@ -82,6 +84,37 @@ def prepare_pairs(params: dict[str, Any], progress: Progress | None = None) -> P
         baskets=affinity.order_products_by_id(baskets),
         params=params,
         parameters={"lines_read": lines.lines_read, "lines_dropped": lines.lines_dropped},
+    )
+
+
+def _prepare_sharded(params: dict[str, Any], now: datetime) -> PendingPairs:
+    """The window read and counted on the Dask cluster, a range of order ids per worker.
+
+    Keeps no incremental counts (they hold every order's basket, which a sharded read
+    exists to keep out of this process); the system checks reject ``INCREMENTAL`` with it.
+    """
+    from . import distributed
+
+    summed = distributed.read_sharded(
+        scheduler=app_settings.DASK_SCHEDULER,
+        shards=app_settings.DASK_SHARDS,
+        bounds=shard_bounds,
+        lookback_days=params["lookback_days"],
+        since=_window_start(params, now),
+        half_life_days=params["half_life_days"],
+        now=now,
+        order_weighting=params["order_weighting"],
+        max_basket_size=params["max_basket_size"],
+    )
+    return PendingPairs(
+        baskets=None,
+        params=params,
+        parameters={
+            "lines_read": summed.counts.lines_read,
+            "lines_dropped": summed.counts.lines_dropped,
+            "shards": summed.shards,
+        },
+        summed=summed,
     )
 
 
@@ -321,6 +354,7 @@ def run_recompute(
                 **recorded,
                 "lines_dropped": pending.parameters["lines_dropped"],
                 "similar_written": similar,
+                **{k: v for k, v in pending.parameters.items() if k == "shards"},
                 **_write_counts(run, pending, why_full if incremental else None),
                 "seconds": round(time.monotonic() - began, 3),
             }

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
 from django.db import connections, models
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.db.models.functions import Cast, Extract
 from django.utils.module_loading import import_string
 
@@ -48,8 +49,19 @@ def _configured_source() -> Callable[..., Iterable[tuple[Any, ...]]] | None:
     return import_string(path) if isinstance(path, str) else path
 
 
-def order_line_queryset(*, since: datetime | None = None) -> models.QuerySet:
-    """Order lines that count for affinity: the host's filter, a product, inside the window."""
+#: ``(low, high)`` order keys of one shard of a sharded read: lines whose order key is
+#: ``>= low`` and ``< high``; ``None`` leaves that side open.
+OrderRange = tuple[Any, Any]
+
+
+def order_line_queryset(
+    *, since: datetime | None = None, order_range: OrderRange | None = None
+) -> models.QuerySet:
+    """Order lines that count for affinity: the host's filter, a product, inside the window.
+
+    ``order_range`` keeps one shard of the orders (:func:`shard_bounds`): every line of an
+    order falls in the same shard, so each shard sees whole baskets.
+    """
     model = get_order_line_model()
     if model is None:
         raise ImproperlyConfigured(
@@ -65,7 +77,45 @@ def order_line_queryset(*, since: datetime | None = None) -> models.QuerySet:
                 "or set LOOKBACK_DAYS to None."
             )
         queryset = queryset.filter(**{f"{fields['placed_at']}__gte": since})
+    if order_range is not None:
+        low, high = order_range
+        if low is not None:
+            queryset = queryset.filter(**{f"{fields['order']}__gte": low})
+        if high is not None:
+            queryset = queryset.filter(**{f"{fields['order']}__lt": high})
     return queryset.order_by()
+
+
+def shard_bounds(shards: int, *, since: datetime | None = None) -> list[OrderRange]:
+    """At most ``shards`` order-key ranges covering every counting order line.
+
+    Integer keys are cut into equal ranges between the smallest and the largest key (one
+    aggregate query); other keys (UUIDs, order numbers) at every n-th distinct key, read
+    in order from the database (the keys stream past, only the cut points are kept). The
+    first range is open below and the last open above, so lines committed after this query
+    still fall into a shard.
+    """
+    if shards < 1:
+        raise ValueError("shards must be at least 1")
+    path = app_settings.ORDER_LINE_FIELDS["order"]
+    queryset = order_line_queryset(since=since)
+    low_high = queryset.aggregate(cs_low=Min(path), cs_high=Max(path))
+    low, high = low_high["cs_low"], low_high["cs_high"]
+    if low is None or shards == 1:
+        return [(None, None)]
+    if isinstance(low, int) and isinstance(high, int):
+        width = (high - low + shards) // shards  # ceiling of (high - low + 1) / shards
+        cuts = [low + i * width for i in range(1, shards) if low + i * width <= high]
+    else:
+        keys = queryset.values_list(path, flat=True).distinct().order_by(path)
+        count = keys.count()
+        step = -(-count // shards)
+        cuts = []
+        for index, key in enumerate(keys.iterator(chunk_size=50_000)):
+            if index and index % step == 0:
+                cuts.append(key)
+    edges: list[Any] = [None, *cuts, None]
+    return list(pairwise(edges))
 
 
 def order_times(*, since: datetime | None = None) -> tuple[list[Any], list[Any]] | None:
@@ -105,8 +155,12 @@ def iter_line_chunks(
     since: datetime | None = None,
     with_placed_at: bool = False,
     chunk_size: int | None = None,
+    order_range: OrderRange | None = None,
 ) -> Iterator[list[Any]]:
     """Yield lists of ``(order, product[, placed_at])`` rows, ``chunk_size`` at a time.
+
+    ``order_range`` (one shard of a sharded read) needs the order-line model: an
+    ``ORDER_SOURCE`` callable cannot be asked for a range of orders.
 
     ``placed_at`` is in the rows only when ``with_placed_at`` is true. While a window
     (``since``) or decay (``with_placed_at``) needs the time of each order, a line without
@@ -115,6 +169,11 @@ def iter_line_chunks(
     """
     chunk_size = chunk_size or app_settings.CHUNK_SIZE
     source = _configured_source()
+    if source is not None and order_range is not None:
+        raise ImproperlyConfigured(
+            "A sharded read (DASK_READ = 'sharded') reads ORDER_LINE_MODEL by order ranges; "
+            "it cannot shard an ORDER_SOURCE callable."
+        )
     if source is not None:
         rows = source(since=since, with_placed_at=with_placed_at, chunk_size=chunk_size)
         for batch in batched(rows, chunk_size):
@@ -142,7 +201,7 @@ def iter_line_chunks(
             )
         paths.append(fields["placed_at"])
     # A window leaves lines without a time out in SQL (NULL >= since is not true).
-    queryset = order_line_queryset(since=since).values_list(*paths)
+    queryset = order_line_queryset(since=since, order_range=order_range).values_list(*paths)
     for rows_read in fetch_chunks(queryset, chunk_size):
         if with_placed_at:
             for row in rows_read:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from django.db import connection, models, transaction
 
-from . import affinity, incremental
+from . import affinity, distributed, incremental
 from .conf import app_settings
 from .models import AffinityRun, ProductAffinity, ProductSales
 
@@ -56,7 +56,8 @@ class PendingPairs:
     which is the order of the table's ``(run, source, -score)`` index.
     """
 
-    baskets: affinity.BasketMatrix
+    #: None after a sharded read (``summed`` holds the window then).
+    baskets: affinity.BasketMatrix | None
     params: dict[str, Any]
     parameters: dict[str, Any]  # lines_read and lines_dropped, for the run's record
     #: Per product: whether the computed pairs gave it a partner (filled as blocks are
@@ -67,27 +68,38 @@ class PendingPairs:
     counts: incremental.WindowCounts | None = None
     #: True when ``counts`` were slid from the previous run's (not computed in full).
     slid: bool = False
+    #: The shards' counts added (``DASK_READ = "sharded"``): no basket matrix in this process.
+    summed: distributed.SummedCounts | None = None
+
+    @property
+    def _baskets(self) -> affinity.BasketMatrix:
+        assert self.baskets is not None  # every read but a sharded one builds the matrix
+        return self.baskets
 
     @property
     def n_orders(self) -> int:
-        return self.baskets.n_orders
+        return self.summed.n_orders if self.summed is not None else self._baskets.n_orders
 
     @property
     def n_lines(self) -> int:
-        return self.baskets.n_lines
+        return self.summed.n_lines if self.summed is not None else self._baskets.n_lines
 
     @property
     def n_products(self) -> int:
-        return self.baskets.n_products
+        return len(self.product_ids)
 
     @property
     def product_ids(self) -> np.ndarray:
-        return self.baskets.product_ids
+        if self.summed is not None:
+            return self.summed.product_ids
+        return self._baskets.product_ids
 
     @property
     def item_counts(self) -> np.ndarray:
         """Orders holding each product (every order of the window, capped ones included)."""
-        matrix = self.baskets.matrix
+        if self.summed is not None:
+            return self.summed.item_counts
+        matrix = self._baskets.matrix
         return np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
 
     def blocks(
@@ -105,19 +117,24 @@ class PendingPairs:
         }
         if self.slid and self.counts is not None:
             return self._marking(incremental.rank(self.counts, **rank))
-        plan = affinity.plan_blocks(
-            self.baskets,
-            min_co_count=rank["min_co_count"],
-            top_k=rank["top_k"],
-            metric=rank["metric"],
-            min_blocks=min_blocks,
-        )
-        empty = affinity.empty_result(
-            self.baskets,
-            min_co_count=rank["min_co_count"],
-            top_k=rank["top_k"],
-            metric=rank["metric"],
-        )
+        min_co_count, top_k = self.params["min_co_count"], self.params["top_k"]
+        metric = self.params["metric"]
+        if self.summed is not None:
+            plan = self.summed.plan(
+                min_co_count=min_co_count, top_k=top_k, metric=metric, min_blocks=min_blocks
+            )
+            empty = self.summed.empty(min_co_count=min_co_count, top_k=top_k, metric=metric)
+        else:
+            plan = affinity.plan_blocks(
+                self._baskets,
+                min_co_count=min_co_count,
+                top_k=top_k,
+                metric=metric,
+                min_blocks=min_blocks,
+            )
+            empty = affinity.empty_result(
+                self._baskets, min_co_count=min_co_count, top_k=top_k, metric=metric
+            )
         return self._marking(rank["runner"](plan, empty, progress))
 
     def _marking(
