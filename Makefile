@@ -73,6 +73,7 @@ messages: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/affinity.py
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/dask_read.py
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/bundles.py
 	$(PY) benchmarks/api.py
@@ -84,6 +85,7 @@ bench: $(VENV)/.installed-test
 bench-quick: $(VENV)/.installed-test
 	$(PY) benchmarks/affinity.py --quick --no-write
 	$(PY) benchmarks/engine.py --quick --no-write
+	$(PY) benchmarks/dask_read.py --quick --no-write
 	$(PY) benchmarks/widgets.py --quick --no-write
 	$(PY) benchmarks/bundles.py --quick --no-write
 	$(PY) benchmarks/api.py --quick --no-write

@@ -106,14 +106,8 @@ def plan_results(
 
 
 @dataclasses.dataclass
-class ShardCounts:
-    """One shard's (or several added shards') counts over the window's product index.
-
-    ``pairs`` holds the upper triangle (source < target) of the co-occurrence of orders
-    within the basket cap: the order count in the real part and the first weighted sum
-    (time decay, else the score's weight) in the imaginary part when there is one;
-    ``second`` the score's weighted sums when both a decay and a size weighting apply.
-    """
+class Totals:
+    """The per-product vectors and totals of one shard, or of several added: small."""
 
     n_orders: int
     n_lines: int
@@ -121,33 +115,46 @@ class ShardCounts:
     lines_dropped: int
     item_counts: np.ndarray  # int64, orders holding each product
     cost: np.ndarray  # int64, the block plan's upper bound of each source row's non-zeros
-    pairs: sparse.csr_matrix
-    second: sparse.csr_matrix | None
     total_weight: float | None  # time decay: the orders' summed weights
     weighted_counts: np.ndarray | None
     score_total: float | None  # a size weighting: the orders' summed score weights
     score_counts: np.ndarray | None
+    two_weights: bool  # both a decay and a size weighting: ``second`` matrices exist
+
+
+@dataclasses.dataclass
+class ShardCounts:
+    """One shard's counts over the window's product index.
+
+    ``pairs`` is the co-occurrence (both triangles, no diagonal) of the shard's orders
+    within the basket cap: the order count in the real part and the first weighted sum
+    (time decay, else the score's weight) in the imaginary part when there is one;
+    ``second`` the score's weighted sums when both a decay and a size weighting apply.
+    """
+
+    totals: Totals
+    pairs: sparse.csr_matrix
+    second: sparse.csr_matrix | None
 
 
 def _add_optional(a: Any, b: Any) -> Any:
-    return None if a is None else a + b
+    return None if a is None or b is None else a + b
 
 
-def add_counts(a: ShardCounts, b: ShardCounts) -> ShardCounts:
-    """Two shards' counts added (a Dask task of the tree reduction)."""
-    return ShardCounts(
+def add_totals(a: Totals, b: Totals) -> Totals:
+    """Two shards' totals added (a task of a tree reduction)."""
+    return Totals(
         n_orders=a.n_orders + b.n_orders,
         n_lines=a.n_lines + b.n_lines,
         lines_read=a.lines_read + b.lines_read,
         lines_dropped=a.lines_dropped + b.lines_dropped,
         item_counts=a.item_counts + b.item_counts,
         cost=a.cost + b.cost,
-        pairs=(a.pairs + b.pairs).tocsr(),
-        second=_add_optional(a.second, b.second),
         total_weight=_add_optional(a.total_weight, b.total_weight),
         weighted_counts=_add_optional(a.weighted_counts, b.weighted_counts),
         score_total=_add_optional(a.score_total, b.score_total),
         score_counts=_add_optional(a.score_counts, b.score_counts),
+        two_weights=a.two_weights,
     )
 
 
@@ -196,126 +203,127 @@ def count_shard(
     data: np.ndarray = np.ones(xm.nnz)
     if first is not None:
         data = 1.0 + 1j * first[multi][per_line]
-    pairs = sparse.triu(
-        xt @ sparse.csr_matrix((data, xm.indices, xm.indptr), shape=xm.shape), k=1, format="csr"
-    )
+
+    def cooc(values: np.ndarray) -> sparse.csr_matrix:
+        product = (xt @ sparse.csr_matrix((values, xm.indices, xm.indptr), shape=xm.shape)).tocoo()
+        off = product.row != product.col
+        return sparse.csr_matrix(
+            (product.data[off], (product.row[off], product.col[off])), shape=(n, n)
+        )
+
     second = None
     if weights is not None and score is not None:
-        scored = sparse.csr_matrix((score[multi][per_line], xm.indices, xm.indptr), shape=xm.shape)
-        second = sparse.triu(xt @ scored, k=1, format="csr")
-    return ShardCounts(
+        second = cooc(score[multi][per_line])
+    totals = Totals(
         n_orders=matrix.shape[0],
         n_lines=built.n_lines,
         lines_read=lines.lines_read,
         lines_dropped=lines.lines_dropped,
         item_counts=np.bincount(matrix.indices, minlength=n).astype(np.int64),
         cost=np.asarray(xt @ size[multi].astype(np.int64)).ravel().astype(np.int64),
-        pairs=pairs,
-        second=second,
         total_weight=float(weights.sum()) if weights is not None else None,
         weighted_counts=np.asarray(matrix.T @ weights).ravel() if weights is not None else None,
         score_total=float(score.sum()) if score is not None else None,
         score_counts=np.asarray(matrix.T @ score).ravel() if score is not None else None,
+        two_weights=second is not None,
+    )
+    return ShardCounts(totals=totals, pairs=cooc(data), second=second)
+
+
+def shard_totals(counts: ShardCounts) -> Totals:
+    """A shard's totals without its pairs (a task)."""
+    return counts.totals
+
+
+BlockRows = tuple[sparse.csr_matrix, sparse.csr_matrix | None]
+
+
+def shard_rows(counts: ShardCounts, start: int, stop: int) -> BlockRows:
+    """A shard's co-occurrence rows ``start:stop`` (a task, run where the shard is)."""
+    second = counts.second[start:stop] if counts.second is not None else None
+    return counts.pairs[start:stop], second
+
+
+def add_rows(a: BlockRows, b: BlockRows) -> BlockRows:
+    """Two shards' rows of one block added (a task of a tree reduction)."""
+    return (a[0] + b[0]).tocsr(), _add_optional(a[1], b[1])
+
+
+def _padded(rows: sparse.csr_matrix, start: int, n: int) -> sparse.csr_matrix:
+    """``rows`` as rows ``start:start + len(rows)`` of an n x n matrix, the others empty."""
+    indptr = np.concatenate(
+        [np.zeros(start, np.int64), rows.indptr, np.full(n - start - rows.shape[0], rows.nnz)]
+    )
+    return sparse.csr_matrix((rows.data, rows.indices, indptr), shape=(n, n))
+
+
+def window_plan(
+    totals: Totals,
+    n_products: int,
+    *,
+    min_co_count: int,
+    top_k: int | None,
+    metric: str,
+    blocks: list[tuple[int, int]],
+    cooc: sparse.csr_matrix | None = None,
+    second: sparse.csr_matrix | None = None,
+) -> affinity.BlockPlan:
+    """The :class:`.affinity.BlockPlan` a local run makes of the whole window, with the
+    summed co-occurrence as its ``cooc`` (as an incremental run ranks)."""
+    n = n_products
+    weighted = totals.total_weight is not None
+    if totals.total_weight is not None and totals.weighted_counts is not None:
+        total, weighted_counts = totals.total_weight, totals.weighted_counts
+    else:
+        total, weighted_counts = float(totals.n_orders), totals.item_counts.astype(np.float64)
+    if totals.score_total is not None and totals.score_counts is not None:
+        score_total, score_counts = totals.score_total, totals.score_counts
+    else:
+        score_total, score_counts = total, weighted_counts
+    # compute_block multiplies ``xt[start:stop] @ xs`` for the second weighted sum: with the
+    # identity as ``xt`` those are the summed second co-occurrence's rows, unchanged.
+    xt = sparse.csr_matrix((n, 0), dtype=np.float64)
+    if second is not None:
+        xt = sparse.identity(n, dtype=np.float64, format="csr")
+    return affinity.BlockPlan(
+        xt=xt,
+        xm=sparse.csr_matrix((0, n), dtype=np.float64),
+        cooc=cooc if cooc is not None else sparse.csr_matrix((n, n), dtype=np.float64),
+        xs=second,
+        decay_in_xm=weighted,
+        weighted_counts=weighted_counts,
+        total_weight=total,
+        score_counts=score_counts,
+        score_total=score_total,
+        weighted=weighted,
+        score_weighted=totals.score_total is not None,
+        min_co_count=min_co_count,
+        top_k=top_k,
+        metric=metric,
+        n_products=n,
+        blocks=blocks,
     )
 
 
-@dataclasses.dataclass
-class SummedCounts:
-    """Every shard's counts added, with the window's products in ascending id order.
-
-    What a local run ranks, without the order x product matrix: :meth:`plan` hands the
-    summed co-occurrence to :func:`.affinity.compute_block` (its ``cooc``), as an
-    incremental run does.
-    """
-
-    product_ids: np.ndarray
-    counts: ShardCounts
-    max_basket_size: int | None
-    shards: int = 1
-
-    @property
-    def n_orders(self) -> int:
-        return self.counts.n_orders
-
-    @property
-    def n_lines(self) -> int:
-        return self.counts.n_lines
-
-    @property
-    def item_counts(self) -> np.ndarray:
-        return self.counts.item_counts
-
-    def empty(
-        self, *, min_co_count: int, top_k: int | None, metric: str
-    ) -> affinity.AffinityResult:
-        """:func:`.affinity.empty_result` of the window (arguments checked the same way)."""
-        n = len(self.product_ids)
-        counts = self.counts
-        baskets = affinity.BasketMatrix(
-            matrix=sparse.csr_matrix((0, n), dtype=np.int32),
-            product_ids=self.product_ids,
-            weights=np.zeros(0) if counts.total_weight is not None else None,
-            n_lines=counts.n_lines,
-            score_weights=np.zeros(0) if counts.score_total is not None else None,
-            max_basket_size=self.max_basket_size,
-        )
-        empty = affinity.empty_result(
-            baskets, min_co_count=min_co_count, top_k=top_k, metric=metric
-        )
-        return dataclasses.replace(empty, item_counts=counts.item_counts, n_orders=counts.n_orders)
-
-    def plan(
-        self,
-        *,
-        min_co_count: int,
-        top_k: int | None,
-        metric: str,
-        block_budget: int = affinity.DEFAULT_BLOCK_BUDGET,
-        min_blocks: int = 1,
-    ) -> affinity.BlockPlan | None:
-        """The block plan :func:`.affinity.plan_blocks` makes of the whole window."""
-        n = len(self.product_ids)
-        counts = self.counts
-        if counts.n_orders == 0 or n < 2:
-            return None
-        weighted = counts.total_weight is not None
-        if counts.total_weight is not None and counts.weighted_counts is not None:
-            total, weighted_counts = counts.total_weight, counts.weighted_counts
-        else:
-            total, weighted_counts = float(counts.n_orders), counts.item_counts.astype(np.float64)
-        score_weighted = counts.score_total is not None
-        if counts.score_total is not None and counts.score_counts is not None:
-            score_total, score_counts = counts.score_total, counts.score_counts
-        else:
-            score_total, score_counts = total, weighted_counts
-        # compute_block multiplies ``xt[start:stop] @ xs`` for the second weighted sum: with
-        # the identity as ``xt`` that is the summed second co-occurrence's rows, unchanged.
-        xt = sparse.csr_matrix((n, 0), dtype=np.float64)
-        xs = None
-        if counts.second is not None:
-            xt = sparse.identity(n, dtype=np.float64, format="csr")
-            xs = (counts.second + counts.second.T).tocsr()
-        budget = block_budget
-        if min_blocks > 1:
-            budget = min(budget, max(int(counts.cost.sum()) // min_blocks, 1))
-        return affinity.BlockPlan(
-            xt=xt,
-            xm=sparse.csr_matrix((0, n), dtype=np.float64),
-            cooc=(counts.pairs + counts.pairs.T).tocsr(),
-            xs=xs,
-            decay_in_xm=weighted,
-            weighted_counts=weighted_counts,
-            total_weight=total,
-            score_counts=score_counts,
-            score_total=score_total,
-            weighted=weighted,
-            score_weighted=score_weighted,
-            min_co_count=min_co_count,
-            top_k=top_k,
-            metric=metric,
-            n_products=n,
-            blocks=affinity._blocks(counts.cost, budget),
-        )
+def rank_block(
+    totals: Totals,
+    rows: BlockRows,
+    n_products: int,
+    start: int,
+    stop: int,
+    options: dict[str, Any],
+) -> dict[str, np.ndarray]:
+    """One block's pairs from its summed rows (a task): :func:`.affinity.compute_block`."""
+    first, second = rows
+    plan = window_plan(
+        totals,
+        n_products,
+        **options,
+        blocks=[(start, stop)],
+        cooc=_padded(first, start, n_products),
+        second=_padded(second, start, n_products) if second is not None else None,
+    )
+    return affinity.compute_block(plan, start, stop)
 
 
 def _django_ready(settings_module: str | None) -> None:
@@ -373,12 +381,13 @@ def union_ids(parts: list[np.ndarray]) -> np.ndarray:
     return ids
 
 
-def tree_sum(client: Any, futures: list[Any]) -> Any:
-    """The futures' counts added pairwise on the workers; the future of the total."""
+def tree_sum(client: Any, futures: list[Any], add: Any) -> Any:
+    """``add`` applied pairwise on the workers until one future is left (a tree reduction:
+    its order is fixed by the list's, so a float sum comes out the same every run)."""
     level = list(futures)
     while len(level) > 1:
         pairs = [
-            client.submit(add_counts, level[i], level[i + 1], pure=False)
+            client.submit(add, level[i], level[i + 1], pure=False)
             for i in range(0, len(level) - 1, 2)
         ]
         if len(level) % 2:
@@ -394,6 +403,121 @@ def default_shards(client: Any) -> int:
     return max(2 * threads, 1)
 
 
+@dataclasses.dataclass
+class ShardedWindow:
+    """A window read and counted on the cluster: the totals here, the pairs on the workers.
+
+    What a local run ranks, without the order x product matrix or the pair counts in this
+    process: each block's co-occurrence rows are cut from every shard where it lives, added
+    on the workers, and ranked there by :func:`.affinity.compute_block`; the blocks come back
+    in source order (:meth:`blocks`). :meth:`close` releases the shards' counts.
+    """
+
+    client: Any
+    owned: bool
+    product_ids: np.ndarray
+    totals: Totals
+    counted: list[Any]  # futures of the shards' ShardCounts
+    max_basket_size: int | None
+    shards: int
+
+    @property
+    def n_orders(self) -> int:
+        return self.totals.n_orders
+
+    @property
+    def n_lines(self) -> int:
+        return self.totals.n_lines
+
+    @property
+    def item_counts(self) -> np.ndarray:
+        return self.totals.item_counts
+
+    def empty(
+        self, *, min_co_count: int, top_k: int | None, metric: str
+    ) -> affinity.AffinityResult:
+        """:func:`.affinity.empty_result` of the window (arguments checked the same way)."""
+        n = len(self.product_ids)
+        totals = self.totals
+        baskets = affinity.BasketMatrix(
+            matrix=sparse.csr_matrix((0, n), dtype=np.int32),
+            product_ids=self.product_ids,
+            weights=np.zeros(0) if totals.total_weight is not None else None,
+            n_lines=totals.n_lines,
+            score_weights=np.zeros(0) if totals.score_total is not None else None,
+            max_basket_size=self.max_basket_size,
+        )
+        empty = affinity.empty_result(
+            baskets, min_co_count=min_co_count, top_k=top_k, metric=metric
+        )
+        return dataclasses.replace(empty, item_counts=totals.item_counts, n_orders=totals.n_orders)
+
+    def block_bounds(
+        self, *, block_budget: int = affinity.DEFAULT_BLOCK_BUDGET, min_blocks: int = 1
+    ) -> list[tuple[int, int]]:
+        """The blocks :func:`.affinity.plan_blocks` cuts the window into."""
+        cost = self.totals.cost
+        if min_blocks > 1:
+            block_budget = min(block_budget, max(int(cost.sum()) // min_blocks, 1))
+        return affinity._blocks(cost, block_budget)
+
+    def blocks(
+        self,
+        *,
+        min_co_count: int,
+        top_k: int | None,
+        metric: str,
+        min_blocks: int = 1,
+        progress: affinity.ProgressCallback | None = None,
+    ) -> Iterator[affinity.AffinityResult]:
+        """Every product's top partners, a block of source products at a time, in order."""
+        empty = self.empty(min_co_count=min_co_count, top_k=top_k, metric=metric)
+        n = len(self.product_ids)
+        if self.totals.n_orders == 0 or n < 2:
+            yield empty
+            return
+        client = self.client
+        options = {"min_co_count": min_co_count, "top_k": top_k, "metric": metric}
+        totals = client.scatter(self.totals, broadcast=True)
+        bounds = iter(self.block_bounds(min_blocks=min_blocks))
+        pending: deque[tuple[int, Any]] = deque()
+
+        def submit() -> bool:
+            block = next(bounds, None)
+            if block is None:
+                return False
+            start, stop = block
+            rows = [
+                client.submit(shard_rows, shard, start, stop, pure=False) for shard in self.counted
+            ]
+            summed = tree_sum(client, rows, add_rows)
+            pending.append(
+                (
+                    stop,
+                    client.submit(rank_block, totals, summed, n, start, stop, options, pure=False),
+                )
+            )
+            return True
+
+        workers = max(len(client.scheduler_info().get("workers", {})), 1)
+        for _ in range(workers * IN_FLIGHT_PER_WORKER):
+            if not submit():
+                break
+        while pending:
+            stop, future = pending.popleft()
+            pairs = future.result()
+            submit()
+            if progress is not None:
+                progress("pairs", stop, n)
+            yield affinity.block_result(empty, pairs)
+
+    def close(self) -> None:
+        """Release the shards' counts on the workers (and the client this window opened)."""
+        self.counted = []
+        if self.owned:
+            self.client.close()
+
+
 def read_sharded(
     *,
     scheduler: Any,
@@ -405,13 +529,13 @@ def read_sharded(
     now: datetime,
     order_weighting: str,
     max_basket_size: int | None,
-) -> SummedCounts:
+) -> ShardedWindow:
     """Read and count the window's order lines on the cluster, sharded by order key.
 
     ``bounds(shards, since=...)`` gives the shards' order-key ranges
-    (:func:`.sources.shard_bounds`). Only per-product vectors and the summed pair counts
-    come back to this process; the lines and each shard's basket matrix stay on the workers
-    and are released once counted.
+    (:func:`.sources.shard_bounds`). Only the per-product vectors come back to this
+    process; the lines stay on the workers until counted, the counts until
+    :meth:`ShardedWindow.close`.
     """
     client = connect(scheduler)
     owned = client is not scheduler
@@ -446,13 +570,18 @@ def read_sharded(
             for read in reads
         ]
         del reads  # the lines are dropped from the workers as soon as they are counted
-        total = tree_sum(client, counted).result()
-        return SummedCounts(
-            product_ids=product_ids,
-            counts=total,
-            max_basket_size=max_basket_size,
-            shards=len(ranges),
-        )
-    finally:
+        parts = [client.submit(shard_totals, shard, pure=False) for shard in counted]
+        totals = tree_sum(client, parts, add_totals).result()
+    except BaseException:
         if owned:
             client.close()
+        raise
+    return ShardedWindow(
+        client=client,
+        owned=owned,
+        product_ids=product_ids,
+        totals=totals,
+        counted=counted,
+        max_basket_size=max_basket_size,
+        shards=len(ranges),
+    )

@@ -95,7 +95,7 @@ def _prepare_sharded(params: dict[str, Any], now: datetime) -> PendingPairs:
     """
     from . import distributed
 
-    summed = distributed.read_sharded(
+    window = distributed.read_sharded(
         scheduler=app_settings.DASK_SCHEDULER,
         shards=app_settings.DASK_SHARDS,
         bounds=shard_bounds,
@@ -110,11 +110,11 @@ def _prepare_sharded(params: dict[str, Any], now: datetime) -> PendingPairs:
         baskets=None,
         params=params,
         parameters={
-            "lines_read": summed.counts.lines_read,
-            "lines_dropped": summed.counts.lines_dropped,
-            "shards": summed.shards,
+            "lines_read": window.totals.lines_read,
+            "lines_dropped": window.totals.lines_dropped,
+            "shards": window.shards,
         },
-        summed=summed,
+        sharded=window,
     )
 
 
@@ -314,7 +314,11 @@ def run_recompute(
         raise
     if dry_run:
         started = timezone.now()
-        result = prepare_pairs(params, progress).result(progress)
+        prepared = prepare_pairs(params, progress)
+        try:
+            result = prepared.result(progress)
+        finally:
+            prepared.close()
         preview = AffinityRun(
             status=AffinityRun.Status.SUCCEEDED,
             started_at=started,
@@ -337,8 +341,8 @@ def run_recompute(
             return run
         run = claimed
         began = time.monotonic()
+        pending: PendingPairs | None = None
         try:
-            pending = None
             why_full = ""
             if incremental:
                 pending, why_full = prepare_incremental(params, progress)
@@ -364,6 +368,9 @@ def run_recompute(
         except BaseException as exc:
             mark_failed(run, exc)
             raise
+        finally:
+            if pending is not None:
+                pending.close()
     cache.invalidate()
     try:
         # Only the current run's counts are ever slid: older ones are dead weight.

@@ -68,8 +68,8 @@ class PendingPairs:
     counts: incremental.WindowCounts | None = None
     #: True when ``counts`` were slid from the previous run's (not computed in full).
     slid: bool = False
-    #: The shards' counts added (``DASK_READ = "sharded"``): no basket matrix in this process.
-    summed: distributed.SummedCounts | None = None
+    #: A window read on the cluster (``DASK_READ = "sharded"``): no basket matrix here.
+    sharded: distributed.ShardedWindow | None = None
 
     @property
     def _baskets(self) -> affinity.BasketMatrix:
@@ -78,11 +78,11 @@ class PendingPairs:
 
     @property
     def n_orders(self) -> int:
-        return self.summed.n_orders if self.summed is not None else self._baskets.n_orders
+        return self.sharded.n_orders if self.sharded is not None else self._baskets.n_orders
 
     @property
     def n_lines(self) -> int:
-        return self.summed.n_lines if self.summed is not None else self._baskets.n_lines
+        return self.sharded.n_lines if self.sharded is not None else self._baskets.n_lines
 
     @property
     def n_products(self) -> int:
@@ -90,15 +90,15 @@ class PendingPairs:
 
     @property
     def product_ids(self) -> np.ndarray:
-        if self.summed is not None:
-            return self.summed.product_ids
+        if self.sharded is not None:
+            return self.sharded.product_ids
         return self._baskets.product_ids
 
     @property
     def item_counts(self) -> np.ndarray:
         """Orders holding each product (every order of the window, capped ones included)."""
-        if self.summed is not None:
-            return self.summed.item_counts
+        if self.sharded is not None:
+            return self.sharded.item_counts
         matrix = self._baskets.matrix
         return np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
 
@@ -119,22 +119,26 @@ class PendingPairs:
             return self._marking(incremental.rank(self.counts, **rank))
         min_co_count, top_k = self.params["min_co_count"], self.params["top_k"]
         metric = self.params["metric"]
-        if self.summed is not None:
-            plan = self.summed.plan(
-                min_co_count=min_co_count, top_k=top_k, metric=metric, min_blocks=min_blocks
+        if self.sharded is not None:
+            return self._marking(
+                self.sharded.blocks(
+                    min_co_count=min_co_count,
+                    top_k=top_k,
+                    metric=metric,
+                    min_blocks=min_blocks,
+                    progress=progress,
+                )
             )
-            empty = self.summed.empty(min_co_count=min_co_count, top_k=top_k, metric=metric)
-        else:
-            plan = affinity.plan_blocks(
-                self._baskets,
-                min_co_count=min_co_count,
-                top_k=top_k,
-                metric=metric,
-                min_blocks=min_blocks,
-            )
-            empty = affinity.empty_result(
-                self._baskets, min_co_count=min_co_count, top_k=top_k, metric=metric
-            )
+        plan = affinity.plan_blocks(
+            self._baskets,
+            min_co_count=min_co_count,
+            top_k=top_k,
+            metric=metric,
+            min_blocks=min_blocks,
+        )
+        empty = affinity.empty_result(
+            self._baskets, min_co_count=min_co_count, top_k=top_k, metric=metric
+        )
         return self._marking(rank["runner"](plan, empty, progress))
 
     def _marking(
@@ -149,6 +153,11 @@ class PendingPairs:
         result = affinity.AffinityResult.concat(list(self.blocks(progress=progress)))
         result.parameters.update(self.parameters)
         return result
+
+    def close(self) -> None:
+        """Release what a sharded read holds on the cluster (nothing otherwise)."""
+        if self.sharded is not None:
+            self.sharded.close()
 
 
 def engine_runner() -> affinity.PlanRunner:

@@ -129,9 +129,11 @@ def test_a_sharded_read_keeps_the_lookback_window_and_the_filter(cluster):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_time_decay_counts_are_exact_and_weighted_figures_agree_to_1e12(cluster):
+@pytest.mark.parametrize("weighting", ["inverse_size", "none"])
+def test_with_time_decay_counts_are_exact_and_weighted_figures_agree_to_1e12(cluster, weighting):
     place_orders()
     params = {"min_co_count": 1, "top_k": 0, "half_life_days": 20, "metric": "cosine"}
+    params["order_weighting"] = weighting
     local = run_recompute(**params)
     with sharded(cluster, DASK_SHARDS=3):
         remote = run_recompute(**params)
@@ -213,13 +215,19 @@ def test_shard_counts_add_up_to_the_whole():
         return on_dask.count_shard(lines, ids, max_basket_size=6, **kwargs)
 
     whole = count(np.ones(len(orders), bool))
-    added = on_dask.add_counts(count(orders < 140), count(orders >= 140))
-    assert (added.pairs != whole.pairs).nnz == 0
-    assert np.array_equal(added.item_counts, whole.item_counts)
-    assert np.array_equal(added.cost, whole.cost)
-    assert np.array_equal(added.score_counts, whole.score_counts)
-    assert added.score_total == whole.score_total
-    assert added.n_orders == whole.n_orders == 300
+    low, high = count(orders < 140), count(orders >= 140)
+    totals = on_dask.add_totals(low.totals, high.totals)
+    first, second = on_dask.add_rows(
+        on_dask.shard_rows(low, 0, len(ids)), on_dask.shard_rows(high, 0, len(ids))
+    )
+    assert second is None and whole.second is None
+    assert whole.pairs.nnz > 100 and (first != whole.pairs).nnz == 0
+    assert whole.pairs.diagonal().sum() == 0
+    assert np.array_equal(totals.item_counts, whole.totals.item_counts)
+    assert np.array_equal(totals.cost, whole.totals.cost)
+    assert np.array_equal(totals.score_counts, whole.totals.score_counts)
+    assert totals.score_total == whole.totals.score_total
+    assert totals.n_orders == whole.totals.n_orders == 300
 
 
 def check_ids(**overrides):
