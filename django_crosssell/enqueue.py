@@ -50,13 +50,15 @@ def celery_problem(app: Any = None) -> str | None:
     )
 
 
-def enqueue_recompute(*, allow_shrink: bool = False, **params: Any) -> AffinityRun:
+def enqueue_recompute(
+    *, allow_shrink: bool = False, incremental: bool = False, **params: Any
+) -> AffinityRun:
     """Create a queued run and send the task for it once the transaction commits.
 
     Parameters are validated first (:class:`~.errors.RecomputeParameterError`), so an API
-    caller gets a clear error instead of a failed run. ``allow_shrink`` is handed to
-    :func:`~.recompute.run_recompute`. Without a usable Celery app the run is created
-    ``failed`` with the reason instead of waiting forever.
+    caller gets a clear error instead of a failed run. ``allow_shrink`` and
+    ``incremental`` are handed to :func:`~.recompute.run_recompute`. Without a usable
+    Celery app the run is created ``failed`` with the reason instead of waiting forever.
     """
     unknown = set(params) - set(PARAMETER_NAMES)
     if unknown:
@@ -65,6 +67,8 @@ def enqueue_recompute(*, allow_shrink: bool = False, **params: Any) -> AffinityR
     explicit = {name: value for name, value in params.items() if value is not None}
     if allow_shrink:
         explicit["allow_shrink"] = True
+    if incremental:
+        explicit["incremental"] = True
     problem = celery_problem()
     if problem is not None:
         logger.error("django-crosssell: affinity recompute not queued: %s", problem)

@@ -8,7 +8,14 @@ class RecomputeError(Exception):
 
 
 class RecomputeParameterError(RecomputeError, ValueError):
-    """A parameter is out of range; the message says which and why."""
+    """A parameter is out of range; the message says which and why.
+
+    ``field`` names the parameter, so the REST API can answer with that field's error.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RecomputeLocked(RecomputeError):

@@ -62,7 +62,9 @@ def resolve_parameters(
         if value is None and name == "top_k":  # TOP_K = None in settings: every partner
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise RecomputeParameterError(f"{name} must be a whole number of at least {least}.")
+            raise RecomputeParameterError(
+                f"{name} must be a whole number of at least {least}.", name
+            )
     if params["top_k"] == 0:
         params["top_k"] = None
     for name in ("lookback_days", "half_life_days"):
@@ -77,23 +79,26 @@ def resolve_parameters(
             or 0 < value < MIN_DAYS
         ):
             raise RecomputeParameterError(
-                f"{name} must be 0 or a number of days of at least one hour ({MIN_DAYS:.4f})."
+                f"{name} must be 0 or a number of days of at least one hour ({MIN_DAYS:.4f}).",
+                name,
             )
         params[name] = None if value == 0 else value
     size = params["max_basket_size"]
     if size is not None:
         if isinstance(size, bool) or not isinstance(size, int) or (size != 0 and size < 2):
             raise RecomputeParameterError(
-                "max_basket_size must be a whole number of at least 2, or 0."
+                "max_basket_size must be a whole number of at least 2, or 0.", "max_basket_size"
             )
         params["max_basket_size"] = None if size == 0 else size
     if params["order_weighting"] not in WEIGHTING_CHOICES:
         raise RecomputeParameterError(
             f"order_weighting must be one of {', '.join(WEIGHTING_CHOICES)}, "
-            f"not {params['order_weighting']!r}."
+            f"not {params['order_weighting']!r}.",
+            "order_weighting",
         )
     if params["metric"] not in METRIC_CHOICES:
         raise RecomputeParameterError(
-            f"metric must be one of {', '.join(METRIC_CHOICES)}, not {params['metric']!r}."
+            f"metric must be one of {', '.join(METRIC_CHOICES)}, not {params['metric']!r}.",
+            "metric",
         )
     return params

@@ -25,9 +25,11 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from ..adapter import CartLine, get_adapter
-from ..conf import METRIC_CHOICES, app_settings, get_product_model
+from ..conf import METRIC_CHOICES, WEIGHTING_CHOICES, app_settings, get_product_model
+from ..errors import RecomputeParameterError
 from ..forms import validate_items
 from ..limits import check_days
+from ..params import PARAMETER_NAMES, resolve_parameters
 from ..models import (
     AffinityRun,
     BundleItem,
@@ -680,3 +682,32 @@ class RecomputeRequestSerializer(serializers.Serializer):
             "(see MIN_ORDERS_RATIO)."
         ),
     )
+    order_weighting = serializers.ChoiceField(
+        choices=WEIGHTING_CHOICES,
+        required=False,
+        help_text=_("How each order weighs in the ranking score (see ORDER_WEIGHTING)."),
+    )
+    max_basket_size = serializers.IntegerField(
+        min_value=0,
+        max_value=1_000_000,
+        required=False,
+        help_text=_("Orders with more products are left out of the pairs; 0 keeps every order."),
+    )
+    incremental = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "Slide the current run's counts instead of reading every order (see INCREMENTAL); "
+            "falls back to a full run when it cannot."
+        ),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The settings' own validation (:func:`~..params.resolve_parameters`), per field."""
+        try:
+            resolve_parameters(**{name: attrs[name] for name in PARAMETER_NAMES if name in attrs})
+        except RecomputeParameterError as exc:
+            raise serializers.ValidationError(
+                {exc.field or api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}
+            ) from exc
+        return attrs

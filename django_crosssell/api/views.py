@@ -392,7 +392,7 @@ class RecomputeView(CrossSellAPIMixin, generics.GenericAPIView):
             run = enqueue_recompute(**body.validated_data)
         except RecomputeParameterError as exc:
             raise serializers.ValidationError(
-                {api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}
+                {exc.field or api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}
             ) from exc
         run.refresh_from_db()
         data = s.AffinityRunSerializer(run, context={"request": request}).data
