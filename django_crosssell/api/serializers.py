@@ -29,7 +29,6 @@ from ..conf import METRIC_CHOICES, WEIGHTING_CHOICES, app_settings, get_product_
 from ..errors import RecomputeParameterError
 from ..forms import validate_items
 from ..limits import check_days
-from ..params import PARAMETER_NAMES, resolve_parameters
 from ..models import (
     AffinityRun,
     BundleItem,
@@ -39,6 +38,7 @@ from ..models import (
     TierLadder,
     TierStep,
 )
+from ..params import PARAMETER_NAMES, resolve_parameters
 from .fields import (
     BoundedListField,
     ModelChoiceField,
