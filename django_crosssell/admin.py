@@ -40,6 +40,8 @@ from .models import (
     BundleRule,
     ProductAffinity,
     ProductRelation,
+    ProductSales,
+    ProductSimilarity,
     TierLadder,
     TierStep,
 )
@@ -522,10 +524,41 @@ class ProductAffinityAdmin(ReadOnlyAdmin):
         return f"{obj.confidence:.1%}"
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        return [
-            f"source__{f.lstrip('^=@')}"
-            for f in product_admin_search_fields(self.admin_site, request)
-        ]
+        return _source_search_fields(self.admin_site, request, "source")
+
+
+def _source_search_fields(
+    admin_site: admin.AdminSite, request: HttpRequest, field: str
+) -> list[str]:
+    return [f"{field}__{f.lstrip('^=@')}" for f in product_admin_search_fields(admin_site, request)]
+
+
+@admin.register(ProductSales)
+class ProductSalesAdmin(ReadOnlyAdmin):
+    """Each product's order count in a run's window: what the bestseller fallback reads."""
+
+    list_display = ["product", "orders", "run"]
+    list_select_related = ["product", "run"]
+    list_filter = [("run__is_current", admin.BooleanFieldListFilter)]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return _source_search_fields(self.admin_site, request, "product")
+
+
+@admin.register(ProductSimilarity)
+class ProductSimilarityAdmin(ReadOnlyAdmin):
+    """Content neighbours of products without co-purchase partners (cold start)."""
+
+    list_display = ["source", "target", "similarity_shown"]
+    list_select_related = ["source", "target"]
+    list_filter = [("run__is_current", admin.BooleanFieldListFilter)]
+
+    @admin.display(description=_("score"), ordering="score")
+    def similarity_shown(self, obj: ProductSimilarity) -> str:
+        return f"{obj.score:.3f}"
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return _source_search_fields(self.admin_site, request, "source")
 
 
 # --- bundle rules ----------------------------------------------------------------------------
