@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .conf import METRIC_CHOICES, WEIGHTING_CHOICES, app_settings
+from .conf import ENGINE_CHOICES, METRIC_CHOICES, WEIGHTING_CHOICES, app_settings
 from .errors import RecomputeParameterError
 from .limits import MIN_DAYS
 
@@ -23,6 +23,7 @@ PARAMETER_NAMES = (
     "metric",
     "order_weighting",
     "max_basket_size",
+    "engine",
 )
 
 
@@ -35,6 +36,7 @@ def resolve_parameters(
     metric: str | None = None,
     order_weighting: str | None = None,
     max_basket_size: int | None = None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Fill ``None`` from settings and validate.
 
@@ -56,6 +58,7 @@ def resolve_parameters(
         "max_basket_size": (
             app_settings.MAX_BASKET_SIZE if max_basket_size is None else max_basket_size
         ),
+        "engine": app_settings.ENGINE if engine is None else engine,
     }
     for name, least in (("min_co_count", 1), ("top_k", 0)):
         value = params[name]
@@ -95,6 +98,16 @@ def resolve_parameters(
             f"order_weighting must be one of {', '.join(WEIGHTING_CHOICES)}, "
             f"not {params['order_weighting']!r}.",
             "order_weighting",
+        )
+    if params["engine"] not in ENGINE_CHOICES:
+        raise RecomputeParameterError(
+            f"engine must be one of {', '.join(ENGINE_CHOICES)}, not {params['engine']!r}.",
+            "engine",
+        )
+    if params["engine"] == "dask" and not app_settings.DASK_SCHEDULER:
+        raise RecomputeParameterError(
+            "engine 'dask' needs DASK_SCHEDULER, the address of a running Dask scheduler.",
+            "engine",
         )
     if params["metric"] not in METRIC_CHOICES:
         raise RecomputeParameterError(

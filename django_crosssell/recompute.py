@@ -18,7 +18,7 @@ Public interface (the task, the command and the benchmarks call it)::
 
     run_recompute(*, run=None, min_co_count=None, top_k=None, lookback_days=None,
                   half_life_days=None, metric=None, order_weighting=None,
-                  max_basket_size=None, dry_run=False, allow_shrink=False,
+                  max_basket_size=None, engine=None, dry_run=False, allow_shrink=False,
                   progress=None) -> AffinityRun
 
 Queueing a recompute for the Celery worker is :func:`.enqueue.enqueue_recompute`, which
@@ -61,7 +61,7 @@ def prepare_pairs(params: dict[str, Any], progress: Progress | None = None) -> P
     computed too, to be stored with the run.
     """
     now = timezone.now()
-    if app_settings.ENGINE == "dask" and app_settings.DASK_READ == "sharded":
+    if params["engine"] == "dask" and app_settings.DASK_READ == "sharded":
         return _prepare_sharded(params, now)
     if keeps_counts(params):
         return _prepare_counted(params, now, progress)
@@ -278,6 +278,7 @@ def run_recompute(
     metric: str | None = None,
     order_weighting: str | None = None,
     max_basket_size: int | None = None,
+    engine: str | None = None,
     dry_run: bool = False,
     allow_shrink: bool = False,
     incremental: bool = False,
@@ -307,6 +308,7 @@ def run_recompute(
             metric=metric,
             order_weighting=order_weighting,
             max_basket_size=max_basket_size,
+            engine=engine,
         )
     except RecomputeParameterError as exc:
         if run is not None and not dry_run:

@@ -113,7 +113,7 @@ class PendingPairs:
             "metric": self.params["metric"],
             "min_blocks": min_blocks,
             "progress": progress,
-            "runner": engine_runner(),
+            "runner": engine_runner(self.params.get("engine")),
         }
         if self.slid and self.counts is not None:
             return self._marking(incremental.rank(self.counts, **rank))
@@ -160,9 +160,10 @@ class PendingPairs:
             self.sharded.close()
 
 
-def engine_runner() -> affinity.PlanRunner:
-    """How the blocks are computed: here (``ENGINE = "local"``) or as Dask tasks."""
-    if app_settings.ENGINE == "dask":
+def engine_runner(engine: str | None = None) -> affinity.PlanRunner:
+    """How the blocks are computed: here (``"local"``) or as Dask tasks (``"dask"``);
+    ``engine`` is a run's own choice, else ``ENGINE``."""
+    if (engine or app_settings.ENGINE) == "dask":
         from . import distributed
 
         scheduler = app_settings.DASK_SCHEDULER

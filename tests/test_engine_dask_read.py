@@ -268,3 +268,17 @@ def no_lines(**kwargs):
 class OwnLines(CrossSellAdapter):
     def order_lines(self, **kwargs):
         return iter(())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_run_can_choose_the_dask_engine(cluster):
+    place_orders(n_orders=60)
+    local = run_recompute(min_co_count=1)
+    address = cluster.scheduler.address
+    with override_settings(
+        CROSSSELL={**CROSSSELL, "DASK_SCHEDULER": address, "DASK_READ": "sharded"}
+    ):
+        remote = run_recompute(min_co_count=1, engine="dask")
+    assert local.parameters["engine"] == "local"
+    assert remote.parameters["engine"] == "dask" and remote.parameters["shards"] >= 2
+    assert rows(remote) == rows(local)

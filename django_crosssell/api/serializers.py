@@ -25,7 +25,13 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from ..adapter import CartLine, get_adapter
-from ..conf import METRIC_CHOICES, WEIGHTING_CHOICES, app_settings, get_product_model
+from ..conf import (
+    ENGINE_CHOICES,
+    METRIC_CHOICES,
+    WEIGHTING_CHOICES,
+    app_settings,
+    get_product_model,
+)
 from ..errors import RecomputeParameterError
 from ..forms import validate_items
 from ..limits import check_days
@@ -692,6 +698,11 @@ class RecomputeRequestSerializer(serializers.Serializer):
         max_value=1_000_000,
         required=False,
         help_text=_("Orders with more products are left out of the pairs; 0 keeps every order."),
+    )
+    engine = serializers.ChoiceField(
+        choices=ENGINE_CHOICES,
+        required=False,
+        help_text=_("Where the blocks are computed: here, or on the Dask cluster (see ENGINE)."),
     )
     incremental = serializers.BooleanField(
         required=False,

@@ -75,3 +75,19 @@ def test_an_incremental_run_through_the_api_runs(staff_client, django_capture_on
     assert run.parameters["incremental"] is False  # nothing to slide yet: a full run
     assert run.parameters["order_weighting"] == "none"
     assert run.pairs_written == 6
+
+
+def test_the_engine_is_checked_like_the_setting(
+    sent, staff_client, settings, django_capture_on_commit_callbacks
+):
+    response = staff_client.post(api_url("recompute"), {"engine": "gpu"}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["engine"]
+    # "dask" is a valid choice, but not without a scheduler to send the blocks to
+    response = staff_client.post(api_url("recompute"), {"engine": "dask"}, format="json")
+    assert response.status_code == 400
+    assert "DASK_SCHEDULER" in response.json()["engine"][0]
+    settings.CROSSSELL = {**settings.CROSSSELL, "DASK_SCHEDULER": "tcp://127.0.0.1:8786"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(api_url("recompute"), {"engine": "dask"}, format="json")
+    assert response.status_code == 202
+    assert sent == [{"run_id": response.json()["id"], "engine": "dask"}]
