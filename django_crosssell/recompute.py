@@ -32,7 +32,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from . import affinity, cache, incremental
@@ -166,7 +166,7 @@ def prepare_incremental(
     if not keeps_counts(params):
         return None, "the settings need a full run"
     current = current_run()
-    stored = AffinityCounts.objects.filter(run=current).first() if current else None
+    stored = AffinityCounts.objects.defer("data").filter(run=current).first() if current else None
     if current is None or stored is None:
         return None, "the current run kept no counts"
     kept = current.parameters or {}
@@ -182,7 +182,10 @@ def prepare_incremental(
     ):
         return None, "the last full run is older than INCREMENTAL_RECONCILE_DAYS"
     to_python = get_product_model()._meta.pk.to_python
-    state = incremental.load(stored.data, to_python)
+    try:
+        state = incremental.load(_counts_data(stored), to_python)
+    except incremental.CountsFormatError:
+        return None, "the stored counts are of another format"
     lines = _read(params, now, stored.window_end - READ_MARGIN, progress)
     since = _window_start(params, now)
     counts, changed = incremental.slide(
@@ -368,13 +371,60 @@ def _write_counts(run: AffinityRun, pending: PendingPairs, why_full: str | None)
         )
     else:
         record["full_run_at"] = read_at.isoformat()
-    AffinityCounts.objects.create(
-        run=run,
-        window_start=_window_start(pending.params, read_at),
-        window_end=read_at,
-        data=incremental.dump(pending.counts),
+    _store_counts(
+        AffinityCounts(
+            run=run, window_start=_window_start(pending.params, read_at), window_end=read_at
+        ),
+        incremental.dump(pending.counts),
     )
     return record
+
+
+def _binary_cursor(alias: str) -> Any:
+    """A psycopg 3 cursor that sends and reads bytea as bytes, or None.
+
+    Django's PostgreSQL cursors bind parameters on the client, which sends ``bytea`` as
+    hex text: 1.5 s for 32 MB of counts where the binary protocol took 0.25 s.
+    """
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    connection = connections[alias]
+    if connection.vendor != "postgresql" or not is_psycopg3:
+        return None
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _data_column() -> tuple[str, str]:
+    ops = connections[AffinityCounts.objects.db].ops
+    table = ops.quote_name(AffinityCounts._meta.db_table)
+    return table, ops.quote_name(AffinityCounts._meta.get_field("data").column)
+
+
+def _store_counts(counts: AffinityCounts, data: bytes) -> None:
+    cursor = _binary_cursor(AffinityCounts.objects.db)
+    if cursor is None:
+        counts.data = data
+        counts.save()
+        return
+    counts.data = b""
+    counts.save()
+    table, column = _data_column()
+    with cursor:
+        cursor.execute(f"UPDATE {table} SET {column} = %b WHERE id = %s", [data, counts.pk])
+
+
+def _counts_data(counts: AffinityCounts) -> bytes:
+    cursor = _binary_cursor(AffinityCounts.objects.db)
+    if cursor is None:
+        return bytes(AffinityCounts.objects.values_list("data", flat=True).get(pk=counts.pk))
+    table, column = _data_column()
+    with cursor:
+        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [counts.pk], binary=True)
+        row = cursor.fetchone()
+    return bytes(row[0])
 
 
 def _write_similar(run: AffinityRun, pending: PendingPairs) -> int:

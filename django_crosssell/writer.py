@@ -105,6 +105,9 @@ class PendingPairs:
         }
         if self.slid and self.counts is not None:
             return self._marking(incremental.rank(self.counts, **rank))
+        if self.counts is not None and rank["runner"] is affinity.plan_results:
+            # The run keeps its counts: take them from the blocks, not a second product.
+            rank["runner"] = incremental.counting_runner(self.counts)
         plan = affinity.plan_blocks(
             self.baskets,
             min_co_count=rank["min_co_count"],
