@@ -44,7 +44,7 @@ from .models import AffinityCounts, AffinityRun
 from .params import resolve_parameters
 from .reader import read_order_lines
 from .runs import claim_run, current_run, make_current, mark_failed, prune_runs, recompute_lock
-from .sources import order_times
+from .sources import order_times, reads_micros
 from .writer import PendingPairs, Progress, write_affinities, write_sales
 
 logger = logging.getLogger("django_crosssell")
@@ -101,13 +101,22 @@ def _read(
     progress: Progress | None,
     with_placed_at: bool = True,
 ) -> Any:
+    """The lines since ``since``; each line's time too, as integer microseconds where the
+    default source can read them so (:func:`.sources.reads_micros`), else as datetimes.
+    """
     lookback = None if since is None else (now - since).total_seconds() / 86_400
+    micros = with_placed_at and _default_source() and reads_micros()
     return read_order_lines(
         lookback_days=lookback,
-        with_placed_at=with_placed_at,
+        with_placed_at=with_placed_at and not micros,
+        placed_at_micros=micros,
         now=now,
         progress=(lambda n: progress("read", n, None)) if progress else None,
     )
+
+
+def _default_source() -> bool:
+    return type(get_adapter()).order_lines is CrossSellAdapter.order_lines
 
 
 def _window_start(params: dict[str, Any], now: datetime) -> datetime | None:
@@ -120,12 +129,13 @@ def _prepare_counted(
 ) -> PendingPairs:
     """A full read that also computes the window's counts (``INCREMENTAL``).
 
-    With the default order-line source the lines are read without times (the fast path)
-    and each order's time comes from one grouped query (:func:`.sources.order_times`).
+    On PostgreSQL the default order-line source reads each line's time as an integer in
+    the same query; elsewhere each order's time comes from one grouped query
+    (:func:`.sources.order_times`) and the lines are read without times.
     """
     since = _window_start(params, now)
     times = None
-    if type(get_adapter()).order_lines is CrossSellAdapter.order_lines:
+    if _default_source() and not reads_micros():
         times = order_times(since=since)
     lines = _read(params, now, since, progress, with_placed_at=times is None)
     baskets, counts = incremental.build_window(
