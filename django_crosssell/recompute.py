@@ -317,6 +317,13 @@ def run_recompute(
             return run
         run = claimed
         began = time.monotonic()
+        stages: dict[str, float] = {}
+
+        def stage(name: str) -> None:
+            # Seconds since the previous stage ended: where a run's time goes (benchmarks,
+            # and the admin's parameters column).
+            stages[name] = round(time.monotonic() - began - sum(stages.values()), 3)
+
         try:
             pending = None
             why_full = ""
@@ -327,15 +334,21 @@ def run_recompute(
             _fill_stats(run, pending)
             if not allow_shrink:
                 _refuse_shrink(pending)
+            stage("read")
             run.pairs_written = write_affinities(run, pending, progress=progress)
+            stage("pairs")
             write_sales(run, pending.product_ids, pending.item_counts)
             similar = _write_similar(run, pending)
+            stage("sales_similar")
+            counts = _write_counts(run, pending, why_full if incremental else None)
+            stage("counts")
             run.parameters = {
                 **recorded,
                 "lines_dropped": pending.parameters["lines_dropped"],
                 "similar_written": similar,
-                **_write_counts(run, pending, why_full if incremental else None),
+                **counts,
                 "seconds": round(time.monotonic() - began, 3),
+                "stage_seconds": stages,
             }
             make_current(run)
             if progress is not None:

@@ -98,6 +98,78 @@ def test_products_that_leave_the_window_leave_the_index():
     assert slid.pair_count.tolist() == [1]
 
 
+@pytest.mark.parametrize("weighting", ["none", "inverse_size"])
+def test_a_full_run_keeps_the_counts_its_blocks_computed(weighting):
+    # The counts come from the ranking's own blocks (one product, not two): the same pairs
+    # as the whole co-occurrence, and the same ranking as the plain engine.
+    orders, products, placed = shop_lines(7)
+    baskets, counts = incremental.build_window(
+        orders, products, placed, order_weighting=weighting, max_basket_size=30
+    )
+    assert counts.upper is None
+    rank = {"min_co_count": 2, "top_k": 5, "metric": "cosine"}
+    plan = affinity.plan_blocks(baskets, **rank, min_blocks=4)
+    empty = affinity.empty_result(baskets, **rank)
+    assert len(plan.blocks) >= 4
+    got = list(incremental.counting_runner(counts)(plan, empty))
+    assert counts.upper is not None
+    expected = incremental._pair_matrix(baskets)
+    assert (counts.upper != expected).nnz == 0
+    assert counts.upper.has_sorted_indices
+    np.testing.assert_array_equal(counts.upper.indptr, expected.indptr)
+    np.testing.assert_array_equal(counts.upper.indices, expected.indices)
+    assert_identical(
+        affinity.AffinityResult.concat(got),
+        affinity.AffinityResult.concat(list(affinity.plan_results(plan, empty))),
+    )
+
+
+def test_storage_keeps_values_that_do_not_fit_the_narrow_types():
+    # Counts over 255 and weights float32 cannot hold are stored beside the narrow arrays.
+    rng = np.random.default_rng(2)
+    n_orders = 700
+    orders = np.repeat(np.arange(n_orders), 3)
+    products = np.stack(
+        [np.full(n_orders, 70_001), np.full(n_orders, 70_002), rng.integers(1, 90_000, n_orders)]
+    ).T.ravel()
+    placed = np.repeat(START + np.arange(n_orders) * np.timedelta64(1, "m"), 3)
+    _, state = incremental.build_window(
+        orders, products, placed, order_weighting="inverse_size", max_basket_size=None
+    )
+    assert state.pair_count.max() == n_orders
+    assert (state.pair_weight.astype(np.float32) != state.pair_weight).any()
+    loaded = incremental.load(incremental.dump(state))
+    for name in ("product_ids", "order_ids", "placed_at", "pair_count", "pair_weight"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(state, name), name)
+    assert (loaded.matrix != state.matrix).nnz == 0
+    np.testing.assert_array_equal(loaded.upper.indices, state.upper.indices)
+
+
+def test_counts_of_another_format_are_refused():
+    with pytest.raises(incremental.CountsFormatError):
+        incremental.load(b"x\x9c not an archive")
+
+
+def test_new_products_between_old_ids_keep_the_old_pairs():
+    # New ids sort between old ones: every old pair moves to new product indices.
+    orders = np.array([1, 1, 1, 2, 2, 3, 3, 3, 4, 4])
+    products = np.array([10, 30, 50, 10, 30, 20, 30, 40, 10, 20])
+    placed = pd.to_datetime(["2026-01-01"] * 5 + ["2026-01-10"] * 5).to_numpy()
+    rank = {"min_co_count": 1, "top_k": None, "metric": "cosine"}
+    _, state = incremental.build_window(
+        orders[:5], products[:5], placed[:5], order_weighting="inverse_size", max_basket_size=None
+    )
+    slid, _ = incremental.slide(
+        state, orders[5:], products[5:], placed[5:], since=np.datetime64("2025-12-01")
+    )
+    baskets, _ = incremental.build_window(
+        orders, products, placed, order_weighting="inverse_size", max_basket_size=None
+    )
+    expected = affinity.AffinityResult.concat(list(affinity.iter_pair_blocks(baskets, **rank)))
+    assert slid.product_ids.tolist() == [10, 20, 30, 40, 50]
+    assert_identical(affinity.AffinityResult.concat(list(incremental.rank(slid, **rank))), expected)
+
+
 def test_decay_and_bm25_are_refused():
     baskets = affinity.build_basket_matrix([1, 1], [1, 2])
     with pytest.raises(affinity.AffinityInputError):
@@ -162,6 +234,7 @@ def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, settings)
     with at(t0 + timedelta(days=45)):
         slid = run_recompute(min_co_count=1, top_k=5, incremental=True)
     assert slid.parameters["incremental"] is True
+    assert set(slid.parameters["stage_seconds"]) == {"read", "pairs", "sales_similar", "counts"}
     assert slid.parameters["orders_added"] == 20
     assert slid.parameters["orders_removed"] == 20
     with at(t0 + timedelta(days=45)):
@@ -199,6 +272,12 @@ def test_an_incremental_run_falls_back_to_a_full_one():
     with override_settings(CROSSSELL={**INCREMENTAL, "INCREMENTAL_RECONCILE_DAYS": 0}):
         run = run_recompute(incremental=True, max_basket_size=50)
         assert "INCREMENTAL_RECONCILE_DAYS" in run.parameters["full_because"]
+    # Counts an older version stored (deflated) are not slid: a full run replaces them.
+    AffinityCounts.objects.filter(run=run).update(data=b"x\x9c older format")
+    with override_settings(CROSSSELL=INCREMENTAL):
+        run = run_recompute(incremental=True, max_basket_size=50)
+        assert run.parameters["full_because"] == "the stored counts are of another format"
+        assert run_recompute(incremental=True, max_basket_size=50).parameters["incremental"]
 
 
 @pytest.mark.django_db
