@@ -7,8 +7,9 @@ of the window (count-1 pairs included) with its weighted sum, and so the item co
 the order count. An incremental run then
 
 1. adds the orders placed since (read from the shop: a few percent of the window),
-2. subtracts the orders that left the lookback window (known from the stored orders, no
-   read),
+2. subtracts, as they were counted, the orders that left the lookback window: those the
+   stored times place before the new window, or (for the order-line model, whose runs
+   store no times) those a range query on the order time finds,
 3. re-ranks every product's partners from the updated counts.
 
 Counts are integers and order weights are multiples of 2^-24 (:data:`.affinity.WEIGHT_QUANTUM`),
@@ -62,7 +63,9 @@ class WindowCounts:
 
     product_ids: np.ndarray
     order_ids: np.ndarray  # one per matrix row
-    placed_at: np.ndarray  # int64 nanoseconds (UTC), one per matrix row
+    #: int64 nanoseconds (UTC), one per matrix row; None when the orders that leave the
+    #: window are looked up by time instead (``slide(leaving=...)``).
+    placed_at: np.ndarray | None
     matrix: sparse.csr_matrix  # orders x products, int32 ones
     order_weighting: str
     max_basket_size: int | None
@@ -174,18 +177,19 @@ def counting_runner(state: WindowCounts) -> affinity.PlanRunner:
 
 
 def window_counts(
-    baskets: affinity.BasketMatrix, order_ids: np.ndarray, placed_at: np.ndarray
+    baskets: affinity.BasketMatrix, order_ids: np.ndarray, placed_at: np.ndarray | None
 ) -> WindowCounts:
     """The counts of a window a full run computed (``baskets`` weighed by the run).
 
-    The pairs are left to the run's blocks (:func:`counting_runner`) or to
+    ``placed_at`` is None when the orders that leave are looked up by time. The pairs are
+    left to the run's blocks (:func:`counting_runner`) or to
     :meth:`WindowCounts.pairs`.
     """
     weighting = _weighting_of(baskets)
     return WindowCounts(
         product_ids=baskets.product_ids,
         order_ids=np.asarray(order_ids),
-        placed_at=np.asarray(placed_at, dtype=np.int64),
+        placed_at=None if placed_at is None else np.asarray(placed_at, dtype=np.int64),
         matrix=baskets.matrix.astype(np.int32),
         order_weighting=weighting,
         max_basket_size=baskets.max_basket_size,
@@ -209,8 +213,8 @@ def orders_from_lines(
     products: np.ndarray,
     placed_at: np.ndarray | None,
     order_times: tuple[Any, Any] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(order ids, placed_at ns per order, row of each line, products) from order lines.
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """(order ids, placed_at ns per order or None, row of each line, products) from lines.
 
     ``placed_at`` holds one time per line (datetimes, or integer microseconds since the
     epoch as the default source reads them); the lines of an order share it, so any line's
@@ -227,7 +231,7 @@ def orders_from_lines(
             raise affinity.AffinityInputError("an order read has no time")
         return np.asarray(order_ids), _nanoseconds(np.asarray(times), where), codes, products
     if placed_at is None:
-        raise affinity.AffinityInputError("the window needs placed_at or order_times")
+        return np.asarray(order_ids), None, codes, np.asarray(products)
     line_of_order = np.zeros(len(order_ids), dtype=np.int64)
     line_of_order[codes] = np.arange(len(codes))  # any line of the order will do
     return (
@@ -265,20 +269,35 @@ def slide(
     products: np.ndarray,
     placed_at: np.ndarray | None,
     *,
-    since: Any,
+    since: Any = None,
+    leaving: Any = None,
 ) -> tuple[WindowCounts, dict[str, int]]:
-    """``state`` with the given order lines added and the orders placed before ``since``
+    """``state`` with the given order lines added and the orders that left the window
     removed. Lines of orders already in the window are ignored (a read that overlaps the
-    previous one). ``placed_at`` is per line (see :func:`orders_from_lines`). Returns the
-    new counts and what changed (orders added and removed).
+    previous one). Returns the new counts and what changed (orders added and removed).
+
+    With stored times the orders placed before ``since`` leave, and ``placed_at`` (per
+    line, see :func:`orders_from_lines`) keeps new orders before ``since`` out. Without
+    (``state.placed_at`` is None) the ids in ``leaving`` leave, and the lines must all be
+    inside the new window.
     """
-    since_ns = int(affinity._as_datetime_ns([since])[0])
     order_ids, placed, rows, products = orders_from_lines(orders, products, placed_at)
-    new_order = ~pd.Index(order_ids).isin(pd.Index(state.order_ids)) & (placed >= since_ns)
+    known = pd.Index(_keys(state.order_ids))
+    new_order = ~pd.Index(_keys(order_ids)).isin(known)
+    if state.placed_at is not None:
+        since_ns = int(affinity._as_datetime_ns([since])[0])
+        if placed is None:
+            raise affinity.AffinityInputError("counts with times need the new lines' times")
+        new_order &= placed >= since_ns
+        leaves = state.placed_at < since_ns
+    else:
+        if leaving is None:
+            raise affinity.AffinityInputError("counts without times need the leaving orders")
+        leaves = known.isin(pd.Index(_keys(np.asarray(leaving))))
     line_new = new_order[rows]
     renumber = np.cumsum(new_order) - 1
     rows, products = renumber[rows[line_new]], products[line_new]
-    order_ids, placed = order_ids[new_order], placed[new_order]
+    order_ids = order_ids[new_order]
 
     # One product index for old and new: ascending ids, as a full run orders them.
     n_old = len(state.product_ids)
@@ -297,16 +316,13 @@ def slide(
         upper = remap(upper, (n_old, n))
         row_of = np.zeros(n + 1, dtype=np.int64)  # nnz before each new row
         row_of[old_to_new + 1] = np.diff(upper.indptr)
-        upper = sparse.csr_matrix(
-            (upper.data, upper.indices, np.cumsum(row_of)), shape=(n, n)
-        )
+        upper = sparse.csr_matrix((upper.data, upper.indices, np.cumsum(row_of)), shape=(n, n))
     added = sparse.csr_matrix(
         (np.ones(len(rows), np.int32), (rows, line_codes)), shape=(len(order_ids), n)
     )
     added.sum_duplicates()
     added.data[:] = 1
-    leaving = state.placed_at < since_ns
-    removed, kept = old[leaving], old[~leaving]
+    removed, kept = old[leaves], old[~leaves]
 
     def weighed(matrix: sparse.csr_matrix) -> affinity.BasketMatrix:
         baskets = affinity.BasketMatrix(matrix=matrix, product_ids=ids, weights=None, n_lines=0)
@@ -331,13 +347,23 @@ def slide(
     new = dataclasses.replace(
         state,
         product_ids=_typed(ids, state.product_ids),
-        order_ids=np.concatenate([np.asarray(state.order_ids)[~leaving], order_ids]),
-        placed_at=np.concatenate([state.placed_at[~leaving], placed]),
+        order_ids=np.concatenate([np.asarray(state.order_ids)[~leaves], order_ids]),
+        placed_at=None
+        if state.placed_at is None or placed is None
+        else np.concatenate([state.placed_at[~leaves], placed[new_order]]),
         matrix=matrix,
         upper=upper,
         n_lines=int(matrix.nnz),
     )
-    return new, {"orders_added": len(order_ids), "orders_removed": int(leaving.sum())}
+    return new, {"orders_added": len(order_ids), "orders_removed": int(leaves.sum())}
+
+
+def _keys(ids: np.ndarray) -> np.ndarray:
+    """Order ids comparable with stored ones: integers, or text (as :func:`dump` keeps them)."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind in "iu" or not len(ids):
+        return ids
+    return np.asarray([str(v) for v in ids.tolist()], dtype=object)
 
 
 def _typed(ids: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -447,7 +473,8 @@ def dump(state: WindowCounts) -> bytes:
         version=np.asarray(FORMAT_VERSION),
         product_ids=_ids_array(state.product_ids),
         order_ids=_ids_array(state.order_ids),
-        placed_at=state.placed_at,
+        placed_at=np.zeros(0, np.int64) if state.placed_at is None else state.placed_at,
+        timed=np.asarray(state.placed_at is not None),
         n_products=np.asarray(n),
         line_products=matrix.indices.astype(_index_dtype(n)),
         pair_targets=upper.indices.astype(_index_dtype(n)),
@@ -513,7 +540,7 @@ def load(data: bytes, to_python: Any = None) -> WindowCounts:
         return WindowCounts(
             product_ids=ids("product_ids", to_python),
             order_ids=ids("order_ids"),
-            placed_at=archive["placed_at"],
+            placed_at=archive["placed_at"] if bool(archive["timed"]) else None,
             matrix=matrix,
             order_weighting=str(archive["order_weighting"]),
             max_basket_size=int(archive["max_basket_size"]) or None,
@@ -533,6 +560,7 @@ def build_window(
 ) -> tuple[affinity.BasketMatrix, WindowCounts]:
     """A full run's basket matrix (weighed, products in id order) and its counts.
 
+    Without ``placed_at`` and ``order_times`` the counts keep no times (see :func:`slide`).
     The counts' pairs are left to the run's blocks (:func:`counting_runner`).
     """
     order_ids, placed, rows, products = orders_from_lines(orders, products, placed_at, order_times)

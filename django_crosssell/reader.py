@@ -27,7 +27,6 @@ from django.utils import timezone
 from .adapter import CrossSellAdapter, get_adapter
 from .compat import batched
 from .conf import app_settings, get_product_model
-from .sources import iter_line_chunks, missing_placed_at
 
 #: ``progress(lines_read_so_far)``
 ReadProgress = Callable[[int], None]
@@ -61,14 +60,8 @@ def read_order_lines(
     chunk_size: int | None = None,
     now: datetime | None = None,
     progress: ReadProgress | None = None,
-    placed_at_micros: bool = False,
 ) -> OrderLines:
-    """Read every counting order line into arrays, dropping products not in the catalogue.
-
-    ``placed_at_micros`` (only where :func:`.sources.reads_micros`, and for the default
-    adapter) reads each line's time as int64 microseconds since the epoch, bypassing the
-    adapter's ``order_lines``.
-    """
+    """Read every counting order line into arrays, dropping products not in the catalogue."""
     now = now or timezone.now()
     since = now - timedelta(days=lookback_days) if lookback_days is not None else None
     order_parts: list[np.ndarray] = []
@@ -76,35 +69,23 @@ def read_order_lines(
     placed_parts: list[np.ndarray] = []
     total = 0
     adapter = get_adapter()
-    size = chunk_size or int(app_settings.CHUNK_SIZE)
-    if placed_at_micros:
-        chunks = iter_line_chunks(since=since, chunk_size=size, placed_at_micros=True)
-    else:
-        chunks = adapter.order_lines(since=since, with_placed_at=with_placed_at, chunk_size=size)
-    width = 3 if placed_at_micros else 2
-    for chunk in chunks:
+    for chunk in adapter.order_lines(
+        since=since,
+        with_placed_at=with_placed_at,
+        chunk_size=chunk_size or int(app_settings.CHUNK_SIZE),
+    ):
         if not chunk:
             continue
         pair = None
-        if placed_at_micros or not with_placed_at:
+        if not with_placed_at:
             try:  # integer keys: straight from the tuples into one array, no Python lists
                 flat = chain.from_iterable(chunk)
-                pair = np.fromiter(flat, np.int64, count=width * len(chunk)).reshape(-1, width)
+                pair = np.fromiter(flat, dtype=np.int64, count=2 * len(chunk)).reshape(-1, 2)
             except (TypeError, ValueError, OverflowError):
                 pair = None
         if pair is not None:
             order_parts.append(pair[:, 0])
             product_parts.append(pair[:, 1])
-            if placed_at_micros:
-                placed_parts.append(pair[:, 2])
-        elif placed_at_micros:
-            columns = list(zip(*chunk, strict=True))
-            for row in chunk:
-                if row[2] is None:
-                    raise missing_placed_at(row)
-            order_parts.append(_column(columns[0]))
-            product_parts.append(_column(columns[1]))
-            placed_parts.append(np.asarray(columns[2], dtype=np.int64))
         else:
             columns = list(zip(*chunk, strict=True))
             order_parts.append(_column(columns[0]))
@@ -116,12 +97,10 @@ def read_order_lines(
             progress(total)
     if not order_parts:
         empty = np.zeros(0, dtype=np.int64)
-        if placed_at_micros:
-            return OrderLines(empty, empty, empty, 0)
         return OrderLines(empty, empty, np.zeros(0, object) if with_placed_at else None, 0)
     orders = _concat(order_parts)
     products = _concat(product_parts)
-    placed_at = np.concatenate(placed_parts) if with_placed_at or placed_at_micros else None
+    placed_at = np.concatenate(placed_parts) if with_placed_at else None
     products = _canonical(adapter, products)
     keep = _in_catalogue(products)
     dropped = int(len(keep) - keep.sum())

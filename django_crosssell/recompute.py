@@ -44,7 +44,7 @@ from .models import AffinityCounts, AffinityRun
 from .params import resolve_parameters
 from .reader import read_order_lines
 from .runs import claim_run, current_run, make_current, mark_failed, prune_runs, recompute_lock
-from .sources import order_times, reads_micros
+from .sources import counts_orders_by_time, orders_placed
 from .writer import PendingPairs, Progress, write_affinities, write_sales
 
 logger = logging.getLogger("django_crosssell")
@@ -101,22 +101,20 @@ def _read(
     progress: Progress | None,
     with_placed_at: bool = True,
 ) -> Any:
-    """The lines since ``since``; each line's time too, as integer microseconds where the
-    default source can read them so (:func:`.sources.reads_micros`), else as datetimes.
-    """
     lookback = None if since is None else (now - since).total_seconds() / 86_400
-    micros = with_placed_at and _default_source() and reads_micros()
     return read_order_lines(
         lookback_days=lookback,
-        with_placed_at=with_placed_at and not micros,
-        placed_at_micros=micros,
+        with_placed_at=with_placed_at,
         now=now,
         progress=(lambda n: progress("read", n, None)) if progress else None,
     )
 
 
-def _default_source() -> bool:
-    return type(get_adapter()).order_lines is CrossSellAdapter.order_lines
+def _by_time() -> bool:
+    """Whether the window's leaving orders are looked up by time (no times are read)."""
+    return type(get_adapter()).order_lines is CrossSellAdapter.order_lines and (
+        counts_orders_by_time()
+    )
 
 
 def _window_start(params: dict[str, Any], now: datetime) -> datetime | None:
@@ -129,22 +127,18 @@ def _prepare_counted(
 ) -> PendingPairs:
     """A full read that also computes the window's counts (``INCREMENTAL``).
 
-    On PostgreSQL the default order-line source reads each line's time as an integer in
-    the same query; elsewhere each order's time comes from one grouped query
-    (:func:`.sources.order_times`) and the lines are read without times.
+    With the order-line model the lines are read without times, as in a plain run: the
+    next incremental run finds the orders that left the window by a range query on the
+    order time (:func:`.sources.orders_placed`). Other sources read each line's time.
     """
     since = _window_start(params, now)
-    times = None
-    if _default_source() and not reads_micros():
-        times = order_times(since=since)
-    lines = _read(params, now, since, progress, with_placed_at=times is None)
+    lines = _read(params, now, since, progress, with_placed_at=not _by_time())
     baskets, counts = incremental.build_window(
         lines.orders,
         lines.products,
         lines.placed_at,
         order_weighting=params["order_weighting"],
         max_basket_size=params["max_basket_size"],
-        order_times=times,
     )
     return PendingPairs(
         baskets=baskets,
@@ -196,15 +190,30 @@ def prepare_incremental(
         state = incremental.load(_counts_data(stored), to_python)
     except incremental.CountsFormatError:
         return None, "the stored counts are of another format"
-    lines = _read(params, now, stored.window_end - READ_MARGIN, progress)
     since = _window_start(params, now)
-    counts, changed = incremental.slide(
-        state,
-        lines.orders,
-        lines.products,
-        lines.placed_at,
-        since=since if since is not None else datetime.min.replace(tzinfo=UTC),
-    )
+    read_from = stored.window_end - READ_MARGIN
+    if state.placed_at is None:
+        if not _by_time():
+            return None, "the order source changed since the counts were kept"
+        # No times: read nothing older than the new window, and look up what left it.
+        if since is not None:
+            read_from = max(read_from, since)
+        leaving: list[Any] = []
+        if since is not None and stored.window_start is not None and since > stored.window_start:
+            leaving = orders_placed(stored.window_start, since)
+        lines = _read(params, now, read_from, progress, with_placed_at=False)
+        counts, changed = incremental.slide(
+            state, lines.orders, lines.products, None, leaving=leaving
+        )
+    else:
+        lines = _read(params, now, read_from, progress)
+        counts, changed = incremental.slide(
+            state,
+            lines.orders,
+            lines.products,
+            lines.placed_at,
+            since=since if since is not None else datetime.min.replace(tzinfo=UTC),
+        )
     return (
         PendingPairs(
             baskets=counts.baskets(),

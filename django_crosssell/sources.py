@@ -26,13 +26,11 @@ in every process that runs ``manage.py check`` or a web server.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
-from django.db import connections, models
-from django.db.models import ExpressionWrapper, Min
-from django.db.models.functions import Cast, Extract
+from django.db import models
 from django.utils.module_loading import import_string
 
 from .compat import batched, fetch_chunks
@@ -68,58 +66,35 @@ def order_line_queryset(*, since: datetime | None = None) -> models.QuerySet:
     return queryset.order_by()
 
 
-def _epoch_micros(path: str, *, converted: bool = True) -> models.Expression:
-    # tzinfo=UTC: Django would otherwise extract from the wall time of TIME_ZONE, shifting
-    # every order by the zone's offset (nine hours in Tokyo).
-    micros = Cast(Extract(path, "epoch", tzinfo=UTC) * 1_000_000, models.BigIntegerField())
-    if converted:
-        return micros
-    # psycopg already returns int; Django's int() converter per value cost a second for
-    # a million lines.
-    return ExpressionWrapper(micros, output_field=models.Field())
+def counts_orders_by_time() -> bool:
+    """Whether the orders a window loses can be looked up by time (:func:`orders_placed`).
 
-
-def reads_micros() -> bool:
-    """Whether :func:`iter_line_chunks` can give each line's time as integer microseconds.
-
-    Only for the order-line model on PostgreSQL: an integer column costs psycopg next to
-    nothing to read, where a million datetimes cost seconds, and it saves the grouped
-    query of :func:`order_times` (0.5-0.8 s on the 1M-line benchmark shop).
+    True for the order-line model with a ``placed_at`` path (not for ``ORDER_SOURCE``):
+    then a run that keeps its counts reads the lines without times, as a plain run does.
+    Reading a time per line cost a 1M-line run half a second or more (psycopg parsing
+    datetimes, or PostgreSQL computing epochs), a grouped query of order times as much.
     """
     if _configured_source() is not None or not app_settings.ORDER_LINE_FIELDS.get("placed_at"):
         return False
-    model = get_order_line_model()
-    if model is None:
-        return False
-    return connections[model._default_manager.db].vendor == "postgresql"
+    return get_order_line_model() is not None
 
 
-def order_times(*, since: datetime | None = None) -> tuple[list[Any], list[Any]] | None:
-    """(order ids, times) of the window's orders in one grouped query; None with ``ORDER_SOURCE``.
+def orders_placed(start: datetime, end: datetime) -> list[Any]:
+    """Ids of the orders placed in ``[start, end)``: one range query on the order time.
 
-    An incremental-ready run needs each order's time, not each line's: reading a time per
-    line made psycopg parse a million timestamps in Python (8 of the 12 seconds of a 1M-line
-    read). On PostgreSQL the times come as integer microseconds since the epoch (cheap to
-    load), elsewhere as datetimes.
+    ``ORDER_FILTER`` is not applied: an incremental run subtracts, of these, the orders
+    it counted, as it counted them, even if one has been cancelled since.
     """
-    if _configured_source() is not None:
-        return None
+    model = get_order_line_model()
     fields = app_settings.ORDER_LINE_FIELDS
-    placed = fields.get("placed_at")
-    if not placed:
-        return None
-    queryset = order_line_queryset(since=since)
-    if connections[queryset.db].vendor == "postgresql":
-        rows = queryset.values(fields["order"]).annotate(cs_time=Min(_epoch_micros(placed)))
-    else:
-        rows = queryset.values(fields["order"]).annotate(cs_time=Min(placed))
-    pairs = rows.values_list(fields["order"], "cs_time")
-    ids: list[Any] = []
-    times: list[Any] = []
-    for order, time in pairs.iterator(chunk_size=50_000):
-        ids.append(order)
-        times.append(time)
-    return ids, times
+    placed = fields["placed_at"]
+    queryset = (
+        model._default_manager.filter(**{f"{placed}__gte": start, f"{placed}__lt": end})
+        .order_by()
+        .values_list(fields["order"], flat=True)
+        .distinct()
+    )
+    return list(queryset.iterator(chunk_size=50_000))
 
 
 def iter_line_chunks(
@@ -127,13 +102,10 @@ def iter_line_chunks(
     since: datetime | None = None,
     with_placed_at: bool = False,
     chunk_size: int | None = None,
-    placed_at_micros: bool = False,
 ) -> Iterator[list[Any]]:
     """Yield lists of ``(order, product[, placed_at])`` rows, ``chunk_size`` at a time.
 
-    ``placed_at`` is in the rows only when ``with_placed_at`` is true; with
-    ``placed_at_micros`` (only where :func:`reads_micros`) it is there as integer
-    microseconds since the epoch. While a window
+    ``placed_at`` is in the rows only when ``with_placed_at`` is true. While a window
     (``since``) or decay (``with_placed_at``) needs the time of each order, a line without
     one raises :class:`~.errors.OrderSourceError`: dropping it would quietly shrink the
     data the recommendations come from.
@@ -159,13 +131,6 @@ def iter_line_chunks(
         return
     fields = app_settings.ORDER_LINE_FIELDS
     paths = [fields["order"], fields["product"]]
-    if placed_at_micros:
-        queryset = order_line_queryset(since=since).annotate(
-            cs_placed_us=_epoch_micros(fields["placed_at"], converted=False)
-        )
-        # A line without a time (only possible without a window) is refused by the reader.
-        yield from fetch_chunks(queryset.values_list(*paths, "cs_placed_us"), chunk_size)
-        return
     if with_placed_at:
         if not fields.get("placed_at"):
             raise ImproperlyConfigured(

@@ -170,6 +170,33 @@ def test_new_products_between_old_ids_keep_the_old_pairs():
     assert_identical(affinity.AffinityResult.concat(list(incremental.rank(slid, **rank))), expected)
 
 
+def test_counts_without_times_lose_the_orders_named_leaving():
+    # Order keys that are not integers (UUIDs) are compared as the stored text.
+    import uuid
+
+    keys = [uuid.UUID(int=i) for i in range(4)]
+    orders = np.array([keys[0], keys[0], keys[1], keys[1], keys[2], keys[2], keys[3], keys[3]])
+    products = np.array([10, 11, 10, 11, 11, 12, 10, 12])
+    rank = {"min_co_count": 1, "top_k": None, "metric": "cosine"}
+    _, state = incremental.build_window(
+        orders[:6], products[:6], None, order_weighting="none", max_basket_size=None
+    )
+    assert state.placed_at is None
+    state = incremental.load(incremental.dump(state))
+    # The read overlaps (keys[2] again) and keys[0] left the window.
+    slid, changed = incremental.slide(
+        state, orders[4:], products[4:], None, leaving=np.array([keys[0]], dtype=object)
+    )
+    assert changed == {"orders_added": 1, "orders_removed": 1}
+    baskets, _ = incremental.build_window(
+        orders[2:], products[2:], None, order_weighting="none", max_basket_size=None
+    )
+    expected = affinity.AffinityResult.concat(list(affinity.iter_pair_blocks(baskets, **rank)))
+    assert_identical(affinity.AffinityResult.concat(list(incremental.rank(slid, **rank))), expected)
+    with pytest.raises(affinity.AffinityInputError):
+        incremental.slide(state, orders[4:], products[4:], None)
+
+
 def test_decay_and_bm25_are_refused():
     baskets = affinity.build_basket_matrix([1, 1], [1, 2])
     with pytest.raises(affinity.AffinityInputError):
@@ -189,6 +216,7 @@ from django.utils import timezone  # noqa: E402
 from django_crosssell.models import AffinityCounts, ProductAffinity, ProductSales  # noqa: E402
 from django_crosssell.recompute import run_recompute  # noqa: E402
 from tests.factories import ProductFactory, make_order  # noqa: E402
+from tests.testapp.models import Order  # noqa: E402
 from tests.settings import CROSSSELL  # noqa: E402
 
 INCREMENTAL = {**CROSSSELL, "INCREMENTAL": True, "LOOKBACK_DAYS": 30, "SIMILAR_PRODUCTS": False}
@@ -207,12 +235,27 @@ def at(moment):
     return mock.patch("django.utils.timezone.now", return_value=moment)
 
 
+def source_lines(*, since, with_placed_at, chunk_size):
+    """An ORDER_SOURCE over the test shop's paid orders (its runs store order times)."""
+    from tests.testapp.models import OrderLine
+
+    lines = OrderLine.objects.filter(order__status="paid", product__isnull=False)
+    if since is not None:
+        lines = lines.filter(order__placed_at__gte=since)
+    yield from lines.values_list("order_id", "product_id", "order__placed_at").iterator()
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
-def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, settings):
-    # The shop's time zone must not move the window (order times are read in UTC).
+@pytest.mark.parametrize(
+    ("zone", "source"),
+    [("UTC", None), ("Asia/Tokyo", None), ("Asia/Tokyo", f"{__name__}.source_lines")],
+)
+def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, source, settings):
+    # The shop's time zone must not move the window (order times are read in UTC). The
+    # order-line model's runs look the leaving orders up by time; ORDER_SOURCE's store
+    # each order's time.
     settings.TIME_ZONE = zone
-    settings.CROSSSELL = INCREMENTAL
+    settings.CROSSSELL = {**INCREMENTAL, "ORDER_SOURCE": source}
     rng = np.random.default_rng(11)
     products = ProductFactory.create_batch(25)
     t0 = timezone.now() - timedelta(days=60)
@@ -229,6 +272,12 @@ def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, settings)
         first = run_recompute(min_co_count=1, top_k=5)  # days 10..39
     assert AffinityCounts.objects.filter(run=first).exists()
     assert first.parameters["full_run_at"]
+    stored = incremental.load(bytes(AffinityCounts.objects.get(run=first).data))
+    assert (stored.placed_at is None) == (source is None)
+    # An order of day 12, counted, is cancelled: it leaves the window as it was counted.
+    cancelled = Order.objects.filter(placed_at__date=(t0 + timedelta(days=12)).date()).first()
+    cancelled.status = "cancelled"
+    cancelled.save()
     # Five days later: days 15..44 in the window (days 10..14 leave, 40..44 arrive).
     orders(range(40, 45))
     with at(t0 + timedelta(days=45)):
@@ -272,6 +321,13 @@ def test_an_incremental_run_falls_back_to_a_full_one():
     with override_settings(CROSSSELL={**INCREMENTAL, "INCREMENTAL_RECONCILE_DAYS": 0}):
         run = run_recompute(incremental=True, max_basket_size=50)
         assert "INCREMENTAL_RECONCILE_DAYS" in run.parameters["full_because"]
+    # Counts kept without times cannot be slid through an ORDER_SOURCE.
+    source = {**INCREMENTAL, "ORDER_SOURCE": f"{__name__}.source_lines"}
+    with override_settings(CROSSSELL=source):
+        run = run_recompute(incremental=True, max_basket_size=50)
+        assert (
+            run.parameters["full_because"] == "the order source changed since the counts were kept"
+        )
     # Counts an older version stored (deflated) are not slid: a full run replaces them.
     AffinityCounts.objects.filter(run=run).update(data=b"x\x9c older format")
     with override_settings(CROSSSELL=INCREMENTAL):
