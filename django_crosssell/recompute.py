@@ -331,7 +331,7 @@ def run_recompute(
         def stage(name: str) -> None:
             # Seconds since the previous stage ended: where a run's time goes (benchmarks,
             # and the admin's parameters column).
-            stages[name] = max(round(time.monotonic() - began - sum(stages.values()), 3), 0.0)
+            stages[name] = max(round(time.monotonic() - began - sum(stages.values()), 3), 0.0) + 0.0
 
         try:
             pending = None
