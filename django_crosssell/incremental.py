@@ -467,9 +467,7 @@ def dump(state: WindowCounts) -> bytes:
     upper = state.pairs()
     n = len(state.product_ids)
     matrix = state.matrix
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
+    arrays: dict[str, Any] = dict(
         version=np.asarray(FORMAT_VERSION),
         product_ids=_ids_array(state.product_ids),
         order_ids=_ids_array(state.order_ids),
@@ -486,6 +484,8 @@ def dump(state: WindowCounts) -> bytes:
         max_basket_size=np.asarray(state.max_basket_size or 0),
         n_lines=np.asarray(state.n_lines),
     )
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
@@ -530,11 +530,11 @@ def load(data: bytes, to_python: Any = None) -> WindowCounts:
         per_product = archive["pairs_per_product"]
         pair_indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(per_product, out=pair_indptr[1:])
-        data = np.empty(int(pair_indptr[-1]), dtype=np.complex128)
-        data.real = _widen(archive, "pair_counts", np.float64)
-        data.imag = _widen(archive, "pair_weights", np.float64)
+        pair_data = np.empty(int(pair_indptr[-1]), dtype=np.complex128)
+        pair_data.real = _widen(archive, "pair_counts", np.float64)
+        pair_data.imag = _widen(archive, "pair_weights", np.float64)
         upper = sparse.csr_matrix(
-            (data, archive["pair_targets"].astype(np.int32), pair_indptr), shape=(n, n)
+            (pair_data, archive["pair_targets"].astype(np.int32), pair_indptr), shape=(n, n)
         )
         upper.has_sorted_indices = True  # dumped from a matrix with sorted indices
         return WindowCounts(

@@ -418,7 +418,9 @@ def _binary_cursor(alias: str) -> Any:
     Django's PostgreSQL cursors bind parameters on the client, which sends ``bytea`` as
     hex text: 1.5 s for 32 MB of counts where the binary protocol took 0.25 s.
     """
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+    from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+        is_psycopg3,
+    )
 
     connection = connections[alias]
     if connection.vendor != "postgresql" or not is_psycopg3:

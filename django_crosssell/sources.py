@@ -86,6 +86,7 @@ def orders_placed(start: datetime, end: datetime) -> list[Any]:
     it counted, as it counted them, even if one has been cancelled since.
     """
     model = get_order_line_model()
+    assert model is not None  # counts_orders_by_time() was true
     fields = app_settings.ORDER_LINE_FIELDS
     placed = fields["placed_at"]
     queryset = (

@@ -216,8 +216,8 @@ from django.utils import timezone  # noqa: E402
 from django_crosssell.models import AffinityCounts, ProductAffinity, ProductSales  # noqa: E402
 from django_crosssell.recompute import run_recompute  # noqa: E402
 from tests.factories import ProductFactory, make_order  # noqa: E402
-from tests.testapp.models import Order  # noqa: E402
 from tests.settings import CROSSSELL  # noqa: E402
+from tests.testapp.models import Order  # noqa: E402
 
 INCREMENTAL = {**CROSSSELL, "INCREMENTAL": True, "LOOKBACK_DAYS": 30, "SIMILAR_PRODUCTS": False}
 
