@@ -2,7 +2,8 @@
 
 Pure numpy/scipy, no Django (like :mod:`.affinity`). A full recompute can keep, with its
 run, everything the next run needs to avoid reading and multiplying the whole window
-again (:class:`WindowCounts`): the window's orders (id, time, products), every pair count
+again (:class:`WindowCounts`): the window's orders (id, products, and the time where
+the order source needs it), every pair count
 of the window (count-1 pairs included) with its weighted sum, and so the item counts and
 the order count. An incremental run then
 
@@ -212,24 +213,15 @@ def orders_from_lines(
     orders: np.ndarray,
     products: np.ndarray,
     placed_at: np.ndarray | None,
-    order_times: tuple[Any, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     """(order ids, placed_at ns per order or None, row of each line, products) from lines.
 
     ``placed_at`` holds one time per line (datetimes, or integer microseconds since the
-    epoch as the default source reads them); the lines of an order share it, so any line's
-    time is its order's and only one time per order is converted. ``order_times``
-    (order ids, times as datetimes or integer microseconds) replaces ``placed_at`` when
-    the source could read one time per order.
+    epoch); the lines of an order share it, so any line's time is its order's and only one
+    time per order is converted.
     """
     codes, order_ids = pd.factorize(pd.Series(orders), sort=False)
     codes = codes.astype(np.int64)
-    if order_times is not None:
-        known_ids, times = order_times
-        where = pd.Index(known_ids).get_indexer(order_ids)
-        if (where < 0).any():
-            raise affinity.AffinityInputError("an order read has no time")
-        return np.asarray(order_ids), _nanoseconds(np.asarray(times), where), codes, products
     if placed_at is None:
         return np.asarray(order_ids), None, codes, np.asarray(products)
     line_of_order = np.zeros(len(order_ids), dtype=np.int64)
@@ -556,14 +548,13 @@ def build_window(
     *,
     order_weighting: str,
     max_basket_size: int | None,
-    order_times: tuple[Any, Any] | None = None,
 ) -> tuple[affinity.BasketMatrix, WindowCounts]:
     """A full run's basket matrix (weighed, products in id order) and its counts.
 
-    Without ``placed_at`` and ``order_times`` the counts keep no times (see :func:`slide`).
+    Without ``placed_at`` the counts keep no times (see :func:`slide`).
     The counts' pairs are left to the run's blocks (:func:`counting_runner`).
     """
-    order_ids, placed, rows, products = orders_from_lines(orders, products, placed_at, order_times)
+    order_ids, placed, rows, products = orders_from_lines(orders, products, placed_at)
     codes, ids = pd.factorize(pd.Series(products), sort=True)
     matrix = sparse.csr_matrix(
         (np.ones(len(rows), np.int32), (rows, codes)), shape=(len(order_ids), len(ids))
