@@ -101,7 +101,12 @@ def _read(
     progress: Progress | None,
     with_placed_at: bool = True,
 ) -> Any:
-    lookback = None if since is None else (now - since).total_seconds() / 86_400
+    """The lines placed since ``since``; from the window's start exactly as a full run
+    computes it when ``since`` is that start (a boundary order must fall alike)."""
+    if since == _window_start(params, now):
+        lookback = params["lookback_days"]
+    else:
+        lookback = None if since is None else (now - since).total_seconds() / 86_400
     return read_order_lines(
         lookback_days=lookback,
         with_placed_at=with_placed_at,

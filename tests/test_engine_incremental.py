@@ -268,6 +268,10 @@ def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, source, s
                 make_order(*(products[i] for i in basket), placed_at=placed)
 
     orders(range(40))
+    # Orders exactly on the first and on the second window's start: the first leaves, the
+    # second stays, as in the full runs.
+    make_order(products[0], products[1], placed_at=t0 + timedelta(days=10))
+    make_order(products[0], products[2], placed_at=t0 + timedelta(days=15))
     with at(t0 + timedelta(days=40)):
         first = run_recompute(min_co_count=1, top_k=5)  # days 10..39
     assert AffinityCounts.objects.filter(run=first).exists()
@@ -285,7 +289,7 @@ def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, source, s
     assert slid.parameters["incremental"] is True
     assert set(slid.parameters["stage_seconds"]) == {"read", "pairs", "sales_similar", "counts"}
     assert slid.parameters["orders_added"] == 20
-    assert slid.parameters["orders_removed"] == 20
+    assert slid.parameters["orders_removed"] == 21
     with at(t0 + timedelta(days=45)):
         full = run_recompute(min_co_count=1, top_k=5)
     assert "incremental" not in full.parameters
