@@ -113,8 +113,8 @@ DEFAULTS: dict[str, Any] = {
     # Keep each run's integer counts (every pair of the window, item and order counts) so
     # that run_recompute(incremental=True) (the recompute_incremental task, crosssell_recompute
     # --incremental) can add the new orders and subtract those that left the window instead
-    # of reading everything again. Costs a read with order times and the stored counts
-    # (a compressed archive with the run). README "Incremental recompute".
+    # of reading everything again. Costs storing the counts with each run (11 MB for a 1M-line
+    # shop); with ORDER_SOURCE also a read of each line's time. README "Incremental recompute".
     "INCREMENTAL": False,
     # An incremental run becomes a full one (which reconciles edited or cancelled orders,
     # deleted products and changed settings) when the last full run is older than this

@@ -408,9 +408,10 @@ class ProductSimilarity(models.Model):
 class AffinityCounts(models.Model):
     """The integer counts behind a run, kept so the next run can be incremental.
 
-    Every pair count of the window (count-1 pairs included), every product's order count,
-    the order count and the window's bounds, as one compressed ``numpy`` archive
-    (:func:`.incremental.dump_counts`). An incremental run adds the orders placed since
+    Every pair count of the window (count-1 pairs included) and the window's orders with
+    their products (so the item and order counts), as one ``numpy`` archive of compact
+    arrays (:func:`.incremental.dump`), written and read as binary on PostgreSQL; the
+    window's bounds beside it. An incremental run adds the orders placed since
     ``window_end`` and subtracts those that left the window, then re-ranks; integers add
     and subtract exactly, so the result equals a full recompute of the same window.
     """

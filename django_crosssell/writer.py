@@ -129,6 +129,9 @@ class PendingPairs:
                     progress=progress,
                 )
             )
+        if self.counts is not None and rank["runner"] is affinity.plan_results:
+            # The run keeps its counts: take them from the blocks, not a second product.
+            rank["runner"] = incremental.counting_runner(self.counts)
         plan = affinity.plan_blocks(
             self._baskets,
             min_co_count=min_co_count,

@@ -98,6 +98,105 @@ def test_products_that_leave_the_window_leave_the_index():
     assert slid.pair_count.tolist() == [1]
 
 
+@pytest.mark.parametrize("weighting", ["none", "inverse_size"])
+def test_a_full_run_keeps_the_counts_its_blocks_computed(weighting):
+    # The counts come from the ranking's own blocks (one product, not two): the same pairs
+    # as the whole co-occurrence, and the same ranking as the plain engine.
+    orders, products, placed = shop_lines(7)
+    baskets, counts = incremental.build_window(
+        orders, products, placed, order_weighting=weighting, max_basket_size=30
+    )
+    assert counts.upper is None
+    rank = {"min_co_count": 2, "top_k": 5, "metric": "cosine"}
+    plan = affinity.plan_blocks(baskets, **rank, min_blocks=4)
+    empty = affinity.empty_result(baskets, **rank)
+    assert len(plan.blocks) >= 4
+    got = list(incremental.counting_runner(counts)(plan, empty))
+    assert counts.upper is not None
+    expected = incremental._pair_matrix(baskets)
+    assert (counts.upper != expected).nnz == 0
+    assert counts.upper.has_sorted_indices
+    np.testing.assert_array_equal(counts.upper.indptr, expected.indptr)
+    np.testing.assert_array_equal(counts.upper.indices, expected.indices)
+    assert_identical(
+        affinity.AffinityResult.concat(got),
+        affinity.AffinityResult.concat(list(affinity.plan_results(plan, empty))),
+    )
+
+
+def test_storage_keeps_values_that_do_not_fit_the_narrow_types():
+    # Counts over 255 and weights float32 cannot hold are stored beside the narrow arrays.
+    rng = np.random.default_rng(2)
+    n_orders = 700
+    orders = np.repeat(np.arange(n_orders), 3)
+    products = np.stack(
+        [np.full(n_orders, 70_001), np.full(n_orders, 70_002), rng.integers(1, 90_000, n_orders)]
+    ).T.ravel()
+    placed = np.repeat(START + np.arange(n_orders) * np.timedelta64(1, "m"), 3)
+    _, state = incremental.build_window(
+        orders, products, placed, order_weighting="inverse_size", max_basket_size=None
+    )
+    assert state.pair_count.max() == n_orders
+    assert (state.pair_weight.astype(np.float32) != state.pair_weight).any()
+    loaded = incremental.load(incremental.dump(state))
+    for name in ("product_ids", "order_ids", "placed_at", "pair_count", "pair_weight"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(state, name), name)
+    assert (loaded.matrix != state.matrix).nnz == 0
+    np.testing.assert_array_equal(loaded.upper.indices, state.upper.indices)
+
+
+def test_counts_of_another_format_are_refused():
+    with pytest.raises(incremental.CountsFormatError):
+        incremental.load(b"x\x9c not an archive")
+
+
+def test_new_products_between_old_ids_keep_the_old_pairs():
+    # New ids sort between old ones: every old pair moves to new product indices.
+    orders = np.array([1, 1, 1, 2, 2, 3, 3, 3, 4, 4])
+    products = np.array([10, 30, 50, 10, 30, 20, 30, 40, 10, 20])
+    placed = pd.to_datetime(["2026-01-01"] * 5 + ["2026-01-10"] * 5).to_numpy()
+    rank = {"min_co_count": 1, "top_k": None, "metric": "cosine"}
+    _, state = incremental.build_window(
+        orders[:5], products[:5], placed[:5], order_weighting="inverse_size", max_basket_size=None
+    )
+    slid, _ = incremental.slide(
+        state, orders[5:], products[5:], placed[5:], since=np.datetime64("2025-12-01")
+    )
+    baskets, _ = incremental.build_window(
+        orders, products, placed, order_weighting="inverse_size", max_basket_size=None
+    )
+    expected = affinity.AffinityResult.concat(list(affinity.iter_pair_blocks(baskets, **rank)))
+    assert slid.product_ids.tolist() == [10, 20, 30, 40, 50]
+    assert_identical(affinity.AffinityResult.concat(list(incremental.rank(slid, **rank))), expected)
+
+
+def test_counts_without_times_lose_the_orders_named_leaving():
+    # Order keys that are not integers (UUIDs) are compared as the stored text.
+    import uuid
+
+    keys = [uuid.UUID(int=i) for i in range(4)]
+    orders = np.array([keys[0], keys[0], keys[1], keys[1], keys[2], keys[2], keys[3], keys[3]])
+    products = np.array([10, 11, 10, 11, 11, 12, 10, 12])
+    rank = {"min_co_count": 1, "top_k": None, "metric": "cosine"}
+    _, state = incremental.build_window(
+        orders[:6], products[:6], None, order_weighting="none", max_basket_size=None
+    )
+    assert state.placed_at is None
+    state = incremental.load(incremental.dump(state))
+    # The read overlaps (keys[2] again) and keys[0] left the window.
+    slid, changed = incremental.slide(
+        state, orders[4:], products[4:], None, leaving=np.array([keys[0]], dtype=object)
+    )
+    assert changed == {"orders_added": 1, "orders_removed": 1}
+    baskets, _ = incremental.build_window(
+        orders[2:], products[2:], None, order_weighting="none", max_basket_size=None
+    )
+    expected = affinity.AffinityResult.concat(list(affinity.iter_pair_blocks(baskets, **rank)))
+    assert_identical(affinity.AffinityResult.concat(list(incremental.rank(slid, **rank))), expected)
+    with pytest.raises(affinity.AffinityInputError):
+        incremental.slide(state, orders[4:], products[4:], None)
+
+
 def test_decay_and_bm25_are_refused():
     baskets = affinity.build_basket_matrix([1, 1], [1, 2])
     with pytest.raises(affinity.AffinityInputError):
@@ -118,6 +217,7 @@ from django_crosssell.models import AffinityCounts, ProductAffinity, ProductSale
 from django_crosssell.recompute import run_recompute  # noqa: E402
 from tests.factories import ProductFactory, make_order  # noqa: E402
 from tests.settings import CROSSSELL  # noqa: E402
+from tests.testapp.models import Order  # noqa: E402
 
 INCREMENTAL = {**CROSSSELL, "INCREMENTAL": True, "LOOKBACK_DAYS": 30, "SIMILAR_PRODUCTS": False}
 
@@ -135,12 +235,27 @@ def at(moment):
     return mock.patch("django.utils.timezone.now", return_value=moment)
 
 
+def source_lines(*, since, with_placed_at, chunk_size):
+    """An ORDER_SOURCE over the test shop's paid orders (its runs store order times)."""
+    from tests.testapp.models import OrderLine
+
+    lines = OrderLine.objects.filter(order__status="paid", product__isnull=False)
+    if since is not None:
+        lines = lines.filter(order__placed_at__gte=since)
+    yield from lines.values_list("order_id", "product_id", "order__placed_at").iterator()
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
-def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, settings):
-    # The shop's time zone must not move the window (order times are read in UTC).
+@pytest.mark.parametrize(
+    ("zone", "source"),
+    [("UTC", None), ("Asia/Tokyo", None), ("Asia/Tokyo", f"{__name__}.source_lines")],
+)
+def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, source, settings):
+    # The shop's time zone must not move the window (order times are read in UTC). The
+    # order-line model's runs look the leaving orders up by time; ORDER_SOURCE's store
+    # each order's time.
     settings.TIME_ZONE = zone
-    settings.CROSSSELL = INCREMENTAL
+    settings.CROSSSELL = {**INCREMENTAL, "ORDER_SOURCE": source}
     rng = np.random.default_rng(11)
     products = ProductFactory.create_batch(25)
     t0 = timezone.now() - timedelta(days=60)
@@ -153,17 +268,28 @@ def test_an_incremental_run_equals_a_full_run_of_the_same_window(zone, settings)
                 make_order(*(products[i] for i in basket), placed_at=placed)
 
     orders(range(40))
+    # Orders exactly on the first and on the second window's start: the first leaves, the
+    # second stays, as in the full runs.
+    make_order(products[0], products[1], placed_at=t0 + timedelta(days=10))
+    make_order(products[0], products[2], placed_at=t0 + timedelta(days=15))
     with at(t0 + timedelta(days=40)):
         first = run_recompute(min_co_count=1, top_k=5)  # days 10..39
     assert AffinityCounts.objects.filter(run=first).exists()
     assert first.parameters["full_run_at"]
+    stored = incremental.load(bytes(AffinityCounts.objects.get(run=first).data))
+    assert (stored.placed_at is None) == (source is None)
+    # An order of day 12, counted, is cancelled: it leaves the window as it was counted.
+    cancelled = Order.objects.filter(placed_at__date=(t0 + timedelta(days=12)).date()).first()
+    cancelled.status = "cancelled"
+    cancelled.save()
     # Five days later: days 15..44 in the window (days 10..14 leave, 40..44 arrive).
     orders(range(40, 45))
     with at(t0 + timedelta(days=45)):
         slid = run_recompute(min_co_count=1, top_k=5, incremental=True)
     assert slid.parameters["incremental"] is True
+    assert set(slid.parameters["stage_seconds"]) == {"read", "pairs", "sales_similar", "counts"}
     assert slid.parameters["orders_added"] == 20
-    assert slid.parameters["orders_removed"] == 20
+    assert slid.parameters["orders_removed"] == 21
     with at(t0 + timedelta(days=45)):
         full = run_recompute(min_co_count=1, top_k=5)
     assert "incremental" not in full.parameters
@@ -199,6 +325,19 @@ def test_an_incremental_run_falls_back_to_a_full_one():
     with override_settings(CROSSSELL={**INCREMENTAL, "INCREMENTAL_RECONCILE_DAYS": 0}):
         run = run_recompute(incremental=True, max_basket_size=50)
         assert "INCREMENTAL_RECONCILE_DAYS" in run.parameters["full_because"]
+    # Counts kept without times cannot be slid through an ORDER_SOURCE.
+    source = {**INCREMENTAL, "ORDER_SOURCE": f"{__name__}.source_lines"}
+    with override_settings(CROSSSELL=source):
+        run = run_recompute(incremental=True, max_basket_size=50)
+        assert (
+            run.parameters["full_because"] == "the order source changed since the counts were kept"
+        )
+    # Counts an older version stored (deflated) are not slid: a full run replaces them.
+    AffinityCounts.objects.filter(run=run).update(data=b"x\x9c older format")
+    with override_settings(CROSSSELL=INCREMENTAL):
+        run = run_recompute(incremental=True, max_basket_size=50)
+        assert run.parameters["full_because"] == "the stored counts are of another format"
+        assert run_recompute(incremental=True, max_basket_size=50).parameters["incremental"]
 
 
 @pytest.mark.django_db
