@@ -326,7 +326,12 @@ class CrossSellSettings:
         if name not in self.defaults:
             raise AttributeError(f"Invalid django-crosssell setting: {name!r}")
         user = self.user_settings
-        implied = self.adapter_defaults() if name != "ADAPTER" else {}
+        implied: dict[str, Any] = {}
+        if name != "ADAPTER":
+            # once per (re)load, not once per setting: importing the adapter is the dear part
+            implied = self.__dict__.get("_implied")
+            if implied is None:
+                implied = self.__dict__["_implied"] = self.adapter_defaults()
         value = user.get(name, implied.get(name, self.defaults[name]))
         if name == "ORDER_LINE_FIELDS":
             value = {
@@ -342,6 +347,7 @@ class CrossSellSettings:
         for name in self._cached:
             delattr(self, name)
         self._cached.clear()
+        self.__dict__.pop("_implied", None)
 
 
 app_settings = CrossSellSettings()

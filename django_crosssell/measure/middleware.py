@@ -253,6 +253,8 @@ def write_events(events: list[dict[str, Any]], *, visitor: str, session: str, cu
 
 
 def set_cookies(state: tracking.TrackingState, response: HttpResponse) -> None:
+    if not (state.new_visitor or state.new_session or state.new_assignments):
+        return  # a returning visitor's page: nothing to set
     secure = state.request.is_secure()
     if state.new_visitor:
         response.set_cookie(

@@ -7,7 +7,7 @@ when ``TRACKING`` is "off" or the endpoint is not in the URLconf. No query.
 The tag is on every tracked page and ``reverse()`` plus ``static()`` cost more than the rest
 of a page's tracking, so the markup is memoised per what it depends on (the request's script
 prefix and URLconf, the active language for ``i18n_patterns``) and forgotten when a setting
-changes.
+it depends on changes.
 """
 
 from __future__ import annotations
@@ -55,6 +55,24 @@ def _render() -> SafeString:
     )
 
 
+#: The settings the markup depends on (besides what the memo is keyed by).
+_DEPENDS_ON = frozenset(
+    {
+        "ROOT_URLCONF",
+        "FORCE_SCRIPT_NAME",
+        "INSTALLED_APPS",
+        "STATIC_URL",
+        "STORAGES",
+        "STATICFILES_STORAGE",
+        "USE_I18N",
+        "LANGUAGES",
+        "LANGUAGE_CODE",
+        "PREFIX_DEFAULT_LANGUAGE",
+    }
+)
+
+
 @receiver(setting_changed)
-def _forget(**kwargs: Any) -> None:
-    _markup.clear()
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    if setting in _DEPENDS_ON:
+        _markup.clear()
