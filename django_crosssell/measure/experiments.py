@@ -5,7 +5,8 @@ Running experiments are read once into the cache and kept by each process for a 
 is bucketed with GrowthBook's FNV-1a v2 hash of ``seed + id``
 (:mod:`~django_crosssell.measure.bucketing`); its variant is then kept in a signed
 first-party cookie and recorded as an :class:`~django_crosssell.measure.models.Exposure` at
-the first exposure, so later weight edits do not move it. Staff may preview a variant with
+the first exposure, so later weight edits do not move it. A customer's recorded variant
+also follows them to a new device (:func:`recorded_variants`). Staff may preview a variant with
 ``?crosssell_variant=EXPERIMENT:VARIANT``. An optional global holdout (``HOLDOUT``, a share)
 sees no recommendations at all.
 
@@ -166,6 +167,36 @@ def _preview(state: tracking.TrackingState, experiment: dict[str, Any]) -> int |
     return None
 
 
+def cookie_key(state: tracking.TrackingState, experiment: dict[str, Any]) -> str:
+    """The experiment's entry in the assignment cookie. A customer-unit entry names the
+    customer (a prefix of their hash): on a shared device another customer's variant must
+    not be taken for theirs."""
+    if experiment["unit"] == "customer":
+        return f"{experiment['id']}.{state.customer()[:16]}"
+    return str(experiment["id"])
+
+
+def recorded_variants(state: tracking.TrackingState) -> dict[int, int]:
+    """``{experiment id: variant id}`` of the signed-in customer's recorded exposures to
+    the running customer-unit experiments: what makes them sticky from the first exposure
+    on every device, even after the weights or coverage changed. One query, at most once
+    per request, and only on a page whose cookie does not know the assignment (the
+    customer's first page on a device, or their first exposure)."""
+    if state.recorded is None:
+        customer = state.customer()
+        ids = [row["id"] for row in state._experiments or [] if row["unit"] == "customer"]
+        state.recorded = {}
+        if customer and ids:
+            from .models import Exposure
+
+            state.recorded = dict(
+                Exposure.objects.filter(experiment_id__in=ids, subject=customer).values_list(
+                    "experiment_id", "variant_id"
+                )
+            )
+    return state.recorded
+
+
 def assign(state: tracking.TrackingState, widget: str) -> list[Assignment]:
     """The assignments of this request that cover ``widget`` (first exposures buffered)."""
     if state._experiments is None:
@@ -186,15 +217,19 @@ def assign(state: tracking.TrackingState, widget: str) -> list[Assignment]:
             unit = unit_id(state, experiment["unit"])
             if not unit:
                 continue
-            sticky = state.assignment_cookie().get(str(experiment["id"]))
+            key = cookie_key(state, experiment)
+            sticky = state.assignment_cookie().get(key)
             ids = [v["id"] for v in experiment["variants"]]
+            if sticky not in ids and experiment["unit"] == "customer":
+                sticky = recorded_variants(state).get(experiment["id"])
             if sticky in ids:
                 index = ids.index(sticky)
             else:
                 index = variant_index(experiment, unit)
                 if index < 0:
                     continue
-                state.assignment_cookie()[str(experiment["id"])] = ids[index]
+            if state.assignment_cookie().get(key) != ids[index]:
+                state.assignment_cookie()[key] = ids[index]
                 state.new_assignments = True
             state.exposures[experiment["id"]] = ids[index]
         variant = experiment["variants"][index]

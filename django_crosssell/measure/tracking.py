@@ -134,6 +134,8 @@ class TrackingState:
     configs: dict[str, Any] = field(default_factory=dict)
     #: In the global holdout (None: not asked yet; see ``experiments.config_for``).
     held_out: bool | None = None
+    #: The customer's recorded variants (see ``experiments.recorded_variants``).
+    recorded: dict[int, int] | None = None
     #: The widget cache version the serves record, read once per request (see
     #: ``widgets.finish``): one cache round trip per page, not one per widget.
     cache_version: int | None = None

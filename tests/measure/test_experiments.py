@@ -6,8 +6,10 @@ import re
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.http import HttpResponse
 from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
 
 from django_crosssell.measure import bucketing
 from django_crosssell.measure.middleware import TrackingMiddleware
@@ -185,3 +187,53 @@ def test_the_holdout_is_off_by_default():
     from django_crosssell.conf import DEFAULTS
 
     assert DEFAULTS["HOLDOUT"] == 0.0
+
+
+def visit_with(shop, visitor, user, cookies):
+    def view(request):
+        html = Template("{% load crosssell %}{% also_recommended product %}").render(
+            Context({"request": request, "product": shop["source"]})
+        )
+        return HttpResponse(html)
+
+    request = make_request(cookies={"crosssell_vid": visitor, **cookies}, user=user)
+    return TrackingMiddleware(view)(request)
+
+
+def test_a_customer_keeps_their_recorded_variant_on_a_new_device(
+    shop, db, tracking_settings, django_user_model
+):
+    exp = Experiment.objects.create(key="customers", status="running", unit="customer")
+    control = Variant.objects.create(experiment=exp, key="control", position=0, weight=1.0)
+    off = Variant.objects.create(
+        experiment=exp, key="no-widgets", position=1, weight=0.0, config={"enabled": False}
+    )
+    alice = django_user_model.objects.create_user("alice", password="x")
+    bob = django_user_model.objects.create_user("bob", password="x")
+    first = visit(shop, "device-a-visitor-0000", user=alice)
+    assert "data-crosssell-serve" in first.content.decode()
+    assert Exposure.objects.get().variant == control
+    # the weights change: anyone bucketed from now on gets "no-widgets"
+    control.weight, off.weight = 0.0, 1.0
+    control.save()
+    off.save()
+    # alice on a new device (no assignment cookie, another visitor id) keeps control
+    with CaptureQueriesContext(connection) as new_device:
+        second = visit(shop, "device-b-visitor-0000", user=alice)
+    assert "data-crosssell-serve" in second.content.decode()
+    lookups = [q for q in new_device.captured_queries if "exposure" in q["sql"].lower()]
+    assert len([q for q in lookups if q["sql"].startswith("SELECT")]) == 1
+    # with the cookie that page set, the next page asks nothing
+    cookie = second.cookies["crosssell_exp"].value
+    with CaptureQueriesContext(connection) as known:
+        third = visit_with(shop, "device-b-visitor-0000", alice, {"crosssell_exp": cookie})
+    assert "data-crosssell-serve" in third.content.decode()
+    assert not [q for q in known.captured_queries if q["sql"].startswith("SELECT")]
+    # bob on alice's device does not inherit her entry: he is bucketed (no-widgets)
+    shared = visit_with(shop, "device-b-visitor-0000", bob, {"crosssell_exp": cookie})
+    assert "data-crosssell-serve" not in shared.content.decode()
+    assert dict(Exposure.objects.values_list("variant__key", "experiment_id").distinct()) == {
+        "control": exp.pk,
+        "no-widgets": exp.pk,
+    }
+    assert Exposure.objects.count() == 2
