@@ -237,3 +237,31 @@ def test_a_customer_keeps_their_recorded_variant_on_a_new_device(
         "no-widgets": exp.pk,
     }
     assert Exposure.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"metric": "lift"}, "Unknown keys: metric."),
+        ({"limit": 0}, "limit must be"),
+        ({"limit": True}, "limit must be"),
+        ({"enabled": "no"}, "enabled must be"),
+        ({"kind": "upgrade"}, "kind must be"),
+        (["enabled"], "JSON object"),
+    ],
+)
+def test_a_variant_config_the_widgets_would_not_honour_is_refused(db, config, message):
+    from django.core.exceptions import ValidationError
+
+    exp = Experiment.objects.create(key="checked", status="draft")
+    variant = Variant(experiment=exp, key="b", config=config)
+    with pytest.raises(ValidationError) as raised:
+        variant.full_clean()
+    assert message in " ".join(raised.value.message_dict["config"])
+
+
+def test_a_valid_variant_config_passes(db):
+    exp = Experiment.objects.create(key="checked", status="draft")
+    config = {"enabled": True, "limit": 3, "kind": "related", "upsell": False, "bundles": True}
+    Variant(experiment=exp, key="b", config=config).full_clean()
+    Variant(experiment=exp, key="c", config={}).full_clean()
