@@ -329,9 +329,9 @@ class CrossSellSettings:
         implied: dict[str, Any] = {}
         if name != "ADAPTER":
             # once per (re)load, not once per setting: importing the adapter is the dear part
-            implied = self.__dict__.get("_implied")
-            if implied is None:
-                implied = self.__dict__["_implied"] = self.adapter_defaults()
+            if "_implied" not in self.__dict__:
+                self.__dict__["_implied"] = self.adapter_defaults()
+            implied = self.__dict__["_implied"]
         value = user.get(name, implied.get(name, self.defaults[name]))
         if name == "ORDER_LINE_FIELDS":
             value = {

@@ -1,18 +1,20 @@
 """Experiments on the storefront: which variant a visitor gets and what it changes.
 
-Running experiments are read once into the cache and kept by each process for a few seconds
-(no round trip on most tracked pages, none per widget), so a warm widget stays query-free. A unit (visitor or customer)
-is bucketed with GrowthBook's FNV-1a v2 hash of ``seed + id``
-(:mod:`~django_crosssell.measure.bucketing`); its variant is then kept in a signed
-first-party cookie and recorded as an :class:`~django_crosssell.measure.models.Exposure` at
-the first exposure, so later weight edits do not move it. A customer's recorded variant
-also follows them to a new device (:func:`recorded_variants`). Staff may preview a variant with
+Running experiments are read once into the cache and kept by each process for a few
+seconds (no round trip on most tracked pages, none per widget), so a warm widget stays
+query-free. A unit (visitor or customer) is bucketed with GrowthBook's FNV-1a v2 hash of
+``seed + id`` (:mod:`~django_crosssell.measure.bucketing`); its variant is then kept in a
+signed first-party cookie and recorded as an
+:class:`~django_crosssell.measure.models.Exposure` at the first exposure, so later weight
+edits do not move it. A customer's recorded variant also follows them to a new device
+(:func:`recorded_variants`). Staff may preview a variant with
 ``?crosssell_variant=EXPERIMENT:VARIANT``. An optional global holdout (``HOLDOUT``, a share)
 sees no recommendations at all.
 
 A variant's ``config``: ``enabled`` (False: the widgets it covers render nothing),
-``limit``, ``kind`` (the recommendation kind/strategy), ``upsell`` (False: no upgrade or
-downgrade prompts), ``bundles`` (False: no bundle widgets).
+``limit``, ``kind`` (the curated links' kind), ``upsell`` (False: no upgrade or
+downgrade prompts), ``bundles`` (False: no bundle widgets); anything else is refused by
+``Variant.clean()`` (:func:`config_errors`).
 """
 
 from __future__ import annotations
