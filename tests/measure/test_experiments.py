@@ -265,3 +265,25 @@ def test_a_valid_variant_config_passes(db):
     config = {"enabled": True, "limit": 3, "kind": "related", "upsell": False, "bundles": True}
     Variant(experiment=exp, key="b", config=config).full_clean()
     Variant(experiment=exp, key="c", config={}).full_clean()
+
+
+def test_running_experiments_are_kept_per_process_for_a_few_seconds(db, monkeypatch):
+    from django_crosssell import cache
+    from django_crosssell.measure import experiments
+
+    clock = [1000.0]
+    monkeypatch.setattr(experiments.time, "monotonic", lambda: clock[0])
+    assert experiments.running_experiments() == []
+    # another process starts an experiment: the shared version moves, this process's epoch
+    # does not (simulated by writing the rows without the signals)
+    Experiment.objects.bulk_create([Experiment(key="elsewhere", status="running")])
+    exp = Experiment.objects.get(key="elsewhere")
+    Variant.objects.bulk_create([Variant(experiment=exp, key="a")])
+    cache.get_cache().incr(cache.VERSION_KEY)
+    assert experiments.running_experiments() == []  # still this process's copy
+    clock[0] += experiments.LOCAL_SECONDS
+    assert [row["key"] for row in experiments.running_experiments()] == ["elsewhere"]
+    # an edit in this process is seen at once
+    exp.status = "draft"
+    exp.save()
+    assert experiments.running_experiments() == []
