@@ -124,10 +124,10 @@ class Variant(models.Model):
     def clean(self) -> None:
         """A mistyped key or value would not fail anywhere: the widgets would render their
         default or nothing, and the experiment would measure a broken arm. So the admin
-        refuses it (``experiments.CONFIG_KEYS`` lists what a variant can change)."""
+        refuses it (``variants.CONFIG_KEYS`` lists what a variant can change)."""
         from django.core.exceptions import ValidationError
 
-        from .experiments import config_errors
+        from .variants import config_errors
 
         errors = config_errors(self.config)
         if errors:

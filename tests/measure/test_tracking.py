@@ -241,3 +241,25 @@ def test_the_script_tag_follows_the_script_prefix(tracking_settings):
     finally:
         set_script_prefix("/")
     assert 'data-endpoint="/crosssell/events/"' in tag.render(Context())
+
+
+def test_frequently_bought_together_is_a_serve_of_its_partners(shop, tracking_settings):
+    from django.http import HttpResponse
+    from django.template import Context, Template
+
+    def view(request):
+        html = Template("{% load crosssell %}{% frequently_bought_together product %}").render(
+            Context({"request": request, "product": shop["source"]})
+        )
+        return HttpResponse(html)
+
+    html = TrackingMiddleware(view)(make_request()).content.decode()
+    serve = Serve.objects.get()
+    assert serve.placement == "frequently_bought_together" and serve_id(html) == serve.pk.hex
+    partners = [str(p.pk) for p in shop["picks"][:2]]
+    assert serve.items == [[key, position] for position, key in enumerate(partners, start=1)]
+    # the product itself is shown first but is not an item and its link counts no click
+    tokens = re.findall(r'href="[^"]*\?cs=([^"]+)"', html)
+    assert [tracking.read_click_token(t) for t in tokens] == [(serve.pk, 1), (serve.pk, 2)]
+    assert len(re.findall(r'class="crosssell-card-link" href="', html)) == 3
+    assert tracking.PLACEHOLDER not in html
