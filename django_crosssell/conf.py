@@ -336,7 +336,12 @@ class CrossSellSettings:
         if name not in self.defaults:
             raise AttributeError(f"Invalid django-crosssell setting: {name!r}")
         user = self.user_settings
-        implied = self.adapter_defaults() if name != "ADAPTER" else {}
+        implied: dict[str, Any] = {}
+        if name != "ADAPTER":
+            # once per (re)load, not once per setting: importing the adapter is the dear part
+            if "_implied" not in self.__dict__:
+                self.__dict__["_implied"] = self.adapter_defaults()
+            implied = self.__dict__["_implied"]
         value = user.get(name, implied.get(name, self.defaults[name]))
         if name == "ORDER_LINE_FIELDS":
             value = {
@@ -352,6 +357,7 @@ class CrossSellSettings:
         for name in self._cached:
             delattr(self, name)
         self._cached.clear()
+        self.__dict__.pop("_implied", None)
 
 
 app_settings = CrossSellSettings()

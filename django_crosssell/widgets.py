@@ -186,7 +186,12 @@ def widget_key(
 def _attribute(html: str, name: str) -> str:
     """The first value of a data attribute in the widget's markup ("" when absent)."""
     marker = f'{name}="'
-    return html.split(marker, 1)[1].split('"', 1)[0] if marker in html else ""
+    start = html.find(marker)
+    if start < 0:
+        return ""
+    start += len(marker)
+    end = html.find('"', start)
+    return html[start:end] if end >= 0 else html[start:]
 
 
 def finish(
@@ -200,14 +205,18 @@ def finish(
     The serve records the cache version the markup belongs to (it changes with every
     recompute and curation edit); it is read only when this response is tracked.
     """
-    state = tracking.state_of(request) if tracking.PLACEHOLDER in html else None
-    if state is not None and state.cache_version is None:
+    if tracking.PLACEHOLDER not in html:
+        return html
+    state = tracking.state_of(request)
+    if state is None or state.cheap_excluded():
+        return tracking.strip(html)
+    if state.cache_version is None:
         state.cache_version = cache.current_version()  # once per request
     return tracking.finish_widget(
         request,
         _attribute(html, "data-crosssell-placement") or widget,
         html,
-        version=(state.cache_version or 0) if state is not None else 0,
+        version=state.cache_version or 0,
         source=_attribute(html, "data-crosssell-source"),
         experiment=(assignment.experiment_id, assignment.variant_id) if assignment else None,
     )

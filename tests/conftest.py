@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import caches
 
 from django_crosssell import stampede
+from django_crosssell.measure import experiments
 from tests.celery_app import app as celery_app  # noqa: F401  (the host's Celery app)
 
 
@@ -15,4 +16,5 @@ def _clear_caches():
         with contextlib.suppress(Exception):
             cache.clear()
     stampede.forget_local()
+    experiments.forget_local()
     yield

@@ -146,6 +146,43 @@ class ComputedAnswerMixin:
         return _product_queryset().none()
 
 
+#: Response headers of a counted recommendations answer (see ``tracked``).
+SERVE_HEADER = "Crosssell-Serve"
+CLICK_TOKEN_HEADER = "Crosssell-Click-Token"
+
+
+def tracked(
+    request: Request,
+    response: Response,
+    placement: str,
+    results: Sequence[Any],
+    *,
+    strategy: str = "",
+    source: str = "",
+) -> None:
+    """Record the answer as a serve (channel "api") and give the client its id in
+    ``Crosssell-Serve`` (what it posts events for) and the signed click token in
+    ``Crosssell-Click-Token`` (a link's ``cs`` is the token, ``.``, the position). Headers
+    rather than body fields, so the JSON list stays as it was; nothing when the request is
+    not counted. Never fails the answer."""
+    from ..measure.api import record_response_serve
+
+    try:
+        recorded = record_response_serve(
+            request,
+            placement=placement,
+            products=[rec.product for rec in results],
+            positions=[rec.position for rec in results],
+            strategy=strategy,
+            source=source,
+        )
+    except Exception:
+        logger.warning("django-crosssell: the API serve was not recorded", exc_info=True)
+        return
+    if recorded is not None:
+        response[SERVE_HEADER], response[CLICK_TOKEN_HEADER] = recorded
+
+
 def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
     """Every unknown path under the API: a JSON error like the endpoints' own."""
     return JsonResponse({"detail": str(_("No such endpoint."))}, status=404)
@@ -217,7 +254,16 @@ class ProductRecommendationsView(PublicEndpointMixin, ProductView):
         )
         context = price_context(request, [rec.product for rec in results])
         data = s.RecommendationSerializer(results, many=True, context=context).data
-        return Response(data)
+        response = Response(data)
+        tracked(
+            request,
+            response,
+            "product_recommendations",
+            results,
+            strategy=query.validated_data.get("kind") or "",
+            source=str(product.pk),
+        )
+        return response
 
 
 @extend_schema(
@@ -266,7 +312,15 @@ class CartRecommendationsView(
         )
         context = price_context(request, [rec.product for rec in results])
         data = s.RecommendationSerializer(results, many=True, context=context).data
-        return Response(data)
+        response = Response(data)
+        tracked(
+            request,
+            response,
+            "cart_recommendations",
+            results,
+            source=",".join(str(pk) for pk in body.validated_data["product_ids"]),
+        )
+        return response
 
 
 @extend_schema(

@@ -51,6 +51,38 @@ def record_serve(
     )
 
 
+def record_response_serve(
+    request: Any,
+    *,
+    placement: str,
+    products: Sequence[Any],
+    positions: Sequence[int] | None = None,
+    strategy: str = "",
+    source: str = "",
+) -> tuple[str, str] | None:
+    """Buffer a serve for an API response: ``(serve id, click token)`` to hand the client,
+    or None when this request is not counted.
+
+    Same rules as a page: ``TrackingMiddleware`` must be installed (it writes the serve in
+    the response's one INSERT, after the response has been sent, so the endpoint runs no
+    extra query), and ``TRACKING`` off, no consent, staff, known crawlers, prefetches and
+    HEAD requests record nothing. The id is what the client posts events for; the click
+    token, followed by ``.<position>``, is the ``cs`` parameter of a link it renders.
+    """
+    state = tracking.state_of(getattr(request, "_request", request))  # DRF wraps the request
+    if state is None or not state.allowed():
+        return None
+    shown = list(positions) if positions is not None else range(1, len(products) + 1)
+    serve = state.add_serve(
+        channel="api",
+        placement=placement[:100],
+        strategy=(strategy or placement)[:64],
+        source=source[:255],
+        items=[[str(product_key(p)), int(at)] for p, at in zip(products, shown, strict=True)],
+    )
+    return serve, tracking.signed_serve(serve)
+
+
 def tracked_url(url: str, *, serve_id: Any, product: Any = None, position: int) -> str:
     """``url`` with the signed serve id and position (a click counts without JavaScript)."""
     if not serve_id or tracking.mode() == "off":

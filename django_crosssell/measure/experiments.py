@@ -1,21 +1,25 @@
 """Experiments on the storefront: which variant a visitor gets and what it changes.
 
-Running experiments are read once into the cache (one round trip per request that renders
-a widget, none per widget), so a warm widget stays query-free. A unit (visitor or customer)
-is bucketed with GrowthBook's FNV-1a v2 hash of ``seed + id``
-(:mod:`~django_crosssell.measure.bucketing`); its variant is then kept in a signed
-first-party cookie and recorded as an :class:`~django_crosssell.measure.models.Exposure` at
-the first exposure, so later weight edits do not move it. Staff may preview a variant with
+Running experiments are read once into the cache and kept by each process for a few
+seconds (no round trip on most tracked pages, none per widget), so a warm widget stays
+query-free. A unit (visitor or customer) is bucketed with GrowthBook's FNV-1a v2 hash of
+``seed + id`` (:mod:`~django_crosssell.measure.bucketing`); its variant is then kept in a
+signed first-party cookie and recorded as an
+:class:`~django_crosssell.measure.models.Exposure` at the first exposure, so later weight
+edits do not move it. A customer's recorded variant also follows them to a new device
+(:func:`recorded_variants`). Staff may preview a variant with
 ``?crosssell_variant=EXPERIMENT:VARIANT``. An optional global holdout (``HOLDOUT``, a share)
 sees no recommendations at all.
 
 A variant's ``config``: ``enabled`` (False: the widgets it covers render nothing),
-``limit``, ``kind`` (the recommendation kind/strategy), ``upsell`` (False: no upgrade or
-downgrade prompts), ``bundles`` (False: no bundle widgets).
+``limit``, ``kind`` (the curated links' kind), ``upsell`` (False: no upgrade or
+downgrade prompts), ``bundles`` (False: no bundle widgets); anything else is refused by
+``Variant.clean()`` (:func:`.variants.config_errors`).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +28,12 @@ from django.utils import timezone
 from .. import cache
 from ..conf import app_settings
 from . import bucketing, tracking
+from .variants import CONFIG_KEYS  # noqa: F401  (the keys this module applies)
 
 CACHE_SECONDS = 300
 HOLDOUT_SEED = "crosssell-holdout"
 UPSELL_WIDGETS = frozenset({"upgrade_prompt", "downgrade_offer"})
 BUNDLE_WIDGETS = frozenset({"bundle_offers", "bundle_progress"})
-CONFIG_KEYS = {"enabled": bool, "limit": int, "kind": str, "upsell": bool, "bundles": bool}
 
 
 @dataclass(frozen=True)
@@ -45,20 +49,51 @@ class Assignment:
 EXPERIMENTS_KEY = "crosssell:measure:experiments"
 
 
+#: Seconds a process keeps the running experiments it read (see :func:`versioned_experiments`).
+LOCAL_SECONDS = 5.0
+#: ``(cache.epoch() when read, monotonic expiry, rows, cache version)``.
+_local: tuple[int, float, list[dict[str, Any]], int] | None = None
+
+
 def running_experiments() -> list[dict[str, Any]]:
     """Running experiments as plain data (cached; an edit bumps the cache version)."""
     return versioned_experiments()[0]
 
 
-def versioned_experiments() -> tuple[list[dict[str, Any]], int]:
-    """``(running experiments, the cache version read with them)`` in one cache round trip.
+def forget_local() -> None:
+    """Drop this process's copy of the running experiments (tests)."""
+    global _local
+    _local = None
 
-    The key does not embed the version: the entry carries the version it was computed
-    under and ``get_versioned`` reads it with the current one, so a bump still makes it
-    stale, without the extra read ``make_key`` would make. The version is kept for
-    the request's serves (``TrackingState.cache_version``): a tracked page reads the cache
-    once for measurement, not once per widget.
+
+def versioned_experiments() -> tuple[list[dict[str, Any]], int]:
+    """``(running experiments, the cache version read with them)``.
+
+    Every tracked page needs them, so a process keeps what it read for ``LOCAL_SECONDS``
+    rather than asking the shared cache on every page: the round trip would be most of
+    what tracking costs a warm page. An edit made in this process (which bumps
+    ``cache.epoch()``) is seen at once; one made in another process (the admin's worker,
+    a task) within ``LOCAL_SECONDS``. The version kept with them is the one the request's
+    serves record (``TrackingState.cache_version``), so it may be that many seconds old
+    after a recompute elsewhere.
+
+    The shared entry does not embed the version in its key: it carries the version it was
+    computed under and ``get_versioned`` reads it with the current one, so a bump still
+    makes it stale, without the extra read ``make_key`` would make.
     """
+    global _local
+    local = _local
+    epoch = cache.epoch()
+    now = time.monotonic()
+    if local is not None and local[0] == epoch and now < local[1]:
+        return local[2], local[3]
+    rows, version = _shared_experiments()
+    if version:  # 0: the cache is down; read again next time, as before
+        _local = (epoch, now + LOCAL_SECONDS, rows, version)
+    return rows, version
+
+
+def _shared_experiments() -> tuple[list[dict[str, Any]], int]:
     key = EXPERIMENTS_KEY
     value, version = cache.get_versioned(key)
     if value is not cache.MISSING:
@@ -134,6 +169,36 @@ def _preview(state: tracking.TrackingState, experiment: dict[str, Any]) -> int |
     return None
 
 
+def cookie_key(state: tracking.TrackingState, experiment: dict[str, Any]) -> str:
+    """The experiment's entry in the assignment cookie. A customer-unit entry names the
+    customer (a prefix of their hash): on a shared device another customer's variant must
+    not be taken for theirs."""
+    if experiment["unit"] == "customer":
+        return f"{experiment['id']}.{state.customer()[:16]}"
+    return str(experiment["id"])
+
+
+def recorded_variants(state: tracking.TrackingState) -> dict[int, int]:
+    """``{experiment id: variant id}`` of the signed-in customer's recorded exposures to
+    the running customer-unit experiments: what makes them sticky from the first exposure
+    on every device, even after the weights or coverage changed. One query, at most once
+    per request, and only on a page whose cookie does not know the assignment (the
+    customer's first page on a device, or their first exposure)."""
+    if state.recorded is None:
+        customer = state.customer()
+        ids = [row["id"] for row in state._experiments or [] if row["unit"] == "customer"]
+        state.recorded = {}
+        if customer and ids:
+            from .models import Exposure
+
+            state.recorded = dict(
+                Exposure.objects.filter(experiment_id__in=ids, subject=customer).values_list(
+                    "experiment_id", "variant_id"
+                )
+            )
+    return state.recorded
+
+
 def assign(state: tracking.TrackingState, widget: str) -> list[Assignment]:
     """The assignments of this request that cover ``widget`` (first exposures buffered)."""
     if state._experiments is None:
@@ -154,15 +219,19 @@ def assign(state: tracking.TrackingState, widget: str) -> list[Assignment]:
             unit = unit_id(state, experiment["unit"])
             if not unit:
                 continue
-            sticky = state.assignment_cookie().get(str(experiment["id"]))
+            key = cookie_key(state, experiment)
+            sticky = state.assignment_cookie().get(key)
             ids = [v["id"] for v in experiment["variants"]]
+            if sticky not in ids and experiment["unit"] == "customer":
+                sticky = recorded_variants(state).get(experiment["id"])
             if sticky in ids:
                 index = ids.index(sticky)
             else:
                 index = variant_index(experiment, unit)
                 if index < 0:
                     continue
-                state.assignment_cookie()[str(experiment["id"])] = ids[index]
+            if state.assignment_cookie().get(key) != ids[index]:
+                state.assignment_cookie()[key] = ids[index]
                 state.new_assignments = True
             state.exposures[experiment["id"]] = ids[index]
         variant = experiment["variants"][index]
@@ -183,15 +252,20 @@ def config_for(request: Any, widget: str) -> tuple[dict[str, Any], Assignment | 
     state = tracking.state_of(request)
     if state is None:
         return {}, None
-    if widget not in state.configs:
-        state.configs[widget] = _config_for(state, widget)
-    return state.configs[widget]
+    found = state.configs.get(widget)
+    if found is None:
+        found = state.configs[widget] = _config_for(state, widget)
+    return found
 
 
 def _config_for(
     state: tracking.TrackingState, widget: str
 ) -> tuple[dict[str, Any], Assignment | None]:
-    if in_holdout(state.visitor_id) and state.consented() and not state.cheap_excluded():
+    if state.held_out is None:  # once per request, not once per widget
+        state.held_out = (
+            in_holdout(state.visitor_id) and state.consented() and not state.cheap_excluded()
+        )
+    if state.held_out:
         return {"enabled": False, "held_out": True}, None
     config: dict[str, Any] = {}
     chosen = None

@@ -40,7 +40,9 @@ class TrackingMiddleware:
             return self.get_response(request)
         state = tracking.TrackingState.for_request(request)
         setattr(request, tracking.STATE_ATTR, state)
-        token = request.GET.get(tracking.CLICK_PARAM, "")
+        # ``request.GET`` parses the query string: only when a click token may be in it
+        query = request.META.get("QUERY_STRING", "")
+        token = request.GET.get(tracking.CLICK_PARAM, "") if tracking.CLICK_PARAM in query else ""
         current = tracking.CURRENT.set(state)
         try:
             response = self.get_response(request)
@@ -251,6 +253,8 @@ def write_events(events: list[dict[str, Any]], *, visitor: str, session: str, cu
 
 
 def set_cookies(state: tracking.TrackingState, response: HttpResponse) -> None:
+    if not (state.new_visitor or state.new_session or state.new_assignments):
+        return  # a returning visitor's page: nothing to set
     secure = state.request.is_secure()
     if state.new_visitor:
         response.set_cookie(

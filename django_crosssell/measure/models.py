@@ -121,6 +121,18 @@ class Variant(models.Model):
     def __str__(self) -> str:
         return f"{self.experiment.key}:{self.key}"
 
+    def clean(self) -> None:
+        """A mistyped key or value would not fail anywhere: the widgets would render their
+        default or nothing, and the experiment would measure a broken arm. So the admin
+        refuses it (``variants.CONFIG_KEYS`` lists what a variant can change)."""
+        from django.core.exceptions import ValidationError
+
+        from .variants import config_errors
+
+        errors = config_errors(self.config)
+        if errors:
+            raise ValidationError({"config": errors})
+
 
 class Serve(models.Model):
     """One rendered widget (or API response, or e-mail): what was shown, where, to whom."""

@@ -17,6 +17,7 @@ the host's callable does not approve. Imports ``conf``, ``measure.subjects``; ne
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import logging
@@ -47,6 +48,7 @@ ASSIGNMENT_COOKIE_SALT = "django_crosssell.measure.assignments"
 ASSIGNMENT_COOKIE = "crosssell_exp"
 VISITOR_MAX_AGE = 365 * 24 * 3600
 
+_VALID_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TOKEN = re.compile(PLACEHOLDER + r"(?:\.(\d+))?")
 _STRIP_LINK = re.compile(r"(?:\?|&amp;|&)" + CLICK_PARAM + "=" + PLACEHOLDER + r"\.\d+")
 #: An element of a shown item: ``data-crosssell-item="<product key>"`` with
@@ -130,6 +132,10 @@ class TrackingState:
     _consented: bool | None = None
     _experiments: Any = None
     configs: dict[str, Any] = field(default_factory=dict)
+    #: In the global holdout (None: not asked yet; see ``experiments.config_for``).
+    held_out: bool | None = None
+    #: The customer's recorded variants (see ``experiments.recorded_variants``).
+    recorded: dict[int, int] | None = None
     #: The widget cache version the serves record, read once per request (see
     #: ``widgets.finish``): one cache round trip per page, not one per widget.
     cache_version: int | None = None
@@ -139,7 +145,7 @@ class TrackingState:
         cookies = request.COOKIES
         visitor = cookies.get(app_settings.TRACKING_COOKIE, "")
         session = cookies.get(app_settings.TRACKING_SESSION_COOKIE, "")
-        valid = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+        valid = _VALID_ID
         state = cls(request=request, visitor_id=visitor, session_id=session)
         if not valid.match(visitor):
             state.visitor_id, state.new_visitor = subjects.new_id(), True
@@ -190,8 +196,10 @@ class TrackingState:
     # --- buffers ------------------------------------------------------------------------
 
     def add_serve(self, **serve: Any) -> str:
-        serve.setdefault("id", uuid.uuid4())
-        serve.setdefault("created_at", timezone.now())
+        if "id" not in serve:
+            serve["id"] = uuid.uuid4()
+        if "created_at" not in serve:
+            serve["created_at"] = timezone.now()
         self.serves.append(serve)
         return serve["id"].hex
 
@@ -231,8 +239,14 @@ def current() -> TrackingState | None:
 
 
 def signed_serve(serve_id: str) -> str:
-    """``<serve id>:<signature>``: one HMAC per serve, shared by its links."""
-    return signing.Signer(salt=CLICK_SALT).sign(serve_id)
+    """``<serve id>:<signature>``: one HMAC per serve, shared by its links.
+
+    Exactly what ``signing.Signer(salt=CLICK_SALT).sign()`` returns (the same key
+    derivation and encoding, so :func:`read_click_token` and links signed either way read
+    alike), computed with the derived key kept between calls: it runs on every tracked page.
+    """
+    mac = subjects.salted_sha256(CLICK_SALT + "signer", serve_id)
+    return f"{serve_id}:{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
 
 
 def click_token(serve_id: str, position: int) -> str:
@@ -273,20 +287,36 @@ def strip(html: str) -> str:
 
 def items_of(html: str) -> list[list[Any]]:
     """``[product key, position]`` of each item the markup shows, in document order."""
-    return [list(item) for item in _items_of(html)]
+    return [list(item) for item in _parsed(html).items]
+
+
+@dataclass(frozen=True)
+class _Markup:
+    """What a widget's cached markup holds for tracking, read once per distinct markup."""
+
+    items: tuple[tuple[str, int], ...]
+    #: The markup cut at each placeholder: ``texts[0]``, token, ``texts[1]``, token...
+    texts: tuple[str, ...]
+    #: Per placeholder: None (the serve id) or the position of a card link's token.
+    tokens: tuple[int | None, ...]
 
 
 @lru_cache(maxsize=512)
-def _items_of(html: str) -> tuple[tuple[str, int], ...]:
+def _parsed(html: str) -> _Markup:
     """Memoised on the markup: a warm widget's cached HTML is the same string on every
-    page, and the scan is the dearest part of buffering a serve."""
+    page, and scanning it (items, placeholders) is the dearest part of buffering a serve."""
     items: list[tuple[str, int]] = []
     for tag in _ITEM_TAG.findall(html):
         key = _ITEM_KEY.search(tag)
         position = _ITEM_POSITION.search(tag)
         if key is not None:
             items.append((key.group(1), int(position.group(1)) if position else 1))
-    return tuple(items)
+    pieces = _TOKEN.split(html)  # text, group, text, group, ..., text
+    return _Markup(
+        items=tuple(items),
+        texts=tuple(pieces[0::2]),
+        tokens=tuple(None if group is None else int(group) for group in pieces[1::2]),
+    )
 
 
 def finish_widget(
@@ -309,25 +339,23 @@ def finish_widget(
     state = state_of(request)
     if state is None or state.cheap_excluded() or "data-crosssell-serve" not in html:
         return strip(html)
-    items = items_of(html)
+    markup = _parsed(html)
     serve_id = state.add_serve(
         placement=widget,
         strategy=strategy or widget,
         strategy_version=str(version),
         source=source[:255],
-        items=items,
+        items=[list(item) for item in markup.items],
         experiment_id=experiment[0] if experiment else None,
         variant_id=experiment[1] if experiment else None,
         created_at=now or timezone.now(),
     )
     signed = signed_serve(serve_id)
-
-    def token(match: re.Match[str]) -> str:
-        if match.group(1) is None:
-            return serve_id
-        return f"{signed}.{int(match.group(1))}"
-
-    return _TOKEN.sub(token, html)
+    parts = [markup.texts[0]]
+    for position, text in zip(markup.tokens, markup.texts[1:], strict=True):
+        parts.append(serve_id if position is None else f"{signed}.{position}")
+        parts.append(text)
+    return "".join(parts)
 
 
 def record_holdout(request: Any, widget: str) -> None:

@@ -201,10 +201,13 @@ def frequently_bought_together(
             raise ValueError("frequently_bought_together needs the product instance.")
         card_list = cards(
             [product, *(rec.product for rec in partners)],
+            positions=range(len(partners) + 1),  # the partners are items 1..n of the serve
             sources=["", *(rec.source for rec in partners)],
             reasons=["", *(rec.reason for rec in partners)],
             request=request_of(context),
         )
+        # the product itself is not a recommendation: its link carries no click token
+        card_list[0]["url"] = get_adapter().url(product)
         totals = _subset_totals(card_list, [card["amount"] for card in card_list])
         everything = "1" * len(card_list)
         return {

@@ -10,6 +10,7 @@ import pytest
 from django.core.cache import caches
 from django.test import Client, override_settings
 
+from django_crosssell.measure import experiments
 from example_shop.shop.models import Category, Product
 from example_shop.tests.browser import chromium  # noqa: F401  (the browser tests' fixture)
 
@@ -29,6 +30,7 @@ def _clear_caches():
         # A dead cache must not break tests that are not about it.
         with contextlib.suppress(Exception):
             cache.clear()
+    experiments.forget_local()
     yield
 
 

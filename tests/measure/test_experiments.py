@@ -6,8 +6,10 @@ import re
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.http import HttpResponse
 from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
 
 from django_crosssell.measure import bucketing
 from django_crosssell.measure.middleware import TrackingMiddleware
@@ -185,3 +187,103 @@ def test_the_holdout_is_off_by_default():
     from django_crosssell.conf import DEFAULTS
 
     assert DEFAULTS["HOLDOUT"] == 0.0
+
+
+def visit_with(shop, visitor, user, cookies):
+    def view(request):
+        html = Template("{% load crosssell %}{% also_recommended product %}").render(
+            Context({"request": request, "product": shop["source"]})
+        )
+        return HttpResponse(html)
+
+    request = make_request(cookies={"crosssell_vid": visitor, **cookies}, user=user)
+    return TrackingMiddleware(view)(request)
+
+
+def test_a_customer_keeps_their_recorded_variant_on_a_new_device(
+    shop, db, tracking_settings, django_user_model
+):
+    exp = Experiment.objects.create(key="customers", status="running", unit="customer")
+    control = Variant.objects.create(experiment=exp, key="control", position=0, weight=1.0)
+    off = Variant.objects.create(
+        experiment=exp, key="no-widgets", position=1, weight=0.0, config={"enabled": False}
+    )
+    alice = django_user_model.objects.create_user("alice", password="x")
+    bob = django_user_model.objects.create_user("bob", password="x")
+    first = visit(shop, "device-a-visitor-0000", user=alice)
+    assert "data-crosssell-serve" in first.content.decode()
+    assert Exposure.objects.get().variant == control
+    # the weights change: anyone bucketed from now on gets "no-widgets"
+    control.weight, off.weight = 0.0, 1.0
+    control.save()
+    off.save()
+    # alice on a new device (no assignment cookie, another visitor id) keeps control
+    with CaptureQueriesContext(connection) as new_device:
+        second = visit(shop, "device-b-visitor-0000", user=alice)
+    assert "data-crosssell-serve" in second.content.decode()
+    lookups = [q for q in new_device.captured_queries if "exposure" in q["sql"].lower()]
+    assert len([q for q in lookups if q["sql"].startswith("SELECT")]) == 1
+    # with the cookie that page set, the next page asks nothing
+    cookie = second.cookies["crosssell_exp"].value
+    with CaptureQueriesContext(connection) as known:
+        third = visit_with(shop, "device-b-visitor-0000", alice, {"crosssell_exp": cookie})
+    assert "data-crosssell-serve" in third.content.decode()
+    assert not [q for q in known.captured_queries if q["sql"].startswith("SELECT")]
+    # bob on alice's device does not inherit her entry: he is bucketed (no-widgets)
+    shared = visit_with(shop, "device-b-visitor-0000", bob, {"crosssell_exp": cookie})
+    assert "data-crosssell-serve" not in shared.content.decode()
+    assert dict(Exposure.objects.values_list("variant__key", "experiment_id").distinct()) == {
+        "control": exp.pk,
+        "no-widgets": exp.pk,
+    }
+    assert Exposure.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"metric": "lift"}, "Unknown keys: metric."),
+        ({"limit": 0}, "limit must be"),
+        ({"limit": True}, "limit must be"),
+        ({"enabled": "no"}, "enabled must be"),
+        ({"kind": "upgrade"}, "kind must be"),
+        (["enabled"], "JSON object"),
+    ],
+)
+def test_a_variant_config_the_widgets_would_not_honour_is_refused(db, config, message):
+    from django.core.exceptions import ValidationError
+
+    exp = Experiment.objects.create(key="checked", status="draft")
+    variant = Variant(experiment=exp, key="b", config=config)
+    with pytest.raises(ValidationError) as raised:
+        variant.full_clean()
+    assert message in " ".join(raised.value.message_dict["config"])
+
+
+def test_a_valid_variant_config_passes(db):
+    exp = Experiment.objects.create(key="checked", status="draft")
+    config = {"enabled": True, "limit": 3, "kind": "related", "upsell": False, "bundles": True}
+    Variant(experiment=exp, key="b", config=config).full_clean()
+    Variant(experiment=exp, key="c", config={}).full_clean()
+
+
+def test_running_experiments_are_kept_per_process_for_a_few_seconds(db, monkeypatch):
+    from django_crosssell import cache
+    from django_crosssell.measure import experiments
+
+    clock = [1000.0]
+    monkeypatch.setattr(experiments.time, "monotonic", lambda: clock[0])
+    assert experiments.running_experiments() == []
+    # another process starts an experiment: the shared version moves, this process's epoch
+    # does not (simulated by writing the rows without the signals)
+    Experiment.objects.bulk_create([Experiment(key="elsewhere", status="running")])
+    exp = Experiment.objects.get(key="elsewhere")
+    Variant.objects.bulk_create([Variant(experiment=exp, key="a")])
+    cache.get_cache().incr(cache.VERSION_KEY)
+    assert experiments.running_experiments() == []  # still this process's copy
+    clock[0] += experiments.LOCAL_SECONDS
+    assert [row["key"] for row in experiments.running_experiments()] == ["elsewhere"]
+    # an edit in this process is seen at once
+    exp.status = "draft"
+    exp.save()
+    assert experiments.running_experiments() == []

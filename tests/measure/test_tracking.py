@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -207,3 +208,58 @@ def test_many_serves_fall_back_to_bulk_create(shop, tracking_settings, monkeypat
 
     TrackingMiddleware(view)(make_request())
     assert sorted(len(serve.items) for serve in Serve.objects.all()) == [2, 3]
+
+
+def test_click_tokens_and_hashes_are_djangos_own(settings):
+    """The derived key is kept between calls; the signatures and digests must stay exactly
+    those of ``django.core.signing`` and ``salted_hmac`` (links already out keep working)."""
+    from django.core import signing
+    from django.utils.crypto import salted_hmac
+
+    from django_crosssell.measure import subjects
+
+    serve = "0123456789abcdef0123456789abcdef"
+    for secret in ("first-secret-key-of-the-shop-0000", "a-rotated-secret-key-of-the-shop-11"):
+        settings.SECRET_KEY = secret
+        signed = tracking.signed_serve(serve)
+        assert signed == signing.Signer(salt=tracking.CLICK_SALT).sign(serve)
+        assert tracking.read_click_token(f"{signed}.2") == (uuid.UUID(serve), 2)
+        expected = salted_hmac(f"{subjects.SALT}.visitor", "vïsitor", algorithm="sha256")
+        assert subjects.hashed("visitor", "vïsitor") == expected.hexdigest()
+    assert tracking.read_click_token(f"{serve}:forged.2") is None
+
+
+def test_the_script_tag_follows_the_script_prefix(tracking_settings):
+    from django.template import Context, Template
+    from django.urls import set_script_prefix
+
+    tag = Template("{% load crosssell %}{% crosssell_tracking_script %}")
+    assert 'data-endpoint="/crosssell/events/"' in tag.render(Context())
+    set_script_prefix("/shop/")
+    try:
+        assert 'data-endpoint="/shop/crosssell/events/"' in tag.render(Context())
+    finally:
+        set_script_prefix("/")
+    assert 'data-endpoint="/crosssell/events/"' in tag.render(Context())
+
+
+def test_frequently_bought_together_is_a_serve_of_its_partners(shop, tracking_settings):
+    from django.http import HttpResponse
+    from django.template import Context, Template
+
+    def view(request):
+        html = Template("{% load crosssell %}{% frequently_bought_together product %}").render(
+            Context({"request": request, "product": shop["source"]})
+        )
+        return HttpResponse(html)
+
+    html = TrackingMiddleware(view)(make_request()).content.decode()
+    serve = Serve.objects.get()
+    assert serve.placement == "frequently_bought_together" and serve_id(html) == serve.pk.hex
+    partners = [str(p.pk) for p in shop["picks"][:2]]
+    assert serve.items == [[key, position] for position, key in enumerate(partners, start=1)]
+    # the product itself is shown first but is not an item and its link counts no click
+    tokens = re.findall(r'href="[^"]*\?cs=([^"]+)"', html)
+    assert [tracking.read_click_token(t) for t in tokens] == [(serve.pk, 1), (serve.pk, 2)]
+    assert len(re.findall(r'class="crosssell-card-link" href="', html)) == 3
+    assert tracking.PLACEHOLDER not in html
