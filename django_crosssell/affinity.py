@@ -759,14 +759,14 @@ def _top_k_order(
     rows (0 for the block's first source) come back with ``order`` already applied.
     """
     n_rows = len(per_row)
-    local = np.repeat(np.arange(n_rows, dtype=np.int64), per_row)
-    if not len(local):
-        return np.zeros(0, np.int64), local
+    if not len(score):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     bits = score.view(np.int64)
     score_range = int(bits.min()), int(bits.max())
     if score_range[0] < 0 or score_range[1] > _INF_BITS:
         # A negative score or NaN (0/0 when every order of a product weighs 0) has no
         # ordered bit pattern: sort every pair as they are.
+        local = np.repeat(np.arange(n_rows, dtype=np.int64), per_row)
         order = np.lexsort((cols, -score, local))
         if top_k is not None:
             ranked = local[order]
@@ -775,9 +775,12 @@ def _top_k_order(
     candidates = None
     if top_k is not None:
         candidates = _top_k_candidates(score, per_row, top_k, score_range)
-        if candidates is not None:
-            local, cols, score = local[candidates], cols[candidates], score[candidates]
-            per_row = np.bincount(local, minlength=n_rows)
+    if candidates is None:
+        local = np.repeat(np.arange(n_rows, dtype=np.int64), per_row)
+    else:
+        local = np.searchsorted(np.cumsum(per_row), candidates, side="right")
+        cols, score = cols[candidates], score[candidates]
+        per_row = np.bincount(local, minlength=n_rows)
     order = _exact_order(local, cols, score, n_rows, n_products)
     if top_k is not None:
         ends = np.cumsum(per_row)
@@ -796,23 +799,24 @@ def _block_product(plan: BlockPlan, start: int, stop: int) -> tuple[np.ndarray, 
     it and scipy's kernel runs once; the result is the same, entry for entry. A scipy
     without that kernel takes the public product.
     """
-    a = plan.xt[start:stop]
     b = plan.xm
     kernel = getattr(_sparsetools, "csr_matmat", None)
     if plan.row_bound is not None and kernel is not None:
+        xt = plan.xt
+        first, last = int(xt.indptr[start]), int(xt.indptr[stop])
         bound = int(np.minimum(plan.row_bound[start:stop], b.shape[1]).sum())
-        limit = max(bound, a.nnz, b.nnz, b.shape[1], stop - start + 1)
+        limit = max(bound, xt.nnz, b.nnz, b.shape[1], stop - start + 1)
         index = np.int32 if limit < np.iinfo(np.int32).max else np.int64
         indptr = np.empty(stop - start + 1, dtype=index)
         indices = np.empty(bound, dtype=index)
-        data = np.empty(bound, dtype=np.result_type(a.data, b.data))
+        data = np.empty(bound, dtype=np.result_type(xt.data, b.data))
         try:
             kernel(
                 stop - start,
                 b.shape[1],
-                a.indptr.astype(index, copy=False),
-                a.indices.astype(index, copy=False),
-                a.data.astype(data.dtype, copy=False),
+                (xt.indptr[start : stop + 1] - first).astype(index, copy=False),
+                xt.indices[first:last].astype(index, copy=False),
+                xt.data[first:last].astype(data.dtype, copy=False),
                 b.indptr.astype(index, copy=False),
                 b.indices.astype(index, copy=False),
                 b.data.astype(data.dtype, copy=False),
@@ -825,7 +829,7 @@ def _block_product(plan: BlockPlan, start: int, stop: int) -> tuple[np.ndarray, 
         else:
             nnz = int(indptr[-1])
             return indptr, indices[:nnz], data[:nnz]
-    block = a @ b
+    block = plan.xt[start:stop] @ b
     return block.indptr, block.indices, block.data
 
 
@@ -872,7 +876,7 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
         counts = values >> np.int64(packed_shift) if packed_shift else values
         if packed_shift:
             values &= np.int64((1 << packed_shift) - 1)
-            first_weighted = values.astype(np.float64) * WEIGHT_QUANTUM
+            first_weighted = np.multiply(values, WEIGHT_QUANTUM)  # exact: below 2^53
     elif np.iscomplexobj(values):
         counts = values.real.astype(np.int64)
         first_weighted = values.imag
@@ -880,16 +884,16 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
         counts = values.astype(np.int64, copy=False)
     if plan.weighted:
         assert first_weighted is not None  # the decay weights ride in the imaginary part
-        co = first_weighted
+        co: np.ndarray | None = first_weighted
         score_co = second_weighted
     else:
-        co = counts.astype(np.float64)
+        co = None  # the counts, as floats, once the pairs are cut to the top K
         score_co = first_weighted
     total = plan.total_weight
     if score_co is None:
         score = _block_scores(
             plan.metric,
-            co if plan.weighted else counts,
+            counts if co is None else co,
             np.repeat(plan.weighted_counts[start:stop], per_row),
             plan.weighted_counts[cols],
             total,
@@ -904,7 +908,8 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
         )
     order, local = _top_k_order(per_row, cols, score, plan.top_k, plan.n_products)
     rows = local + start
-    counts, co, score = counts[order], co[order], score[order]
+    counts, score = counts[order], score[order]
+    co = counts.astype(np.float64) if co is None else co[order]
     cols = cols[order].astype(np.int64)
     n_source, n_target = plan.weighted_counts[rows], plan.weighted_counts[cols]
     confidence = co / n_source
