@@ -75,9 +75,12 @@ WEIGHTINGS: tuple[str, ...] = ("none", "inverse_size", "bm25")
 DEFAULT_WEIGHTING = "none"
 
 #: Upper bound of the non-zeros of one block of the co-occurrence matrix. Each non-zero
-#: costs about 60 bytes while a block is reduced, so the default keeps a block near 400 MB
-#: at worst and usually far below.
-DEFAULT_BLOCK_BUDGET = 6_000_000
+#: costs about 60 bytes while a block is reduced, so a block stays near 30 MB at worst:
+#: small enough that its arrays stay in the processor's cache between the steps of
+#: :func:`compute_block` (measured on the online-retail file, ``benchmarks/engine.py``
+#: (d): blocks twelve times larger took 10-25% longer), large enough that the per-block
+#: Python overhead stays below a few percent.
+DEFAULT_BLOCK_BUDGET = 500_000
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 
