@@ -48,9 +48,12 @@ README's "Choosing the defaults"): it matters on shops with large orders.
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -464,8 +467,12 @@ def compute_pairs(
     metric: str = DEFAULT_METRIC,
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
+    threads: int = 1,
 ) -> AffinityResult:
-    """Top-K partners of every product of ``baskets`` (see the module docstring)."""
+    """Top-K partners of every product of ``baskets`` (see the module docstring).
+
+    ``threads``: blocks computed at once (see :func:`plan_results`).
+    """
     blocks = list(
         iter_pair_blocks(
             baskets,
@@ -474,6 +481,7 @@ def compute_pairs(
             metric=metric,
             block_budget=block_budget,
             progress=progress,
+            threads=threads,
         )
     )
     return AffinityResult.concat(blocks)
@@ -488,6 +496,7 @@ def iter_pair_blocks(
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     min_blocks: int = 1,
     progress: ProgressCallback | None = None,
+    threads: int = 1,
 ) -> Iterator[AffinityResult]:
     """:func:`compute_pairs` a block of source products at a time.
 
@@ -500,7 +509,7 @@ def iter_pair_blocks(
     """
     empty = empty_result(baskets, min_co_count=min_co_count, top_k=top_k, metric=metric)
     return _pair_blocks(
-        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress
+        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress, threads
     )
 
 
@@ -944,6 +953,7 @@ def _pair_blocks(
     block_budget: int,
     min_blocks: int,
     progress: ProgressCallback | None,
+    threads: int = 1,
 ) -> Iterator[AffinityResult]:
     plan = plan_blocks(
         baskets,
@@ -953,7 +963,7 @@ def _pair_blocks(
         block_budget=block_budget,
         min_blocks=min_blocks,
     )
-    yield from plan_results(plan, empty, progress)
+    yield from plan_results(plan, empty, progress, threads=threads)
 
 
 #: ``runner(plan, empty, progress)``: computes a plan's blocks (here, or on a cluster).
@@ -963,17 +973,44 @@ PlanRunner = Callable[
 
 
 def plan_results(
-    plan: BlockPlan | None, empty: AffinityResult, progress: ProgressCallback | None = None
+    plan: BlockPlan | None,
+    empty: AffinityResult,
+    progress: ProgressCallback | None = None,
+    *,
+    threads: int = 1,
 ) -> Iterator[AffinityResult]:
-    """The blocks of ``plan`` computed one after another in this process."""
+    """The blocks of ``plan`` computed in this process, yielded in source order.
+
+    ``threads`` > 1 (0: one per core) computes that many blocks at once: scipy's product
+    and numpy's array operations release the GIL, and each block is a pure function of
+    the plan, so the results are the same, bit for bit. At most two blocks per thread are
+    held ahead of the consumer. The default is one: a recompute already runs the engine
+    next to its database writer, and a Celery worker should not take every core.
+    """
     if plan is None or not plan.blocks:
         yield empty
         return
-    for start, stop in plan.blocks:
-        pairs = compute_block(plan, start, stop)
-        if progress is not None:
-            progress("pairs", stop, plan.n_products)
-        yield block_result(empty, pairs)
+    workers = (os.cpu_count() or 1) if threads <= 0 else threads
+    if workers <= 1 or len(plan.blocks) < 2:
+        for start, stop in plan.blocks:
+            pairs = compute_block(plan, start, stop)
+            if progress is not None:
+                progress("pairs", stop, plan.n_products)
+            yield block_result(empty, pairs)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        bounds = iter(plan.blocks)
+        pending: deque[tuple[int, Future[dict[str, np.ndarray]]]] = deque()
+        for start, stop in islice(bounds, 2 * workers):
+            pending.append((stop, pool.submit(compute_block, plan, start, stop)))
+        while pending:
+            stop, future = pending.popleft()
+            pairs = future.result()
+            for start, end in islice(bounds, 1):
+                pending.append((end, pool.submit(compute_block, plan, start, end)))
+            if progress is not None:
+                progress("pairs", stop, plan.n_products)
+            yield block_result(empty, pairs)
 
 
 def compute_affinity(
@@ -991,8 +1028,12 @@ def compute_affinity(
     now: Any = None,
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
+    threads: int = 1,
 ) -> AffinityResult:
-    """Order lines in, top-K partners per product out (the one-call form)."""
+    """Order lines in, top-K partners per product out (the one-call form).
+
+    ``threads``: blocks computed at once (:func:`plan_results`; 0 for one per core).
+    """
     baskets = build_basket_matrix(
         orders,
         products,
@@ -1009,6 +1050,7 @@ def compute_affinity(
         metric=metric,
         block_budget=block_budget,
         progress=progress,
+        threads=threads,
     )
     result.parameters.update(
         lookback_days=lookback_days,

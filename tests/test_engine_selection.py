@@ -130,3 +130,13 @@ def test_inverse_size_weighting_prefers_pairs_from_small_orders():
     assert top(weighted)[1] == 2  # 3 x 1/2 against 4 x 1/12
     assert weighted.to_frame().set_index(["source", "target"]).score[(1, 2)] == pytest.approx(1.5)
     assert weighted.to_frame().set_index(["source", "target"]).co_count[(1, 2)] == 3
+
+
+@pytest.mark.parametrize("threads", [2, 0])
+def test_blocks_computed_in_threads_equal_one_after_another(threads):
+    baskets = affinity.weigh_orders(random_baskets(5, 800, 120, 20), "bm25", 12)
+    alone = affinity.compute_pairs(baskets, top_k=5, block_budget=300)
+    together = affinity.compute_pairs(baskets, top_k=5, block_budget=300, threads=threads)
+    assert len(list(affinity.iter_pair_blocks(baskets, block_budget=300))) > 4
+    for name in affinity.PAIR_FIELDS:
+        np.testing.assert_array_equal(getattr(alone, name), getattr(together, name), err_msg=name)
