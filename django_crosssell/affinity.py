@@ -724,15 +724,16 @@ def _top_k_candidates(
     n_rows = len(per_row)
     row_bits = max(int(n_rows - 1).bit_length(), 1)
     key_bits = 32 if row_bits <= 12 else 64
-    key_type = np.uint32 if key_bits == 32 else np.uint64
+    key_type: Any = np.uint32 if key_bits == 32 else np.uint64
     score_bits = max(min(key_bits, SELECTION_KEY_BITS) - row_bits, 0)
     low, high = score_range
     drop = max((high - low).bit_length() - score_bits, 0)
     worst_first = np.subtract(np.int64(high), score.view(np.int64))
     worst_first >>= np.int64(drop)
-    key = worst_first.astype(key_type)
+    key: np.ndarray = worst_first.astype(key_type)
     del worst_first
-    row_keys = np.arange(n_rows, dtype=key_type) << key_type(score_bits)
+    row_keys: np.ndarray = np.arange(n_rows, dtype=key_type)
+    row_keys <<= key_type(score_bits)
     key |= np.repeat(row_keys, per_row)
     ends = np.cumsum(per_row)
     bound = np.full(n_rows, np.iinfo(key_type).max, dtype=key_type)
