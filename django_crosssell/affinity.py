@@ -555,7 +555,7 @@ class BlockPlan:
     """
 
     xt: sparse.csr_matrix  # products x multi-product orders (ones)
-    xm: sparse.csr_matrix  # multi-product orders x products; complex when weighted
+    xm: sparse.csr_matrix  # multi-product orders x products; packed or complex (see below)
     #: A precomputed products x products co-occurrence (no diagonal; complex when
     #: weighted) to slice instead of multiplying ``xt @ xm`` (incremental runs).
     cooc: sparse.csr_matrix | None
