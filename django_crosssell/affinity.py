@@ -297,20 +297,25 @@ def _binary_matrix(
     + product`` keys does what scipy's COO conversion and duplicate summing do in three
     passes.
     """
-    keys = order_codes.astype(np.int64) * n_products + product_codes
+    keys = order_codes.astype(np.int64) * n_products
+    keys += product_codes
     keys.sort()
     if len(keys) > 1:
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+        fresh = np.empty(len(keys), dtype=bool)
+        fresh[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=fresh[1:])
+        if not fresh.all():
+            keys = keys[fresh]
+        del fresh
     row = keys // max(n_products, 1)
     indptr = np.zeros(n_orders + 1, dtype=np.int64)
     np.cumsum(np.bincount(row, minlength=n_orders), out=indptr[1:])
+    row *= n_products
+    keys -= row  # now the product of each entry
+    del row
     index = np.int32 if max(len(keys), n_products, n_orders) < np.iinfo(np.int32).max else np.int64
     matrix = sparse.csr_matrix(
-        (
-            np.ones(len(keys), dtype=np.int32),
-            (keys - row * n_products).astype(index),
-            indptr.astype(index),
-        ),
+        (np.ones(len(keys), dtype=np.int32), keys.astype(index), indptr.astype(index)),
         shape=(n_orders, n_products),
     )
     matrix.has_canonical_format = True
@@ -576,8 +581,8 @@ class BlockPlan:
     blocks: list[tuple[int, int]]
     #: When set, ``xm`` holds int64 ``(1 << packed_shift) + w`` per line, ``w`` the order's
     #: score weight in units of :data:`WEIGHT_QUANTUM`: one integer product then gives each
-    #: pair's count (above the shift) and its exact weight sum (below). None: the complex
-    #: layout above.
+    #: pair's count (above the shift) and its exact weight sum (below); 0 when there is no
+    #: weight (int32 ones, counts only). None: the complex layout above.
     packed_shift: int | None = None
     #: Upper bound of each source row's non-zeros (see :func:`_block_product`).
     row_bound: np.ndarray | None = None
@@ -638,7 +643,7 @@ def plan_blocks(
     if packed is not None:
         xm = sparse.csr_matrix((packed[1], xm.indices, xm.indptr), shape=xm.shape)
         xt = sparse.csr_matrix(
-            (np.ones(xt.nnz, dtype=np.int64), xt.indices, xt.indptr), shape=xt.shape
+            (np.ones(xt.nnz, dtype=packed[1].dtype), xt.indices, xt.indptr), shape=xt.shape
         )
     elif first is not None:
         data = 1.0 + 1j * first[multi][np.repeat(np.arange(xm.shape[0]), np.diff(xm.indptr))]
@@ -691,8 +696,8 @@ def _packed_lines(
     if shift + max_count.bit_length() > 62:
         return None
     sizes = np.diff(xm.indptr)
-    if units is None:
-        return shift, np.ones(xm.nnz, dtype=np.int64)
+    if units is None:  # counts only: int32 halves the matrices (and fits any count)
+        return shift, np.ones(xm.nnz, dtype=np.int32 if max_count < 2**31 else np.int64)
     return shift, np.repeat((np.int64(1) << np.int64(shift)) + units, sizes)
 
 
@@ -886,7 +891,7 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
     del data, kept
     first_weighted = None
     if packed_shift is not None:
-        counts = values >> np.int64(packed_shift) if packed_shift else values
+        counts = values >> np.int64(packed_shift) if packed_shift else values.astype(np.int64)
         if packed_shift:
             values &= np.int64((1 << packed_shift) - 1)
             first_weighted = np.multiply(values, WEIGHT_QUANTUM)  # exact: below 2^53
