@@ -77,12 +77,15 @@ def bench_fit(quick: bool) -> dict:
         (np.ones(len(codes), np.float32), (orders, codes)), shape=(len(baskets), codes.max() + 1)
     )
 
-    def engine():
+    def engine(threads=1):
         return affinity.compute_affinity(
-            orders, products, order_weighting="inverse_size", max_basket_size=300
+            orders, products, order_weighting="inverse_size", max_basket_size=300, threads=threads
         )
 
-    rows = {"engine (cosine, 1/size, cap 300, top 50)": engine}
+    rows = {
+        "engine (cosine, 1/size, cap 300, top 50; 1 thread)": engine,
+        "engine (same, all threads)": lambda: engine(threads=0),
+    }
     try:
         import implicit.nearest_neighbours as nearest
     except ImportError:
@@ -109,7 +112,7 @@ def bench_fit(quick: bool) -> dict:
             func()
             times[name].append(time.perf_counter() - start)
     first = engine()
-    # Correct: the block split changes nothing.
+    # Correct: the block split and the threads change nothing.
     split = affinity.AffinityResult.concat(
         list(
             affinity.iter_pair_blocks(
@@ -120,8 +123,11 @@ def bench_fit(quick: bool) -> dict:
             )
         )
     )
+    threaded = engine(threads=0)
     same = all(
-        np.array_equal(getattr(first, name), getattr(split, name)) for name in affinity.PAIR_FIELDS
+        np.array_equal(getattr(first, name), getattr(other, name))
+        for name in affinity.PAIR_FIELDS
+        for other in (split, threaded)
     )
     return {
         "lines": len(orders),
@@ -377,7 +383,7 @@ def report(fit: dict, shop: dict, cold: dict, dask: dict) -> tuple[list[str], bo
         engine_s = fit["seconds"][engine_name]
         out += [
             f"{fit['lines']:,} lines, {fit['orders']:,} orders; best of 5, interleaved; "
-            f"engine {fit['pairs']:,} pairs, block split changes nothing: "
+            f"engine {fit['pairs']:,} pairs, block split and threads change nothing: "
             f"{'yes' if fit['correct'] else 'NO'}.",
             "",
             "| fit | seconds | engine / this |",

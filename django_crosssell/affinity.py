@@ -48,14 +48,22 @@ README's "Choosing the defaults"): it matters on shops with large orders.
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+try:  # the product kernel behind ``csr_matrix @`` (see _block_product)
+    from scipy.sparse import _sparsetools
+except ImportError:  # pragma: no cover - a scipy that moved it takes the public product
+    _sparsetools = None
 
 #: Ranking metrics the engine accepts (``CROSSSELL["METRIC"]``; ``conf.METRIC_CHOICES``
 #: repeats them so system checks need not import numpy).
@@ -70,9 +78,12 @@ WEIGHTINGS: tuple[str, ...] = ("none", "inverse_size", "bm25")
 DEFAULT_WEIGHTING = "none"
 
 #: Upper bound of the non-zeros of one block of the co-occurrence matrix. Each non-zero
-#: costs about 60 bytes while a block is reduced, so the default keeps a block near 400 MB
-#: at worst and usually far below.
-DEFAULT_BLOCK_BUDGET = 6_000_000
+#: costs about 60 bytes while a block is reduced, so a block stays near 30 MB at worst:
+#: small enough that its arrays stay in the processor's cache between the steps of
+#: :func:`compute_block` (measured on the online-retail file, ``benchmarks/engine.py``
+#: (d): blocks twelve times larger took 10-25% longer), large enough that the per-block
+#: Python overhead stays below a few percent.
+DEFAULT_BLOCK_BUDGET = 500_000
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 
@@ -264,12 +275,7 @@ def build_basket_matrix(
     product_ids = np.asarray(product_ids)
     n_orders = int(order_codes.max()) + 1 if len(order_codes) else 0
     n_products = len(product_ids)
-    data = np.ones(len(order_codes), dtype=np.int32)
-    matrix = sparse.csr_matrix(
-        (data, (order_codes, product_codes)), shape=(n_orders, n_products), dtype=np.int32
-    )
-    matrix.sum_duplicates()
-    matrix.data[:] = 1  # several lines of one product in one order count once
+    matrix = _binary_matrix(order_codes, product_codes, n_orders, n_products)
 
     weights = None
     if half_life_days is not None and n_orders:
@@ -280,6 +286,40 @@ def build_basket_matrix(
     return BasketMatrix(
         matrix=matrix, product_ids=product_ids, weights=weights, n_lines=len(order_codes)
     )
+
+
+def _binary_matrix(
+    order_codes: np.ndarray, product_codes: np.ndarray, n_orders: int, n_products: int
+) -> sparse.csr_matrix:
+    """The orders x products matrix of ones, in canonical form (sorted, no duplicates).
+
+    Several lines of one product in one order count once. One sort of ``order x products
+    + product`` keys does what scipy's COO conversion and duplicate summing do in three
+    passes.
+    """
+    keys = order_codes.astype(np.int64) * n_products
+    keys += product_codes
+    keys.sort()
+    if len(keys) > 1:
+        fresh = np.empty(len(keys), dtype=bool)
+        fresh[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=fresh[1:])
+        if not fresh.all():
+            keys = keys[fresh]
+        del fresh
+    row = keys // max(n_products, 1)
+    indptr = np.zeros(n_orders + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n_orders), out=indptr[1:])
+    row *= n_products
+    keys -= row  # now the product of each entry
+    del row
+    index = np.int32 if max(len(keys), n_products, n_orders) < np.iinfo(np.int32).max else np.int64
+    matrix = sparse.csr_matrix(
+        (np.ones(len(keys), dtype=np.int32), keys.astype(index), indptr.astype(index)),
+        shape=(n_orders, n_products),
+    )
+    matrix.has_canonical_format = True
+    return matrix
 
 
 def _order_codes(orders: np.ndarray) -> np.ndarray:
@@ -386,6 +426,30 @@ def _metric_values(
     raise AffinityInputError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
 
 
+def _block_scores(
+    metric: str, co: np.ndarray, source: np.ndarray, target: np.ndarray, total: float
+) -> np.ndarray:
+    """:func:`_metric_values` of a block; ``source`` and ``target`` are scratch (overwritten).
+
+    The default metric reuses their memory instead of allocating three arrays as large
+    as the block (the same operations in the same order: bitwise the same scores).
+    """
+    if metric == "cosine":
+        np.multiply(source, target, out=source)
+        np.sqrt(source, out=source)
+        return np.divide(co, source, out=source)
+    return _metric_values(
+        metric,
+        co,
+        source,
+        target,
+        total,
+        lambda: co / total,
+        lambda: co / source,
+        lambda: (co / source) / (target / total),
+    )
+
+
 def _blocks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """Split rows into consecutive blocks whose summed cost stays under the budget."""
     blocks: list[tuple[int, int]] = []
@@ -408,8 +472,12 @@ def compute_pairs(
     metric: str = DEFAULT_METRIC,
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
+    threads: int = 1,
 ) -> AffinityResult:
-    """Top-K partners of every product of ``baskets`` (see the module docstring)."""
+    """Top-K partners of every product of ``baskets`` (see the module docstring).
+
+    ``threads``: blocks computed at once (see :func:`plan_results`).
+    """
     blocks = list(
         iter_pair_blocks(
             baskets,
@@ -418,6 +486,7 @@ def compute_pairs(
             metric=metric,
             block_budget=block_budget,
             progress=progress,
+            threads=threads,
         )
     )
     return AffinityResult.concat(blocks)
@@ -432,6 +501,7 @@ def iter_pair_blocks(
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     min_blocks: int = 1,
     progress: ProgressCallback | None = None,
+    threads: int = 1,
 ) -> Iterator[AffinityResult]:
     """:func:`compute_pairs` a block of source products at a time.
 
@@ -444,7 +514,7 @@ def iter_pair_blocks(
     """
     empty = empty_result(baskets, min_co_count=min_co_count, top_k=top_k, metric=metric)
     return _pair_blocks(
-        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress
+        baskets, empty, min_co_count, top_k, metric, block_budget, min_blocks, progress, threads
     )
 
 
@@ -490,7 +560,7 @@ class BlockPlan:
     """
 
     xt: sparse.csr_matrix  # products x multi-product orders (ones)
-    xm: sparse.csr_matrix  # multi-product orders x products; complex when weighted
+    xm: sparse.csr_matrix  # multi-product orders x products; packed or complex (see below)
     #: A precomputed products x products co-occurrence (no diagonal; complex when
     #: weighted) to slice instead of multiplying ``xt @ xm`` (incremental runs).
     cooc: sparse.csr_matrix | None
@@ -509,6 +579,13 @@ class BlockPlan:
     metric: str
     n_products: int
     blocks: list[tuple[int, int]]
+    #: When set, ``xm`` holds int64 ``(1 << packed_shift) + w`` per line, ``w`` the order's
+    #: score weight in units of :data:`WEIGHT_QUANTUM`: one integer product then gives each
+    #: pair's count (above the shift) and its exact weight sum (below); 0 when there is no
+    #: weight (int32 ones, counts only). None: the complex layout above.
+    packed_shift: int | None = None
+    #: Upper bound of each source row's non-zeros (see :func:`_block_product`).
+    row_bound: np.ndarray | None = None
 
 
 def plan_blocks(
@@ -548,21 +625,31 @@ def plan_blocks(
         score_counts = np.asarray(x.T @ score_weights).ravel()
     else:
         score_total, score_counts = total_weight, weighted_counts
-    # One sparse product gives the integer counts and one weighted sum at once: the
-    # matrix holds 1 + w·i per line, so the real part counts orders exactly and the
-    # imaginary part sums their weights in the same order a real product would.
-    first = weights if weights is not None else score_weights
-    xs = None
-    if first is not None:
-        data = 1.0 + 1j * first[multi][np.repeat(np.arange(xm.shape[0]), np.diff(xm.indptr))]
-        xm = sparse.csr_matrix((data, xm.indices, xm.indptr), shape=xm.shape)
-        if weights is not None and score_weights is not None:
-            xs = sparse.diags(score_weights[multi]) @ x[multi]
-    xt = (x[multi] if not multi.all() else x).T.tocsr()  # products x orders
+    xt = xm.T.tocsr()  # products x orders
     # Upper bound of each source row's non-zeros: the lines of the orders it appears in.
     cost = np.asarray(xt @ basket_size[multi].astype(np.int64)).ravel()
     if min_blocks > 1:
         block_budget = min(block_budget, max(int(cost.sum()) // min_blocks, 1))
+    # One sparse product gives the integer counts and one weighted sum at once. Without
+    # time decay the order weights are multiples of WEIGHT_QUANTUM, so count and weight
+    # sum pack into one int64 per line (exact, and a third faster than complex numbers).
+    # Otherwise the matrix holds 1 + w·i per line: the real part counts orders exactly and
+    # the imaginary part sums their weights in the same order a real product would.
+    first = weights if weights is not None else score_weights
+    xs = None
+    packed = None
+    if weights is None:
+        packed = _packed_lines(xm, xt, None if score_weights is None else score_weights[multi])
+    if packed is not None:
+        xm = sparse.csr_matrix((packed[1], xm.indices, xm.indptr), shape=xm.shape)
+        xt = sparse.csr_matrix(
+            (np.ones(xt.nnz, dtype=packed[1].dtype), xt.indices, xt.indptr), shape=xt.shape
+        )
+    elif first is not None:
+        data = 1.0 + 1j * first[multi][np.repeat(np.arange(xm.shape[0]), np.diff(xm.indptr))]
+        xm = sparse.csr_matrix((data, xm.indices, xm.indptr), shape=xm.shape)
+        if weights is not None and score_weights is not None:
+            xs = sparse.diags(score_weights[multi]) @ x[multi]
     return BlockPlan(
         xt=xt,
         xm=xm,
@@ -580,86 +667,188 @@ def plan_blocks(
         metric=metric,
         n_products=n_products,
         blocks=_blocks(cost, block_budget),
+        packed_shift=None if packed is None else packed[0],
+        row_bound=cost,
     )
 
 
-#: Buckets per source for the top-K pre-selection (see :func:`_top_k_order`), and the most
-#: histogram cells held at once.
-SELECTION_BUCKETS = 1024
-SELECTION_CELLS = 1 << 23
+def _packed_lines(
+    xm: sparse.csr_matrix, xt: sparse.csr_matrix, weights: np.ndarray | None
+) -> tuple[int, np.ndarray] | None:
+    """``(shift, value per line)`` of the int64 layout of :attr:`BlockPlan.packed_shift`.
+
+    None when it would not be exact: weights that are not multiples of the quantum (time
+    decay), or a product whose counts and weight sums together need more than 62 bits, or
+    weight sums past 2^53 quanta (where a float sum would round).
+    """
+    max_count = int(np.diff(xt.indptr).max(initial=0))
+    units = None
+    shift = 0
+    if weights is not None:
+        scaled = np.round(weights / WEIGHT_QUANTUM)
+        if (scaled < 0).any() or not np.array_equal(scaled * WEIGHT_QUANTUM, weights):
+            return None
+        units = scaled.astype(np.int64)
+        largest = int(np.asarray(xt @ units).max(initial=0))
+        shift = max(largest.bit_length(), 1)
+        if shift > 53:
+            return None
+    if shift + max_count.bit_length() > 62:
+        return None
+    sizes = np.diff(xm.indptr)
+    if units is None:  # counts only: int32 halves the matrices (and fits any count)
+        return shift, np.ones(xm.nnz, dtype=np.int32 if max_count < 2**31 else np.int64)
+    return shift, np.repeat((np.int64(1) << np.int64(shift)) + units, sizes)
+
+
+#: Bits of the sort key that :func:`_top_k_candidates` builds per pair (the source's row in
+#: the block, then the score's leading bits); fewer bits only make more pairs tie in it.
+SELECTION_KEY_BITS = 64
+#: The largest bit pattern of a float64 that is a number (``+inf``); NaN patterns are above.
+_INF_BITS = 0x7FF0000000000000
 
 
 def _top_k_candidates(
-    rows: np.ndarray, score: np.ndarray, top_k: int, start: int, stop: int
+    score: np.ndarray, per_row: np.ndarray, top_k: int, score_range: tuple[int, int]
 ) -> np.ndarray | None:
     """Indices of a superset of each source's ``top_k`` best pairs, or None for all.
 
-    Sorting every pair to keep the best 50 of each source cost most of a run on shops with
-    large orders. Instead each source's scores are put into buckets by their share of the
-    source's best score (``floor(score / best * buckets)``, monotonic in the score), a
-    histogram per source finds the lowest bucket that still holds one of the ``top_k``
-    best, and only the pairs from that bucket up are sorted. Scores are never negative.
+    ``score`` is grouped by source (``per_row`` pairs each, in source order) and holds no
+    negative number or NaN; ``score_range`` is the least and greatest of its bit patterns.
+    Why not sort every pair by (source, -score, target): on a shop with large orders that
+    sort cost more than the sparse product. A non-negative float's bit pattern orders like
+    its value, so one unsigned integer per pair, the source's row above the score's leading
+    bits (inverted: best first), sorts every source's pairs best first in one pass of
+    numpy's vectorised sort, and a source's ``top_k``-th key bounds its best pairs. Pairs
+    whose scores differ only in the dropped bits tie in the key, so the bound keeps them
+    all; the exact order is settled on the few that pass.
     """
-    n_rows = stop - start
-    local = rows - start
-    per_row = np.bincount(local, minlength=n_rows)
-    long_rows = np.flatnonzero(per_row > top_k)
-    if not len(long_rows):
+    long_rows = per_row > top_k
+    if not long_rows.any():
         return None
-    # Only sources with more than top_k pairs need a histogram; the others keep all.
-    compact = np.full(n_rows, -1, dtype=np.int64)
-    compact[long_rows] = np.arange(len(long_rows))
-    row_of = compact[local]
-    selected = row_of >= 0
-    # About two pairs per bucket on average, within bounds.
-    mean_long = float(per_row[long_rows].mean())
-    buckets = int(min(SELECTION_BUCKETS, max(mean_long / 2, 16)))
-    buckets = int(min(buckets, max(SELECTION_CELLS // len(long_rows), 16)))
-    starts = np.flatnonzero(per_row)
-    best = np.zeros(n_rows)
-    best[starts] = np.maximum.reduceat(score, np.cumsum(per_row)[starts] - per_row[starts])
-    scale = np.where(best > 0, best, 1.0)[local]
-    bucket = np.minimum((score / scale * buckets).astype(np.int64), buckets - 1)
-    histogram = np.bincount(
-        row_of[selected] * buckets + bucket[selected], minlength=len(long_rows) * buckets
-    )
-    from_top = histogram.reshape(len(long_rows), buckets)[:, ::-1].cumsum(axis=1)
-    # The first bucket from the top where the running count reaches top_k (every long row
-    # reaches it: it has more than top_k pairs).
-    lowest_long = buckets - 1 - (from_top >= top_k).argmax(axis=1)
-    lowest = np.zeros(n_rows, dtype=np.int64)
-    lowest[long_rows] = lowest_long
-    return np.flatnonzero(bucket >= lowest[local])
+    n_rows = len(per_row)
+    row_bits = max(int(n_rows - 1).bit_length(), 1)
+    key_bits = 32 if row_bits <= 12 else 64
+    key_type: Any = np.uint32 if key_bits == 32 else np.uint64
+    score_bits = max(min(key_bits, SELECTION_KEY_BITS) - row_bits, 0)
+    low, high = score_range
+    drop = max((high - low).bit_length() - score_bits, 0)
+    worst_first = np.subtract(np.int64(high), score.view(np.int64))
+    worst_first >>= np.int64(drop)
+    key: np.ndarray = worst_first.astype(key_type)
+    del worst_first
+    row_keys: np.ndarray = np.arange(n_rows, dtype=key_type)
+    row_keys <<= key_type(score_bits)
+    key |= np.repeat(row_keys, per_row)
+    ends = np.cumsum(per_row)
+    bound = np.full(n_rows, np.iinfo(key_type).max, dtype=key_type)
+    bound[long_rows] = np.sort(key)[(ends - per_row)[long_rows] + top_k - 1]
+    return np.flatnonzero(key <= np.repeat(bound, per_row))
+
+
+def _exact_order(
+    local: np.ndarray, cols: np.ndarray, score: np.ndarray, n_rows: int, n_products: int
+) -> np.ndarray:
+    """The permutation sorting pairs by (source, -score, target), ties and all.
+
+    ``np.lexsort`` on three keys was the slowest step of a block; instead each distinct
+    score gets its rank and the three fields are packed into one integer sorted at once,
+    when they fit in 63 bits.
+    """
+    distinct, inverse = np.unique(score, return_inverse=True)
+    row_bits = max(int(n_rows - 1).bit_length(), 1)
+    rank_bits = max(int(len(distinct) - 1).bit_length(), 1)
+    col_bits = max(int(n_products - 1).bit_length(), 1)
+    if row_bits + rank_bits + col_bits > 63:
+        return np.lexsort((cols, -score, local))
+    key = local << np.int64(rank_bits + col_bits)
+    key |= (len(distinct) - 1 - inverse.reshape(-1).astype(np.int64)) << np.int64(col_bits)
+    key |= cols
+    return np.argsort(key)
 
 
 def _top_k_order(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    score: np.ndarray,
-    top_k: int | None,
-    start: int,
-    stop: int,
-    n_products: int,
-) -> np.ndarray:
-    """Indices of the kept pairs ordered by (source, best score first, target).
+    per_row: np.ndarray, cols: np.ndarray, score: np.ndarray, top_k: int | None, n_products: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, local rows)``: the kept pairs ordered by (source, best score first, target).
 
-    Exactly the first ``top_k`` of each source in that order; only a superset of them
-    (:func:`_top_k_candidates`) is sorted.
+    Exactly the first ``top_k`` of each source in that order. The pairs are grouped by
+    source in ascending order (as a CSR block's are), ``per_row`` pairs each; the local
+    rows (0 for the block's first source) come back with ``order`` already applied.
     """
-    if not len(rows):
-        return np.zeros(0, np.int64)
+    n_rows = len(per_row)
+    if not len(score):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    bits = score.view(np.int64)
+    score_range = int(bits.min()), int(bits.max())
+    if score_range[0] < 0 or score_range[1] > _INF_BITS:
+        # A negative score or NaN (0/0 when every order of a product weighs 0) has no
+        # ordered bit pattern: sort every pair as they are.
+        local = np.repeat(np.arange(n_rows, dtype=np.int64), per_row)
+        order = np.lexsort((cols, -score, local))
+        if top_k is not None:
+            ranked = local[order]
+            order = order[np.arange(len(order)) - np.searchsorted(ranked, ranked) < top_k]
+        return order, local[order]
     candidates = None
     if top_k is not None:
-        candidates = _top_k_candidates(rows, score, top_k, start, stop)
-        if candidates is not None:
-            rows, cols, score = rows[candidates], cols[candidates], score[candidates]
-    order = np.lexsort((cols, -score, rows))
+        candidates = _top_k_candidates(score, per_row, top_k, score_range)
+    if candidates is None:
+        local = np.repeat(np.arange(n_rows, dtype=np.int64), per_row)
+    else:
+        local = np.searchsorted(np.cumsum(per_row), candidates, side="right")
+        cols, score = cols[candidates], score[candidates]
+        per_row = np.bincount(local, minlength=n_rows)
+    order = _exact_order(local, cols, score, n_rows, n_products)
     if top_k is not None:
-        rows_sorted = rows[order]
-        first_of_row = np.searchsorted(rows_sorted, rows_sorted, side="left")
-        rank = np.arange(len(rows_sorted)) - first_of_row
+        ends = np.cumsum(per_row)
+        rank = np.arange(len(order)) - np.repeat(ends - per_row, per_row)
         order = order[rank < top_k]
-    return order if candidates is None else candidates[order]
+    local = local[order]
+    return (order if candidates is None else candidates[order]), local
+
+
+def _block_product(plan: BlockPlan, start: int, stop: int) -> tuple[np.ndarray, ...]:
+    """``indptr, indices, data`` of rows ``start:stop`` of ``plan.xt @ plan.xm``.
+
+    scipy's product first counts the result's non-zeros in a pass as costly as the
+    product itself (a third of a block's time). The plan already holds an upper bound of
+    each row's non-zeros (:attr:`BlockPlan.row_bound`), so the buffers are allocated from
+    it and scipy's kernel runs once; the result is the same, entry for entry. A scipy
+    without that kernel takes the public product.
+    """
+    b = plan.xm
+    kernel = getattr(_sparsetools, "csr_matmat", None)
+    if plan.row_bound is not None and kernel is not None:
+        xt = plan.xt
+        first, last = int(xt.indptr[start]), int(xt.indptr[stop])
+        bound = int(np.minimum(plan.row_bound[start:stop], b.shape[1]).sum())
+        limit = max(bound, xt.nnz, b.nnz, b.shape[1], stop - start + 1)
+        index = np.int32 if limit < np.iinfo(np.int32).max else np.int64
+        indptr = np.empty(stop - start + 1, dtype=index)
+        indices = np.empty(bound, dtype=index)
+        data = np.empty(bound, dtype=np.result_type(xt.data, b.data))
+        try:
+            kernel(
+                stop - start,
+                b.shape[1],
+                (xt.indptr[start : stop + 1] - first).astype(index, copy=False),
+                xt.indices[first:last].astype(index, copy=False),
+                xt.data[first:last].astype(data.dtype, copy=False),
+                b.indptr.astype(index, copy=False),
+                b.indices.astype(index, copy=False),
+                b.data.astype(data.dtype, copy=False),
+                indptr,
+                indices,
+                data,
+            )
+        except (TypeError, ValueError):  # pragma: no cover - a scipy with another kernel
+            pass
+        else:
+            nnz = int(indptr[-1])
+            return indptr, indices[:nnz], data[:nnz]
+    block = plan.xt[start:stop] @ b
+    return block.indptr, block.indices, block.data
 
 
 def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -667,65 +856,79 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
 
     A pure function of its arguments (see :class:`BlockPlan`).
     """
-    block = plan.cooc[start:stop] if plan.cooc is not None else plan.xt[start:stop] @ plan.xm
-    rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(block.indptr))
-    cols = block.indices.astype(np.int64, copy=False)
-    if np.iscomplexobj(block.data):
-        counts = block.data.real.astype(np.int64)
-        first_weighted = block.data.imag
-    else:
-        counts = block.data.astype(np.int64, copy=False)
-        first_weighted = None
+    packed_shift = plan.packed_shift if plan.cooc is None else None
     second_weighted = None
-    if plan.xs is not None:
+    if plan.cooc is not None:
+        block = plan.cooc[start:stop]
+        indptr, cols, data = block.indptr, block.indices, block.data
+    elif plan.xs is not None:
+        block = plan.xt[start:stop] @ plan.xm
         block.sort_indices()
-        rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(block.indptr))
-        cols = block.indices.astype(np.int64, copy=False)
-        counts = block.data.real.astype(np.int64)
-        first_weighted = block.data.imag
+        indptr, cols, data = block.indptr, block.indices, block.data
         second = plan.xt[start:stop] @ plan.xs
         second.sort_indices()
         if not np.array_equal(second.indices, block.indices):  # pragma: no cover
             raise RuntimeError("weighted and unweighted co-occurrence differ in structure")
         second_weighted = second.data
-    keep = (cols != rows) & (counts >= plan.min_co_count)
-    rows, cols, counts = rows[keep], cols[keep], counts[keep]
+    else:
+        indptr, cols, data = _block_product(plan, start, stop)
+    sizes = np.diff(indptr)
+    if packed_shift is not None:
+        # count >= min_co_count, read on the packed value without unpacking every pair
+        keep = data >= min(plan.min_co_count << packed_shift, np.iinfo(np.int64).max)
+    elif np.iscomplexobj(data):
+        keep = data.real.astype(np.int64) >= plan.min_co_count
+    else:
+        keep = data.astype(np.int64, copy=False) >= plan.min_co_count
+    keep &= cols != np.repeat(np.arange(start, stop, dtype=cols.dtype), sizes)
+    kept = np.flatnonzero(keep)
+    del keep
+    per_row = np.diff(np.searchsorted(kept, indptr))
+    cols = cols[kept]
+    values = data[kept]
+    if second_weighted is not None:
+        second_weighted = second_weighted[kept]
+    del data, kept
+    first_weighted = None
+    if packed_shift is not None:
+        counts = values >> np.int64(packed_shift) if packed_shift else values.astype(np.int64)
+        if packed_shift:
+            values &= np.int64((1 << packed_shift) - 1)
+            first_weighted = np.multiply(values, WEIGHT_QUANTUM)  # exact: below 2^53
+    elif np.iscomplexobj(values):
+        counts = values.real.astype(np.int64)
+        first_weighted = values.imag
+    else:
+        counts = values.astype(np.int64, copy=False)
     if plan.weighted:
         assert first_weighted is not None  # the decay weights ride in the imaginary part
-        co = first_weighted[keep]
-        score_co = second_weighted[keep] if second_weighted is not None else None
+        co: np.ndarray | None = first_weighted
+        score_co = second_weighted
     else:
-        co = counts.astype(np.float64)
-        score_co = first_weighted[keep] if first_weighted is not None else None
-    del block, keep
+        co = None  # the counts, as floats, once the pairs are cut to the top K
+        score_co = first_weighted
     total = plan.total_weight
     if score_co is None:
-        n_source, n_target = plan.weighted_counts[rows], plan.weighted_counts[cols]
-        score = _metric_values(
+        score = _block_scores(
             plan.metric,
-            co if plan.weighted else counts,
-            n_source,
-            n_target,
+            counts if co is None else co,
+            np.repeat(plan.weighted_counts[start:stop], per_row),
+            plan.weighted_counts[cols],
             total,
-            lambda: co / total,
-            lambda: co / n_source,
-            lambda: (co / n_source) / (n_target / total),
         )
     else:
-        s_source, s_target = plan.score_counts[rows], plan.score_counts[cols]
-        s_total = plan.score_total
-        score = _metric_values(
+        score = _block_scores(
             plan.metric,
             score_co,
-            s_source,
-            s_target,
-            s_total,
-            lambda: score_co / s_total,
-            lambda: score_co / s_source,
-            lambda: (score_co / s_source) / (s_target / s_total),
+            np.repeat(plan.score_counts[start:stop], per_row),
+            plan.score_counts[cols],
+            plan.score_total,
         )
-    order = _top_k_order(rows, cols, score, plan.top_k, start, stop, plan.n_products)
-    rows, cols, counts, co, score = rows[order], cols[order], counts[order], co[order], score[order]
+    order, local = _top_k_order(per_row, cols, score, plan.top_k, plan.n_products)
+    rows = local + start
+    counts, score = counts[order], score[order]
+    co = counts.astype(np.float64) if co is None else co[order]
+    cols = cols[order].astype(np.int64)
     n_source, n_target = plan.weighted_counts[rows], plan.weighted_counts[cols]
     confidence = co / n_source
     return {
@@ -756,6 +959,7 @@ def _pair_blocks(
     block_budget: int,
     min_blocks: int,
     progress: ProgressCallback | None,
+    threads: int = 1,
 ) -> Iterator[AffinityResult]:
     plan = plan_blocks(
         baskets,
@@ -765,7 +969,7 @@ def _pair_blocks(
         block_budget=block_budget,
         min_blocks=min_blocks,
     )
-    yield from plan_results(plan, empty, progress)
+    yield from plan_results(plan, empty, progress, threads=threads)
 
 
 #: ``runner(plan, empty, progress)``: computes a plan's blocks (here, or on a cluster).
@@ -775,17 +979,44 @@ PlanRunner = Callable[
 
 
 def plan_results(
-    plan: BlockPlan | None, empty: AffinityResult, progress: ProgressCallback | None = None
+    plan: BlockPlan | None,
+    empty: AffinityResult,
+    progress: ProgressCallback | None = None,
+    *,
+    threads: int = 1,
 ) -> Iterator[AffinityResult]:
-    """The blocks of ``plan`` computed one after another in this process."""
+    """The blocks of ``plan`` computed in this process, yielded in source order.
+
+    ``threads`` > 1 (0: one per core) computes that many blocks at once: scipy's product
+    and numpy's array operations release the GIL, and each block is a pure function of
+    the plan, so the results are the same, bit for bit. At most two blocks per thread are
+    held ahead of the consumer. The default is one: a recompute already runs the engine
+    next to its database writer, and a Celery worker should not take every core.
+    """
     if plan is None or not plan.blocks:
         yield empty
         return
-    for start, stop in plan.blocks:
-        pairs = compute_block(plan, start, stop)
-        if progress is not None:
-            progress("pairs", stop, plan.n_products)
-        yield block_result(empty, pairs)
+    workers = (os.cpu_count() or 1) if threads <= 0 else threads
+    if workers <= 1 or len(plan.blocks) < 2:
+        for start, stop in plan.blocks:
+            pairs = compute_block(plan, start, stop)
+            if progress is not None:
+                progress("pairs", stop, plan.n_products)
+            yield block_result(empty, pairs)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        bounds = iter(plan.blocks)
+        pending: deque[tuple[int, Future[dict[str, np.ndarray]]]] = deque()
+        for start, stop in islice(bounds, 2 * workers):
+            pending.append((stop, pool.submit(compute_block, plan, start, stop)))
+        while pending:
+            stop, future = pending.popleft()
+            pairs = future.result()
+            for start, end in islice(bounds, 1):
+                pending.append((end, pool.submit(compute_block, plan, start, end)))
+            if progress is not None:
+                progress("pairs", stop, plan.n_products)
+            yield block_result(empty, pairs)
 
 
 def compute_affinity(
@@ -803,8 +1034,12 @@ def compute_affinity(
     now: Any = None,
     block_budget: int = DEFAULT_BLOCK_BUDGET,
     progress: ProgressCallback | None = None,
+    threads: int = 1,
 ) -> AffinityResult:
-    """Order lines in, top-K partners per product out (the one-call form)."""
+    """Order lines in, top-K partners per product out (the one-call form).
+
+    ``threads``: blocks computed at once (:func:`plan_results`; 0 for one per core).
+    """
     baskets = build_basket_matrix(
         orders,
         products,
@@ -821,6 +1056,7 @@ def compute_affinity(
         metric=metric,
         block_budget=block_budget,
         progress=progress,
+        threads=threads,
     )
     result.parameters.update(
         lookback_days=lookback_days,

@@ -76,10 +76,13 @@ def test_many_ties_at_the_cut_keep_the_lowest_targets():
         assert group.target.tolist() == expected
 
 
-def test_blocks_and_selection_buckets_do_not_change_the_result(monkeypatch):
+@pytest.mark.parametrize("key_bits", [64, 12, 7, 1])
+def test_blocks_and_selection_keys_do_not_change_the_result(monkeypatch, key_bits):
+    # Short selection keys make many pairs of different scores tie in the key: the
+    # candidates then hold more than top_k per source, and the exact order must still win.
     baskets = affinity.weigh_orders(random_baskets(3, 600, 80, 15), "inverse_size")
     whole = affinity.compute_pairs(baskets, min_co_count=1, top_k=7)
-    monkeypatch.setattr(affinity, "SELECTION_BUCKETS", 16)
+    monkeypatch.setattr(affinity, "SELECTION_KEY_BITS", key_bits)
     small = affinity.compute_pairs(baskets, min_co_count=1, top_k=7, block_budget=500)
     for name in affinity.PAIR_FIELDS:
         np.testing.assert_array_equal(getattr(whole, name), getattr(small, name), err_msg=name)
@@ -127,3 +130,13 @@ def test_inverse_size_weighting_prefers_pairs_from_small_orders():
     assert top(weighted)[1] == 2  # 3 x 1/2 against 4 x 1/12
     assert weighted.to_frame().set_index(["source", "target"]).score[(1, 2)] == pytest.approx(1.5)
     assert weighted.to_frame().set_index(["source", "target"]).co_count[(1, 2)] == 3
+
+
+@pytest.mark.parametrize("threads", [2, 0])
+def test_blocks_computed_in_threads_equal_one_after_another(threads):
+    baskets = affinity.weigh_orders(random_baskets(5, 800, 120, 20), "bm25", 12)
+    alone = affinity.compute_pairs(baskets, top_k=5, block_budget=300)
+    together = affinity.compute_pairs(baskets, top_k=5, block_budget=300, threads=threads)
+    assert len(list(affinity.iter_pair_blocks(baskets, block_budget=300))) > 4
+    for name in affinity.PAIR_FIELDS:
+        np.testing.assert_array_equal(getattr(alone, name), getattr(together, name), err_msg=name)
