@@ -858,20 +858,20 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
     """
     packed_shift = plan.packed_shift if plan.cooc is None else None
     second_weighted = None
-    if plan.cooc is not None:
-        block = plan.cooc[start:stop]
-        indptr, cols, data = block.indptr, block.indices, block.data
-    elif plan.xs is not None:
-        block = plan.xt[start:stop] @ plan.xm
-        block.sort_indices()
-        indptr, cols, data = block.indptr, block.indices, block.data
-        second = plan.xt[start:stop] @ plan.xs
-        second.sort_indices()
-        if not np.array_equal(second.indices, block.indices):  # pragma: no cover
-            raise RuntimeError("weighted and unweighted co-occurrence differ in structure")
-        second_weighted = second.data
-    else:
+    if plan.cooc is None and plan.xs is None:
         indptr, cols, data = _block_product(plan, start, stop)
+    else:
+        block = plan.cooc[start:stop] if plan.cooc is not None else plan.xt[start:stop] @ plan.xm
+        if plan.xs is not None:
+            # Both the decay and a size weighting: the second weighted sum comes from ``xs``
+            # (on a precomputed ``cooc``, ``xt`` is the identity and ``xs`` the summed rows).
+            block.sort_indices()
+            second = plan.xt[start:stop] @ plan.xs
+            second.sort_indices()
+            if not np.array_equal(second.indices, block.indices):  # pragma: no cover
+                raise RuntimeError("weighted and unweighted co-occurrence differ in structure")
+            second_weighted = second.data
+        indptr, cols, data = block.indptr, block.indices, block.data
     sizes = np.diff(indptr)
     if packed_shift is not None:
         # count >= min_co_count, read on the packed value without unpacking every pair

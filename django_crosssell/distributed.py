@@ -33,8 +33,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +60,41 @@ def connect(address: Any) -> Any:
     return Client(address, set_as_default=False)
 
 
+def in_order(
+    client: Any,
+    tasks: Iterator[tuple[int, Callable[[], Any]]],
+    empty: affinity.AffinityResult,
+    progress: affinity.ProgressCallback | None,
+    n_products: int,
+) -> Iterator[affinity.AffinityResult]:
+    """Each block's pairs in source order, a bounded number of blocks submitted ahead.
+
+    The COPY needs the blocks in order, and a block submitted too early only holds its
+    pairs in a worker's memory, so a few per worker keep every core busy and memory flat.
+    """
+    pending: deque[tuple[int, Any]] = deque()
+
+    def submit() -> bool:
+        task = next(tasks, None)
+        if task is None:
+            return False
+        stop, start_task = task
+        pending.append((stop, start_task()))
+        return True
+
+    workers = max(len(client.scheduler_info().get("workers", {})), 1)
+    for _ in range(workers * IN_FLIGHT_PER_WORKER):
+        if not submit():
+            break
+    while pending:
+        stop, future = pending.popleft()
+        pairs = future.result()
+        submit()
+        if progress is not None:
+            progress("pairs", stop, n_products)
+        yield affinity.block_result(empty, pairs)
+
+
 def plan_results(
     plan: affinity.BlockPlan | None,
     empty: affinity.AffinityResult,
@@ -73,30 +109,12 @@ def plan_results(
     client = connect(scheduler)
     owned = client is not scheduler
     try:
-        workers = max(len(client.scheduler_info().get("workers", {})), 1)
         shared = client.scatter(plan, broadcast=True)
-        pending: deque[tuple[int, Any]] = deque()
-        blocks = iter(plan.blocks)
-
-        def submit() -> bool:
-            bounds = next(blocks, None)
-            if bounds is None:
-                return False
-            start, stop = bounds
-            future = client.submit(affinity.compute_block, shared, start, stop, pure=False)
-            pending.append((stop, future))
-            return True
-
-        for _ in range(workers * IN_FLIGHT_PER_WORKER):
-            if not submit():
-                break
-        while pending:
-            stop, future = pending.popleft()
-            pairs = future.result()
-            submit()
-            if progress is not None:
-                progress("pairs", stop, plan.n_products)
-            yield affinity.block_result(empty, pairs)
+        tasks = (
+            (stop, partial(client.submit, affinity.compute_block, shared, start, stop, pure=False))
+            for start, stop in plan.blocks
+        )
+        yield from in_order(client, tasks, empty, progress, plan.n_products)
     finally:
         if owned:
             client.close()
@@ -479,37 +497,19 @@ class ShardedWindow:
         client = self.client
         options = {"min_co_count": min_co_count, "top_k": top_k, "metric": metric}
         totals = client.scatter(self.totals, broadcast=True)
-        bounds = iter(self.block_bounds(min_blocks=min_blocks))
-        pending: deque[tuple[int, Any]] = deque()
 
-        def submit() -> bool:
-            block = next(bounds, None)
-            if block is None:
-                return False
-            start, stop = block
+        def submit(start: int, stop: int) -> Any:
             rows = [
                 client.submit(shard_rows, shard, start, stop, pure=False) for shard in self.counted
             ]
             summed = tree_sum(client, rows, add_rows)
-            pending.append(
-                (
-                    stop,
-                    client.submit(rank_block, totals, summed, n, start, stop, options, pure=False),
-                )
-            )
-            return True
+            return client.submit(rank_block, totals, summed, n, start, stop, options, pure=False)
 
-        workers = max(len(client.scheduler_info().get("workers", {})), 1)
-        for _ in range(workers * IN_FLIGHT_PER_WORKER):
-            if not submit():
-                break
-        while pending:
-            stop, future = pending.popleft()
-            pairs = future.result()
-            submit()
-            if progress is not None:
-                progress("pairs", stop, n)
-            yield affinity.block_result(empty, pairs)
+        tasks = (
+            (stop, partial(submit, start, stop))
+            for start, stop in self.block_bounds(min_blocks=min_blocks)
+        )
+        yield from in_order(client, tasks, empty, progress, n)
 
     def close(self) -> None:
         """Release the shards' counts on the workers (and the client this window opened)."""

@@ -131,6 +131,19 @@ def _upper_part(block: sparse.csr_matrix, start: int) -> sparse.csr_matrix:
     return part
 
 
+def _complex_counts(block: sparse.csr_matrix, packed_shift: int | None) -> sparse.csr_matrix:
+    """Co-occurrence rows as the counts keep them (count + weight·i), whatever the plan's
+    layout: a packed plan's integers hold the count above ``packed_shift`` and the weight,
+    in units of :data:`.affinity.WEIGHT_QUANTUM`, below it (exact either way)."""
+    if not packed_shift:
+        return block  # counts only: no weight to carry
+    data = block.data.astype(np.int64, copy=False)
+    counts = data >> np.int64(packed_shift)
+    weights = (data & np.int64((1 << packed_shift) - 1)) * affinity.WEIGHT_QUANTUM
+    values = counts.astype(np.float64) + 1j * weights
+    return sparse.csr_matrix((values, block.indices, block.indptr), shape=block.shape)
+
+
 def counting_runner(state: WindowCounts) -> affinity.PlanRunner:
     """A local :data:`~.affinity.PlanRunner` that also keeps the pair counts in ``state``.
 
@@ -154,7 +167,7 @@ def counting_runner(state: WindowCounts) -> affinity.PlanRunner:
             return
         parts = []
         for start, stop in plan.blocks:
-            block = (plan.xt[start:stop] @ plan.xm).tocsr()
+            block = _complex_counts((plan.xt[start:stop] @ plan.xm).tocsr(), plan.packed_shift)
             parts.append(_upper_part(block, start))
             # The rows as a products x products matrix that is empty outside start:stop.
             indptr = np.concatenate(
@@ -165,7 +178,9 @@ def counting_runner(state: WindowCounts) -> affinity.PlanRunner:
                 ]
             )
             rows = sparse.csr_matrix((block.data, block.indices, indptr), shape=(n, n))
-            pairs = affinity.compute_block(dataclasses.replace(plan, cooc=rows), start, stop)
+            pairs = affinity.compute_block(
+                dataclasses.replace(plan, cooc=rows, packed_shift=None), start, stop
+            )
             del block, rows
             if progress is not None:
                 progress("pairs", stop, plan.n_products)

@@ -18,3 +18,16 @@ def _clear_caches():
     stampede.forget_local()
     experiments.forget_local()
     yield
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """An in-process two-worker cluster, started once: each start costs about a second."""
+    distributed = pytest.importorskip("distributed", reason="the [dask] extra is not installed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        yield client

@@ -16,17 +16,6 @@ distributed = pytest.importorskip("distributed", reason="the [dask] extra is not
 from django_crosssell import distributed as on_dask  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as local,
-        distributed.Client(local) as client,
-    ):
-        yield client
-
-
 def baskets(seed=2, n_orders=800, n_products=70):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 12, n_orders)
@@ -37,21 +26,21 @@ def baskets(seed=2, n_orders=800, n_products=70):
     return affinity.weigh_orders(built, "inverse_size", 9)
 
 
-def test_dask_blocks_equal_local_blocks(cluster):
+def test_dask_blocks_equal_local_blocks(dask_client):
     data = baskets()
     kwargs = {"min_co_count": 1, "top_k": 6, "metric": "cosine"}
     plan = affinity.plan_blocks(data, **kwargs, block_budget=400)
     assert plan is not None and len(plan.blocks) > 4
     empty = affinity.empty_result(data, **kwargs)
     local = list(affinity.plan_results(plan, empty))
-    remote = list(on_dask.plan_results(plan, empty, scheduler=cluster))
+    remote = list(on_dask.plan_results(plan, empty, scheduler=dask_client))
     assert len(local) == len(remote)
     for mine, theirs in zip(local, remote, strict=True):
         for name in affinity.PAIR_FIELDS:
             assert np.array_equal(getattr(mine, name), getattr(theirs, name)), name
 
 
-def test_dask_ranks_incremental_counts_too(cluster):
+def test_dask_ranks_incremental_counts_too(dask_client):
     data = baskets(5)
     orders = np.repeat(np.arange(data.n_orders), np.diff(data.matrix.indptr))
     products = data.product_ids[data.matrix.indices]
@@ -62,7 +51,7 @@ def test_dask_ranks_incremental_counts_too(cluster):
     kwargs = {"min_co_count": 2, "top_k": 4, "metric": "confidence", "min_blocks": 5}
 
     def runner(plan, empty, progress=None):
-        return on_dask.plan_results(plan, empty, progress, scheduler=cluster)
+        return on_dask.plan_results(plan, empty, progress, scheduler=dask_client)
 
     local = affinity.AffinityResult.concat(list(incremental.rank(counts, **kwargs)))
     remote = affinity.AffinityResult.concat(list(incremental.rank(counts, **kwargs, runner=runner)))
@@ -71,7 +60,7 @@ def test_dask_ranks_incremental_counts_too(cluster):
 
 
 @pytest.mark.django_db
-def test_a_recompute_on_dask_writes_the_local_rows(cluster):
+def test_a_recompute_on_dask_writes_the_local_rows(dask_client):
     products = ProductFactory.create_batch(12)
     rng = np.random.default_rng(4)
     for _ in range(120):
@@ -87,7 +76,7 @@ def test_a_recompute_on_dask_writes_the_local_rows(cluster):
         )
 
     local = run_recompute(min_co_count=1)
-    address = cluster.scheduler.address
+    address = dask_client.scheduler.address
     with override_settings(CROSSSELL={**CROSSSELL, "ENGINE": "dask", "DASK_SCHEDULER": address}):
         remote = run_recompute(min_co_count=1)
     assert len(rows(local)) > 50

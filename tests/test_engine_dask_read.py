@@ -27,17 +27,6 @@ distributed = pytest.importorskip("distributed", reason="the [dask] extra is not
 from django_crosssell import distributed as on_dask  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as local,
-        distributed.Client(local) as client,
-    ):
-        yield client
-
-
 def place_orders(n_products=14, n_orders=160, seed=4, big=2):
     """Orders of 1-6 products over a few weeks, plus ``big`` orders above a cap of 8."""
     products = ProductFactory.create_batch(n_products)
@@ -69,11 +58,11 @@ def sales(run):
     )
 
 
-def sharded(cluster, **overrides):
+def sharded(dask_client, **overrides):
     settings = {
         **CROSSSELL,
         "ENGINE": "dask",
-        "DASK_SCHEDULER": cluster.scheduler.address,
+        "DASK_SCHEDULER": dask_client.scheduler.address,
         "DASK_READ": "sharded",
         **overrides,
     }
@@ -90,7 +79,9 @@ def sharded(cluster, **overrides):
         ("inverse_size", "co_count", None, 1),
     ],
 )
-def test_a_sharded_read_writes_the_local_rows_bit_for_bit(cluster, weighting, metric, cap, shards):
+def test_a_sharded_read_writes_the_local_rows_bit_for_bit(
+    dask_client, weighting, metric, cap, shards
+):
     place_orders()
     params = {
         "min_co_count": 1,
@@ -100,7 +91,7 @@ def test_a_sharded_read_writes_the_local_rows_bit_for_bit(cluster, weighting, me
         "max_basket_size": cap or 0,
     }
     local = run_recompute(**params)
-    with sharded(cluster, DASK_SHARDS=shards):
+    with sharded(dask_client, DASK_SHARDS=shards):
         remote = run_recompute(**params)
     assert remote.parameters["shards"] == shards
     assert "shards" not in local.parameters
@@ -115,13 +106,13 @@ def test_a_sharded_read_writes_the_local_rows_bit_for_bit(cluster, weighting, me
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sharded_read_keeps_the_lookback_window_and_the_filter(cluster):
+def test_a_sharded_read_keeps_the_lookback_window_and_the_filter(dask_client):
     products = place_orders(n_orders=80)
     old = make_order(*products[:3], placed_at=timezone.now() - timedelta(days=400))
     make_order(*products[3:6], status="cancelled")
     params = {"min_co_count": 1, "top_k": 0, "lookback_days": 30}
     local = run_recompute(**params)
-    with sharded(cluster, DASK_SHARDS=4):
+    with sharded(dask_client, DASK_SHARDS=4):
         remote = run_recompute(**params)
     assert rows(remote) == rows(local)
     assert remote.orders_read == local.orders_read < 84
@@ -130,12 +121,14 @@ def test_a_sharded_read_keeps_the_lookback_window_and_the_filter(cluster):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("weighting", ["inverse_size", "none"])
-def test_with_time_decay_counts_are_exact_and_weighted_figures_agree_to_1e12(cluster, weighting):
+def test_with_time_decay_counts_are_exact_and_weighted_figures_agree_to_1e12(
+    dask_client, weighting
+):
     place_orders()
     params = {"min_co_count": 1, "top_k": 0, "half_life_days": 20, "metric": "cosine"}
     params["order_weighting"] = weighting
     local = run_recompute(**params)
-    with sharded(cluster, DASK_SHARDS=3):
+    with sharded(dask_client, DASK_SHARDS=3):
         remote = run_recompute(**params)
     mine, theirs = rows(local), rows(remote)
     assert len(mine) == len(theirs) > 30
@@ -147,8 +140,8 @@ def test_with_time_decay_counts_are_exact_and_weighted_figures_agree_to_1e12(clu
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_empty_window_reads_no_orders_on_the_cluster_either(cluster):
-    with sharded(cluster, DASK_SHARDS=3):
+def test_an_empty_window_reads_no_orders_on_the_cluster_either(dask_client):
+    with sharded(dask_client, DASK_SHARDS=3):
         run = run_recompute(dry_run=True)
     assert (run.orders_read, run.pairs_written) == (0, 0)
 
@@ -271,10 +264,10 @@ class OwnLines(CrossSellAdapter):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_run_can_choose_the_dask_engine(cluster):
+def test_one_run_can_choose_the_dask_engine(dask_client):
     place_orders(n_orders=60)
     local = run_recompute(min_co_count=1)
-    address = cluster.scheduler.address
+    address = dask_client.scheduler.address
     with override_settings(
         CROSSSELL={**CROSSSELL, "DASK_SCHEDULER": address, "DASK_READ": "sharded"}
     ):
