@@ -482,8 +482,9 @@ def main() -> int:
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s)")
     if not args.no_write:
         info = (
-            f"Measured on {machine()}. Other engineers were running tests on the same "
-            "machine, so timings are noisy. Reproduce with `python benchmarks/engine.py`; "
+            f"{machine()}; load average {os.getloadavg()[0]:.1f} at the end of the run "
+            "(the machine may be shared, so compare the ratios measured in one run). "
+            "Reproduce with `python benchmarks/engine.py`; "
             "the defaults table with `manage.py crosssell_evaluate --implicit --table "
             "../shared/data/groceries.csv ../shared/data/groceries_members.csv "
             "../shared/data/online_retail_2010-12_2011-06.csv.gz` (README, Choosing the "
