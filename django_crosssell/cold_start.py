@@ -23,12 +23,24 @@ from .conf import app_settings
 from .models import AffinityRun, ProductSimilarity
 from .writer import copy_rows
 
+#: ``(source keys, target keys, scores)``
+Similar = tuple[list[Any], list[Any], list[float]]
+
+
+def content_rows() -> list[tuple[Any, str, Any]]:
+    """The catalogue's ``(pk, text, category)`` rows (the one query the neighbours need)."""
+    return list(get_adapter().content_texts())
+
 
 def compute_similar(
-    partnered: Iterable[Any],
-) -> tuple[list[Any], list[Any], list[float]]:
-    """(source keys, target keys, scores) for catalogue products not in ``partnered``."""
-    rows = list(get_adapter().content_texts())
+    partnered: Iterable[Any], rows: list[tuple[Any, str, Any]] | None = None
+) -> Similar:
+    """(source keys, target keys, scores) for catalogue products not in ``partnered``.
+
+    ``rows`` are :func:`content_rows`, read here when not given; given, this touches no
+    database, so the recompute runs it in a thread while the pairs' COPY finishes.
+    """
+    rows = content_rows() if rows is None else rows
     if len(rows) < 2:
         return [], [], []
     keys = [row[0] for row in rows]
@@ -52,9 +64,14 @@ def compute_similar(
     )
 
 
-def write_similar(run: AffinityRun, partnered: Iterable[Any]) -> int:
-    """Store the content neighbours of the run's products without partners; rows written."""
-    sources, targets, scores = compute_similar(partnered)
+def write_similar(
+    run: AffinityRun, partnered: Iterable[Any] = (), *, found: Similar | None = None
+) -> int:
+    """Store the content neighbours of the run's products without partners; rows written.
+
+    ``found`` is what :func:`compute_similar` returned, when it was computed already.
+    """
+    sources, targets, scores = compute_similar(partnered) if found is None else found
     if not sources:
         return 0
     rows = [(run.pk, *row) for row in zip(sources, targets, scores, strict=True)]

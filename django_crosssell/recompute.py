@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, connections
@@ -37,7 +38,7 @@ from django.utils import timezone
 
 from . import affinity, cache, incremental
 from .adapter import CrossSellAdapter, get_adapter
-from .cold_start import write_similar
+from .cold_start import compute_similar, content_rows, write_similar
 from .conf import app_settings, get_product_model
 from .errors import RecomputeParameterError, RecomputeRefused
 from .models import AffinityCounts, AffinityRun
@@ -388,9 +389,10 @@ def run_recompute(
             if not allow_shrink:
                 _refuse_shrink(pending)
             stage("read")
-            run.pairs_written = write_affinities(run, pending, progress=progress)
+            run.pairs_written = write_affinities(
+                run, pending, progress=progress, alongside=partial(_alongside, run, pending)
+            )
             stage("pairs")
-            write_sales(run, pending.product_ids, pending.item_counts)
             similar = _write_similar(run, pending)
             stage("sales_similar")
             counts = _write_counts(run, pending, why_full if incremental else None)
@@ -509,13 +511,36 @@ def _counts_data(counts: AffinityCounts) -> bytes:
     return bytes(row[0])
 
 
+def _alongside(run: AffinityRun, pending: PendingPairs) -> None:
+    """The run's database work that need not wait for its pairs (see ``write_affinities``)."""
+    write_sales(run, pending.product_ids, pending.item_counts)
+    _similar_after_blocks(pending)
+
+
+def _similar_after_blocks(pending: PendingPairs) -> None:
+    """Have the content neighbours computed as soon as the last block of pairs is.
+
+    The catalogue's texts are read here (while the engine computes the first block,
+    before the COPY takes the connection); the neighbours then need no database, and
+    computing them in a thread of their own while the COPY sends the last blocks and the
+    server finishes it takes them off the run's critical path.
+    """
+    if not app_settings.SIMILAR_PRODUCTS:
+        return
+    rows = content_rows()
+    product_ids = pending.product_ids
+
+    def similar(partnered: Any) -> Any:
+        return compute_similar(product_ids[partnered].tolist(), rows)
+
+    pending.then(similar)
+
+
 def _write_similar(run: AffinityRun, pending: PendingPairs) -> int:
     """Content neighbours for the products the pairs gave no partner (``SIMILAR_PRODUCTS``)."""
     if not app_settings.SIMILAR_PRODUCTS:
         return 0
-    partnered = pending.partnered
-    keys = pending.product_ids[partnered].tolist() if partnered is not None else []
-    return write_similar(run, keys)
+    return write_similar(run, found=pending.after_blocks())
 
 
 def _fill_stats(run: AffinityRun, result: affinity.AffinityResult | PendingPairs) -> None:

@@ -17,7 +17,7 @@ import struct
 import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,11 @@ class PendingPairs:
     slid: bool = False
     #: A window read on the cluster (``DASK_READ = "sharded"``): no basket matrix here.
     sharded: distributed.ShardedWindow | None = None
+    _then: Callable[[np.ndarray], Any] | None = dataclasses.field(default=None, repr=False)
+    _then_thread: threading.Thread | None = dataclasses.field(default=None, repr=False)
+    _then_outcome: list[Any] = dataclasses.field(default_factory=list, repr=False)
+    _then_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    _blocks_done: bool = dataclasses.field(default=False, repr=False)
 
     @property
     def _baskets(self) -> affinity.BasketMatrix:
@@ -151,6 +156,48 @@ class PendingPairs:
             assert self.partnered is not None
             self.partnered[block.source] = True
             yield block
+        with self._then_lock:
+            self._blocks_done = True
+            if self._then is not None:
+                self._start_then()
+
+    def then(self, work: Callable[[np.ndarray], Any]) -> None:
+        """Run ``work(partnered)`` in a thread of its own once the last block is computed.
+
+        For work that needs every block's partners but no database (the content
+        neighbours): it then runs while the COPY sends the last blocks and the server
+        finishes it. :meth:`after_blocks` waits for its result. Set while the blocks are
+        being consumed, it starts at once if they are all done already.
+        """
+        with self._then_lock:
+            self._then = work
+            if self._blocks_done:
+                self._start_then()
+
+    def _start_then(self) -> None:
+        work, partnered = self._then, self.partnered
+        assert work is not None and partnered is not None
+
+        def run() -> None:
+            try:
+                self._then_outcome[:] = [work(partnered), None]
+            except BaseException as exc:  # re-raised by after_blocks(), in the caller
+                self._then_outcome[:] = [None, exc]
+
+        self._then_thread = threading.Thread(target=run, name="crosssell-after-blocks", daemon=True)
+        self._then_thread.start()
+
+    def after_blocks(self) -> Any:
+        """What the :meth:`then` work returned; raises what it raised.
+
+        Call it only after the blocks were all consumed.
+        """
+        assert self._then is not None and self._then_thread is not None, "nothing to wait for"
+        self._then_thread.join()
+        result, error = self._then_outcome
+        if error is not None:
+            raise error
+        return result
 
     def result(self, progress: Progress | None = None) -> affinity.AffinityResult:
         result = affinity.AffinityResult.concat(list(self.blocks(progress=progress)))
@@ -158,7 +205,9 @@ class PendingPairs:
         return result
 
     def close(self) -> None:
-        """Release what a sharded read holds on the cluster (nothing otherwise)."""
+        """Release what a sharded read holds on the cluster, wait for ``then``'s thread."""
+        if self._then_thread is not None:
+            self._then_thread.join()
         if self.sharded is not None:
             self.sharded.close()
 
@@ -185,13 +234,19 @@ def engine_runner(engine: str | None = None) -> affinity.PlanRunner:
 _DONE = object()
 
 
-def in_background(items: Iterator[Any], depth: int = PIPELINE_DEPTH) -> Generator[Any]:
+def in_background(
+    items: Iterator[Any],
+    depth: int = PIPELINE_DEPTH,
+    on_start: Callable[[], None] | None = None,
+) -> Generator[Any]:
     """Run the iterator ``items`` in a thread, ``depth`` items ahead of the consumer.
 
     numpy, scipy's sparse products and psycopg's socket writes release the GIL, so on two
     cores the engine computes block n + 1 while the caller writes block n. An exception in
     the thread is re-raised here, in the caller; closing this generator (the caller
-    failed) stops the thread after the block it is computing.
+    failed) stops the thread after the block it is computing. ``on_start`` runs in the
+    caller on the first ``next()``, once the thread has started: while the first item is
+    being computed.
     """
     handoff: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -217,6 +272,8 @@ def in_background(items: Iterator[Any], depth: int = PIPELINE_DEPTH) -> Generato
     thread = threading.Thread(target=produce, name="crosssell-affinity-engine", daemon=True)
     thread.start()
     try:
+        if on_start is not None:
+            on_start()
         while True:
             item, error = handoff.get()
             if error is not None:
@@ -335,7 +392,11 @@ def _copy_sql() -> str:
 
 
 def write_affinities(
-    run: AffinityRun, pending: PendingPairs, *, progress: Progress | None = None
+    run: AffinityRun,
+    pending: PendingPairs,
+    *,
+    progress: Progress | None = None,
+    alongside: Callable[[], None] | None = None,
 ) -> int:
     """Insert the run's pairs: binary COPY on PostgreSQL, batched inserts elsewhere.
 
@@ -345,11 +406,17 @@ def write_affinities(
     On PostgreSQL the engine runs in a background thread and each finished block goes into
     the one COPY while the next is computed; an error on either side aborts the COPY, so
     none of the run's rows are committed.
+
+    ``alongside`` is the run's other database work that need not wait for the pairs (its
+    sales, the catalogue's texts): with the binary COPY it runs while the engine computes
+    the first block, before the COPY takes the connection; otherwise first.
     """
     if connection.vendor == "postgresql":
         kinds = binary_column_kinds()
         if kinds is not None:
-            return _copy_binary(run, pending, kinds, progress)
+            return _copy_binary(run, pending, kinds, progress, alongside)
+    if alongside is not None:
+        alongside()
     result = pending.result(progress)
     total = result.n_pairs
     if total == 0:
@@ -377,14 +444,20 @@ def write_affinities(
 
 
 def _copy_binary(
-    run: AffinityRun, pending: PendingPairs, kinds: dict[str, str], progress: Progress | None
+    run: AffinityRun,
+    pending: PendingPairs,
+    kinds: dict[str, str],
+    progress: Progress | None,
+    alongside: Callable[[], None] | None = None,
 ) -> int:
     """One binary COPY of every pair, streamed from the engine block by block."""
     ids = _encode_ids(pending.product_ids, kinds["source"])
     n_products = len(ids)
-    blocks = in_background(_numbered(pending))
+    blocks = in_background(_numbered(pending), on_start=alongside)
     written = 0
     try:
+        # Starts the engine, runs ``alongside`` while it computes, then waits for block 1.
+        first = next(blocks, None)
         # Its own transaction (a savepoint inside a caller's): a failure part-way, on the
         # server or in the engine, then rolls back just the COPY and leaves the connection
         # usable for marking the run failed.
@@ -394,7 +467,7 @@ def _copy_binary(
             cursor.copy(_copy_sql() + " (FORMAT BINARY)") as copy,
         ):
             copy.write(_COPY_HEADER)
-            for block, done in blocks:
+            for block, done in chain([first] if first is not None else [], blocks):
                 total = block.n_pairs
                 for start in range(0, total, WRITE_BATCH):
                     stop = min(start + WRITE_BATCH, total)
@@ -462,9 +535,35 @@ def write_sales(run: AffinityRun, product_ids: np.ndarray, counts: np.ndarray) -
     index instead of aggregating order lines (``BESTSELLERS_SOURCE = "run"``).
     """
     keep = np.flatnonzero(np.asarray(counts) > 0)
-    ids = np.asarray(product_ids)[keep].tolist()
+    ids = np.asarray(product_ids)[keep]
     values = np.asarray(counts)[keep].tolist()
-    rows = [(run.pk, pk, orders) for pk, orders in zip(ids, values, strict=True)]
+    names = ("run", "product", "orders")
+    if connection.vendor == "postgresql" and ids.dtype.kind in "iu":
+        # Integer keys need no quoting: the COPY's text in one piece, not a call per row.
+        line = f"{int(run.pk)}\t%d\t%d\n"
+        text = "".join(map(line.__mod__, zip(ids.tolist(), values, strict=True)))
+        _copy_text(ProductSales, names, text)
+        return len(values)
+    rows = [(run.pk, pk, orders) for pk, orders in zip(ids.tolist(), values, strict=True)]
     if rows:
-        copy_rows(ProductSales, ("run", "product", "orders"), rows)
+        copy_rows(ProductSales, names, rows)
     return len(rows)
+
+
+def _copy_text(model: type[models.Model], names: tuple[str, ...], text: str) -> None:
+    """A PostgreSQL text COPY of ``text`` (tab-separated lines of ``names``) into ``model``."""
+    if not text:
+        return
+    with connection.cursor() as cursor, cursor.copy(_copy_into(model, names)) as copy:
+        copy.write(text)
+
+
+def _copy_into(model: type[models.Model], names: tuple[str, ...]) -> str:
+    """``COPY table (columns) FROM STDIN`` for the fields ``names`` of ``model``."""
+    columns = []
+    for name in names:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        columns.append(connection.ops.quote_name(field.column))
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN"

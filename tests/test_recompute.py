@@ -599,3 +599,35 @@ def test_a_source_without_placed_at_fails_the_run_and_keeps_the_current_one(curr
     assert failed.status == AffinityRun.Status.FAILED
     assert "OrderSourceError: CROSSSELL['ORDER_SOURCE'] yielded" in failed.error
     assert_untouched(current)
+
+
+def test_content_neighbours_are_computed_off_the_main_thread_as_the_last_block_is(shop):
+    threads = []
+    real = recompute.compute_similar
+
+    def recorded(partnered, rows=None):
+        threads.append((threading.current_thread().name, rows is not None))
+        return real(partnered, rows)
+
+    with mock.patch.object(recompute, "compute_similar", recorded):
+        run = run_recompute(min_co_count=1)
+    # The texts were read up front; the neighbours needed no database in their thread.
+    assert threads == [("crosssell-after-blocks", True)]
+    assert run.parameters["similar_written"] >= 0
+    assert not [t for t in threading.enumerate() if t.name == "crosssell-after-blocks"]
+
+
+def test_a_failure_in_the_content_neighbours_keeps_the_previous_run(shop):
+    good = run_recompute(min_co_count=1)
+
+    def broken(partnered, rows=None):
+        raise MemoryError("neighbours")
+
+    with mock.patch.object(recompute, "compute_similar", broken), pytest.raises(MemoryError):
+        run_recompute(min_co_count=1)
+    failed = AffinityRun.objects.exclude(pk=good.pk).get()
+    assert failed.status == AffinityRun.Status.FAILED
+    assert failed.error == "MemoryError: neighbours"
+    assert not ProductAffinity.objects.filter(run=failed).exists()
+    good.refresh_from_db()
+    assert good.is_current
