@@ -20,7 +20,7 @@ from django_crosssell.errors import (
     RecomputeParameterError,
     RecomputeRefused,
 )
-from django_crosssell.models import AffinityRun, ProductAffinity
+from django_crosssell.models import AffinityRun, ProductAffinity, ProductSales
 from django_crosssell.params import resolve_parameters
 from django_crosssell.recompute import run_recompute
 from tests.factories import ProductFactory, make_order
@@ -628,6 +628,9 @@ def test_a_failure_in_the_content_neighbours_keeps_the_previous_run(shop):
     failed = AffinityRun.objects.exclude(pk=good.pk).get()
     assert failed.status == AffinityRun.Status.FAILED
     assert failed.error == "MemoryError: neighbours"
+    # Its sales went to the server before its pairs; none of its rows are left.
     assert not ProductAffinity.objects.filter(run=failed).exists()
+    assert not ProductSales.objects.filter(run=failed).exists()
+    assert ProductSales.objects.filter(run=good).exists()
     good.refresh_from_db()
     assert good.is_current
