@@ -273,6 +273,8 @@ class ProductAffinity(models.Model):
     three foreign keys and maintaining five indexes for every written row made the write
     several times slower than reading the orders. Deletes still cascade (Django's collector
     deletes a product's or a run's rows), and the one index serves every reader and pruning.
+    On PostgreSQL the table is partitioned by run (migration 0008, :mod:`.partitions`): a
+    schema change to it needs a hand-written migration (the parent and its partitions).
     """
 
     run = models.ForeignKey(

@@ -27,6 +27,7 @@ from django.core.cache import caches
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from . import partitions
 from .conf import app_settings
 from .errors import RecomputeLocked
 from .models import AffinityCounts, AffinityRun, ProductAffinity, ProductSales, ProductSimilarity
@@ -210,7 +211,13 @@ RUN_ROW_MODELS = (ProductAffinity, ProductSales, ProductSimilarity, AffinityCoun
 
 
 def delete_rows(run_ids: list[int]) -> None:
-    """Delete every computed row of the runs ``run_ids`` (one statement per table)."""
+    """Delete every computed row of the runs ``run_ids`` (one statement per table).
+
+    A run with a table of its own (:mod:`.partitions`) has it dropped first when its lock
+    is granted at once; otherwise its rows are deleted like any others.
+    """
+    if run_ids and partitions.enabled() and not connection.in_atomic_block:
+        partitions.drop(run_ids)
     for model in RUN_ROW_MODELS:
         model.objects.filter(run_id__in=run_ids).delete()
 
@@ -250,6 +257,8 @@ def prune_runs(keep: int | None = None) -> int:
     if doomed:
         delete_rows(doomed)
         AffinityRun.objects.filter(pk__in=doomed).delete()
+    if partitions.enabled() and not connection.in_atomic_block:
+        partitions.drop_strays(AffinityRun.objects.values_list("pk", flat=True))
     return len(doomed)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from django.db import connection, models, transaction
 
-from . import affinity, distributed, incremental
+from . import affinity, distributed, incremental, partitions
 from .conf import app_settings
 from .models import AffinityRun, ProductAffinity, ProductSales
 
@@ -382,8 +382,8 @@ def _field(name: str) -> models.Field:
     return field
 
 
-def _copy_sql() -> str:
-    table = connection.ops.quote_name(ProductAffinity._meta.db_table)
+def _copy_sql(table: str | None = None) -> str:
+    table = connection.ops.quote_name(table or ProductAffinity._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(_field(name).column) for name in COLUMNS)
     return f"COPY {table} ({columns}) FROM STDIN"
 
@@ -461,22 +461,24 @@ def _copy_binary(
         # Its own transaction (a savepoint inside a caller's): a failure part-way, on the
         # server or in the engine, then rolls back just the COPY and leaves the connection
         # usable for marking the run failed.
-        with (
-            transaction.atomic(),
-            connection.cursor() as cursor,
-            cursor.copy(_copy_sql() + " (FORMAT BINARY)") as copy,
-        ):
-            copy.write(_COPY_HEADER)
-            for block, done in chain([first] if first is not None else [], blocks):
-                total = block.n_pairs
-                for start in range(0, total, WRITE_BATCH):
-                    stop = min(start + WRITE_BATCH, total)
-                    copy.write(binary_rows(run.pk, kinds, ids, block, start, stop))
-                written += total
-                if progress is not None:
-                    progress("pairs", done, n_products)
-                del block
-            copy.write(_COPY_TRAILER)
+        # With a partition per run (:mod:`.partitions`) the rows go into the run's own
+        # table, indexed and attached once they are all there.
+        with transaction.atomic(), connection.cursor() as cursor:
+            table = partitions.create(cursor, run.pk) if partitions.enabled() else None
+            with cursor.copy(_copy_sql(table) + " (FORMAT BINARY)") as copy:
+                copy.write(_COPY_HEADER)
+                for block, done in chain([first] if first is not None else [], blocks):
+                    total = block.n_pairs
+                    for start in range(0, total, WRITE_BATCH):
+                        stop = min(start + WRITE_BATCH, total)
+                        copy.write(binary_rows(run.pk, kinds, ids, block, start, stop))
+                    written += total
+                    if progress is not None:
+                        progress("pairs", done, n_products)
+                    del block
+                copy.write(_COPY_TRAILER)
+            if table is not None:
+                partitions.attach(cursor, run.pk)
     finally:
         blocks.close()  # stops the engine thread if the COPY failed
     if progress is not None:  # the server has checked and indexed every row
