@@ -87,6 +87,11 @@ def create(cursor: Any, run_id: int) -> str:
     """
     qn = cursor.db.ops.quote_name
     table = table_for(run_id)
+    # A table of this name can only be left from before the runs' ids were reset (a
+    # flushed database): nothing live reads it.
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [qn(table)])
+    if cursor.fetchone()[0]:
+        cursor.execute(f"DROP TABLE {qn(table)}")
     cursor.execute(
         f"CREATE TABLE {qn(table)} (LIKE {qn(parent_table())} "
         "INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"

@@ -152,6 +152,20 @@ def test_a_run_deleted_in_the_admin_loses_its_rows_and_later_its_table(shop):
     assert table not in tables()
 
 
+def test_a_table_left_from_before_the_run_ids_were_reset_is_replaced(shop):
+    first = recompute.run_recompute(min_co_count=1)
+    AffinityRun.objects.filter(pk=first.pk).delete()  # rows deleted, the table stays
+    with connection.cursor() as cursor:  # as after ``manage.py flush`` of the runs
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)",
+            [AffinityRun._meta.db_table, first.pk],
+        )
+    again = recompute.run_recompute(min_co_count=1)
+    assert again.pk == first.pk
+    assert where_rows_are(again) == {partitions.table_for(again.pk)}
+    assert ProductAffinity.objects.filter(run=again).count() == 6
+
+
 def _migrate(target: str) -> None:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
