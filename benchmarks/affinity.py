@@ -16,7 +16,8 @@ Three parts, each printed as a table and written to the "Affinity engine" sectio
     swap, prune) runs in a fresh process so its peak memory (``VmHWM``, the high-water mark
     of resident memory: the whole process, Python and Django included) is its own. Floor and
     recompute alternate five times and the ratio is the median of the pairs, so load from
-    other users of the machine hits both sides alike. Target: within 3x the floor, < 1 GB.
+    other users of the machine hits both sides alike. Target: within 2x the floor (issue 12;
+    3x before it), < 1 GB.
 (c) 10,000,000 lines (2,000,000 orders, the same 20,000 products, so the co-occurrence is
     denser than in (b)): compute only, in a fresh process that loads the arrays from disk;
     time and peak resident memory (``VmHWM``). Target: < 2 GB.
@@ -528,7 +529,7 @@ def report(args, groceries, shop, big, big_sizes) -> tuple[list[str], bool, bool
         floor = shop["floor"]
         stages = child["stages"][0]
         mem_ok = child["maxrss_mb"] < 1024
-        time_ok = shop["ratio"] <= 3
+        time_ok = shop["ratio"] <= 2
         ok &= mem_ok and time_ok
         out.append(
             f"{n_lines:,} lines, {n_orders:,} orders, {n_products:,} products; "
@@ -566,7 +567,7 @@ def report(args, groceries, shop, big, big_sizes) -> tuple[list[str], bool, bool
         )
         out.append("")
         out.append(
-            f"Target full ≤ 3× floor: {'met' if time_ok else 'NOT met'} ({shop['ratio']:.2f}×); "
+            f"Target full ≤ 2× floor: {'met' if time_ok else 'NOT met'} ({shop['ratio']:.2f}×); "
             f"peak < 1 GB: {'met' if mem_ok else 'NOT met'} ({child['maxrss_mb']:.0f} MB)."
         )
         if not args.quick:
@@ -581,7 +582,11 @@ def report(args, groceries, shop, big, big_sizes) -> tuple[list[str], bool, bool
                 "previous block, and the read's server-side cursor is no longer declared "
                 "`WITH HOLD` (which made PostgreSQL store the whole result before the first "
                 "fetch); before that change the median of five pairs was 2.92× (2.65–3.48×), "
-                "with compute 0.41 s and write 0.42 s one after the other."
+                "with compute 0.41 s and write 0.42 s one after the other. Since migration "
+                "0008 each run's rows go into a table of their own with no index, which is "
+                "indexed once and attached as the run's partition; pruning drops an old run's "
+                "table instead of deleting its rows (median 2.76× before, 2.35× after, in "
+                "two runs on 2026-12-06)."
             )
         if not time_ok and not args.quick:
             total = sum(spans)
@@ -658,8 +663,9 @@ def main() -> int:
 
         info = (
             f"{machine()}, numpy {numpy.__version__}, scipy "
-            f"{scipy.__version__}{', --quick' if args.quick else ''}. Other engineers were "
-            "running tests on the same machine, so timings are noisy. Reproduce with "
+            f"{scipy.__version__}{', --quick' if args.quick else ''}; load average "
+            f"{os.getloadavg()[0]:.1f} at the end of the run (the machine may be shared, so "
+            "compare the ratios measured in one run). Reproduce with "
             "`python benchmarks/affinity.py`."
         )
         write_section(SECTION, "\n".join([info, "", *lines]))
