@@ -389,13 +389,18 @@ def run_recompute(
             if not allow_shrink:
                 _refuse_shrink(pending)
             stage("read")
+            counted: dict[str, Any] = {}
+            why = why_full if incremental else None
             run.pairs_written = write_affinities(
-                run, pending, progress=progress, alongside=partial(_alongside, run, pending)
+                run,
+                pending,
+                progress=progress,
+                alongside=partial(_alongside, run, pending, why, counted),
             )
             stage("pairs")
             similar = _write_similar(run, pending)
             stage("sales_similar")
-            counts = _write_counts(run, pending, why_full if incremental else None)
+            counts = counted["record"] if counted else _write_counts(run, pending, why)
             stage("counts")
             run.parameters = {
                 **recorded,
@@ -511,9 +516,18 @@ def _counts_data(counts: AffinityCounts) -> bytes:
     return bytes(row[0])
 
 
-def _alongside(run: AffinityRun, pending: PendingPairs) -> None:
-    """The run's database work that need not wait for its pairs (see ``write_affinities``)."""
+def _alongside(
+    run: AffinityRun, pending: PendingPairs, why_full: str | None, counted: dict[str, Any]
+) -> None:
+    """The run's database work that need not wait for its pairs (see ``write_affinities``).
+
+    A slid window's counts are complete before its pairs are ranked, so they are stored
+    here, while the engine ranks the first block (``counted["record"]``); a full run's
+    come from its blocks, so they are stored after them.
+    """
     write_sales(run, pending.product_ids, pending.item_counts)
+    if pending.slid and pending.counts is not None:
+        counted["record"] = _write_counts(run, pending, why_full)
     _similar_after_blocks(pending)
 
 
