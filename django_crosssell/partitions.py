@@ -31,7 +31,7 @@ from typing import Any
 
 from django.db import DatabaseError, connections, transaction
 
-from .models import ProductAffinity
+from .models import AffinityRun, ProductAffinity
 
 logger = logging.getLogger("django_crosssell")
 
@@ -199,3 +199,17 @@ def drop_strays(live_run_ids: Iterable[int], using: str = "default") -> set[int]
     emptied table stays)."""
     strays = set(existing(using)) - set(live_run_ids)
     return drop(strays, using) if strays else set()
+
+
+def analyze_runs(using: str = "default") -> None:
+    """Refresh the planner's statistics of the (tiny) runs table.
+
+    The widgets join the affinity table to the current run. A runs table the server has
+    never analyzed (a handful of rows stays under autovacuum's thresholds for weeks) is
+    estimated at some 200 current runs, and the planner then scans every partition for a
+    cart's partners (105 ms instead of 0.5 ms on the 1M-line shop) instead of probing the
+    current run's index. A few milliseconds, once per recompute.
+    """
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(AffinityRun._meta.db_table)}")

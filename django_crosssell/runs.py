@@ -259,6 +259,7 @@ def prune_runs(keep: int | None = None) -> int:
         AffinityRun.objects.filter(pk__in=doomed).delete()
     if partitions.enabled() and not connection.in_atomic_block:
         partitions.drop_strays(AffinityRun.objects.values_list("pk", flat=True))
+        partitions.analyze_runs()
     return len(doomed)
 
 

@@ -152,6 +152,25 @@ def test_a_run_deleted_in_the_admin_loses_its_rows_and_later_its_table(shop):
     assert table not in tables()
 
 
+def test_a_cart_reads_only_the_current_runs_index(shop):
+    """With the runs table analyzed by the recompute, the planner probes one partition's
+    index for a cart (several sources) instead of scanning every run's table."""
+    a, b, _c = shop
+    for _ in range(3):
+        current = recompute.run_recompute(min_co_count=1)
+    plan = (
+        ProductAffinity.objects.filter(run__is_current=True, source__in=[a, b])
+        .order_by("-score")[:10]
+        .explain(analyze=True)
+    )
+    scanned = [
+        line for line in plan.splitlines() if "Scan" in line and "never executed" not in line
+    ]
+    touched = [line for line in scanned if PARENT in line]
+    assert touched, plan
+    assert all(partitions.table_for(current.pk) in line for line in touched), plan
+
+
 def test_a_table_left_from_before_the_run_ids_were_reset_is_replaced(shop):
     first = recompute.run_recompute(min_co_count=1)
     AffinityRun.objects.filter(pk=first.pk).delete()  # rows deleted, the table stays
