@@ -53,9 +53,12 @@ def table_for(run_id: int) -> str:
 
 
 def enabled(using: str = "default") -> bool:
-    """Whether the affinity table is partitioned by run on this database.
+    """Whether runs get tables of their own on this database.
 
-    Asked once per process and database (the answer changes only with migration 0008).
+    Only when the affinity table is partitioned (migration 0008) and the database user may
+    create tables in its schema and owns it (attaching and detaching need both): a shop
+    whose web user cannot change the schema keeps writing into the default partition and
+    deleting rows, as before. Asked once per process and database.
     """
     connection = connections[using]
     if connection.vendor != "postgresql":
@@ -64,11 +67,22 @@ def enabled(using: str = "default") -> bool:
     if key not in _partitioned:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT c.relkind = 'p' FROM pg_class c WHERE c.oid = to_regclass(%s)",
+                "SELECT c.relkind = 'p', pg_has_role(c.relowner, 'USAGE') "
+                "AND has_schema_privilege(c.relnamespace, 'CREATE') "
+                "FROM pg_class c WHERE c.oid = to_regclass(%s)",
                 [connection.ops.quote_name(parent_table())],
             )
             row = cursor.fetchone()
-        _partitioned[key] = bool(row and row[0])
+        partitioned, allowed = (bool(row[0]), bool(row[1])) if row else (False, False)
+        if partitioned and not allowed:
+            logger.warning(
+                "django-crosssell: the database user may not create or attach tables for "
+                "the affinity runs; their rows go into the default partition and are "
+                "deleted when pruned (slower). Grant the user CREATE on the schema and "
+                "ownership of %s to give each run its own table.",
+                parent_table(),
+            )
+        _partitioned[key] = partitioned and allowed
     return _partitioned[key]
 
 

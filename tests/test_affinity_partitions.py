@@ -185,6 +185,45 @@ def test_a_table_left_from_before_the_run_ids_were_reset_is_replaced(shop):
     assert ProductAffinity.objects.filter(run=again).count() == 6
 
 
+@pytest.fixture
+def limited_user(shop):
+    """The connection acting as a user that may read and write rows but not change the
+    schema (a shop that runs its migrations as another user)."""
+    role = "crosssell_test_limited"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if not cursor.fetchone():
+            cursor.execute(f"CREATE ROLE {role}")
+        cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        cursor.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        cursor.execute(f"SET ROLE {role}")
+    partitions.forget()
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+            cursor.execute(f"DROP OWNED BY {role}")
+        partitions.forget()
+
+
+def test_a_user_that_may_not_change_the_schema_writes_and_prunes_rows_as_before(
+    shop, limited_user, caplog
+):
+    assert not partitions.enabled()
+    assert "may not create or attach tables" in caplog.text
+    first = recompute.run_recompute(min_co_count=1)
+    second = recompute.run_recompute(min_co_count=1)
+    assert where_rows_are(first) == where_rows_are(second) == {PARENT + "_default"}
+    assert runs.prune_runs(keep=1) == 1
+    assert set(ProductAffinity.objects.values_list("run_id", flat=True)) == {second.pk}
+    assert partitions.table_for(second.pk) not in tables()
+
+
 def _migrate(target: str) -> None:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
