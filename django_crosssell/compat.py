@@ -2,7 +2,9 @@
 
 :func:`fetch_chunks` reads through private SQL-compiler APIs because they are much faster
 for millions of rows; when a Django version changes them it falls back to the public
-``QuerySet.iterator()`` with the same results, only slower.
+``QuerySet.iterator()`` with the same results, only slower. :func:`binary_copy` compiles a
+queryset the same way into a ``COPY ... TO STDOUT (FORMAT BINARY)`` statement, or says
+that it cannot (the caller then reads through :func:`fetch_chunks`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, transaction
 
 MULTI: str | None
@@ -86,3 +89,40 @@ def _fetch_with_compiler(
         # Without a server-side cursor the driver may hand over everything at once.
         for start in range(0, len(rows), chunk_size):
             yield rows[start : start + chunk_size]
+
+
+def binary_copy(queryset: models.QuerySet) -> tuple[str, list[str | None]] | None:
+    """``COPY (<the queryset's SQL>) TO STDOUT (FORMAT BINARY)`` and its columns' types.
+
+    The same compiled SQL as :func:`fetch_chunks` runs, its parameters merged on the client
+    (COPY takes none). None unless the connection is PostgreSQL through psycopg 3 (psycopg2
+    has no ``cursor.copy()``), the compiler has the API used here, and no column has a value
+    converter: a converted column is not what the server sends, so only the fetch path can
+    produce it. The types are the server's (``db_type()``), for the caller to know the width
+    of each value in the binary rows.
+    """
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+        is_psycopg3,
+    )
+
+    if not is_psycopg3:
+        return None
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    if not supports_chunk_fetch(compiler) or not hasattr(connection.ops, "compose_sql"):
+        return None
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:  # the fetch path knows what to do with it (no rows)
+        return None
+    fields = [select[0] for select in compiler.select[: compiler.col_count]]
+    if compiler.get_converters(fields):
+        return None
+    types = []
+    for field in fields:
+        output = getattr(field, "output_field", None)
+        types.append(output.db_type(connection) if output is not None else None)
+    statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT (FORMAT BINARY)"
+    return statement, types
