@@ -256,15 +256,17 @@ class _CopyParser:
             raise CopyLayoutError("rows of another size than fixed-width integers")
         if count:
             records = np.frombuffer(pending, dtype=self.record, count=count, offset=start)
-            if not (
+            fixed = bool(
                 (records["fields"] == 2).all()
                 and (records["order_length"] == self.widths[0]).all()
                 and (records["product_length"] == self.widths[1]).all()
-            ):
+            )
+            if fixed:
+                self.orders.append(records["order"].astype(np.int64))
+                self.products.append(records["product"].astype(np.int64))
+            del records  # the view pins the buffer's size (a traceback would keep it)
+            if not fixed:
                 raise CopyLayoutError("a NULL or a value of another width")
-            self.orders.append(records["order"].astype(np.int64))
-            self.products.append(records["product"].astype(np.int64))
-            del records  # the view pins the buffer's size
             self.rows += count
             if self.progress is not None:
                 self.progress(self.rows)
