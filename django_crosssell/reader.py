@@ -34,7 +34,7 @@ from django.db import connections
 from django.utils import timezone
 
 from .adapter import CrossSellAdapter, get_adapter
-from .compat import batched, binary_copy
+from .compat import batched, binary_copy, copy_out
 from .conf import app_settings, get_product_model
 from .sources import OrderRange, iter_line_chunks, line_values, reads_line_model
 
@@ -185,11 +185,15 @@ def _copy_lines(
             ("product", f">i{widths[1]}"),
         ]
     )
-    parser = _CopyParser(record, widths, chunk_size, progress)
-    connection = connections[queryset.db]
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        parser.read(copy)
-        rowcount = cursor.rowcount
+    parser = _CopyParser(record, widths, progress)
+    pieces = copy_out(queryset.db, statement, record.itemsize * max(chunk_size, 1))
+    while True:
+        try:
+            piece = next(pieces)
+        except StopIteration as stop:
+            rowcount = stop.value
+            break
+        parser.add(piece)
     try:
         if parser.problem is not None:
             raise parser.problem
@@ -204,11 +208,10 @@ class _CopyParser:
     """Reads a binary COPY's blocks into arrays, a piece at a time (see :func:`_copy_lines`)."""
 
     def __init__(
-        self, record: np.dtype, widths: list[int | None], rows: int, progress: ReadProgress | None
+        self, record: np.dtype, widths: list[int | None], progress: ReadProgress | None
     ) -> None:
         self.record = record
         self.widths = widths
-        self.piece = record.itemsize * max(rows, 1)
         self.progress = progress
         self.pending = bytearray()
         self.header = False
@@ -217,17 +220,15 @@ class _CopyParser:
         self.rows = 0
         self.problem: CopyLayoutError | None = None
 
-    def read(self, blocks: Iterable[Any]) -> None:
-        pending, piece = self.pending, self.piece
-        for block in blocks:
-            pending += block
-            if len(pending) >= piece and self.problem is None:
-                try:
-                    self._parse(final=False)
-                except CopyLayoutError as exc:  # drained below, then the fetch path
-                    self.problem = exc
-            if self.problem is not None:
-                pending.clear()
+    def add(self, piece: bytearray) -> None:
+        if self.problem is not None:
+            return  # read to the end, not parsed
+        self.pending += piece
+        try:
+            self._parse(final=False)
+        except CopyLayoutError as exc:  # the fetch path reads the lines instead
+            self.problem = exc
+            self.pending.clear()
 
     def finish(self, rowcount: int) -> tuple[np.ndarray, np.ndarray]:
         self._parse(final=True)

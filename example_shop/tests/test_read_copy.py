@@ -227,3 +227,46 @@ def test_a_row_count_that_does_not_match_falls_back(on_postgresql, shop):
         lines, attempts = read()
     assert attempts == [None]
     assert_same(lines, fetched())
+
+
+def copied_bytes(pieces: Any) -> tuple[bytes, int]:
+    data = bytearray()
+    while True:
+        try:
+            data += next(pieces)
+        except StopIteration as stop:
+            return bytes(data), stop.value
+
+
+COPY_IDS = "COPY (SELECT id FROM shop_product ORDER BY id) TO STDOUT (FORMAT BINARY)"
+
+
+def test_libpq_and_the_cursor_copy_give_the_same_bytes(on_postgresql, shop):
+    alias = Product.objects.db
+    pieces = list(compat.copy_out(alias, COPY_IDS, 30))
+    assert all(len(piece) >= 30 for piece in pieces[:-1]) and len(pieces) > 1
+    fast, rows = copied_bytes(compat.copy_out(alias, COPY_IDS, 30))
+    # A psycopg without the libpq calls reads through cursor.copy().
+    with mock.patch.object(compat, "LIBPQ_CALLS", ("no_such_call",)):
+        slow, slow_rows = copied_bytes(compat.copy_out(alias, COPY_IDS, 30))
+    assert fast == slow and rows == slow_rows == 6
+    assert fast.startswith(reader.COPY_SIGNATURE) and fast.endswith(b"\xff\xff")
+
+
+def test_a_server_error_in_the_copy_is_djangos_and_the_connection_stays_usable(on_postgresql, shop):
+    from django.db import DatabaseError
+
+    failing = "COPY (SELECT 1 / (id - %d) FROM shop_product) TO STDOUT (FORMAT BINARY)"
+    with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic():
+        copied_bytes(compat.copy_out("default", failing % shop["products"][3].pk, 8))
+    with pytest.raises(DatabaseError, match="syntax"), transaction.atomic():
+        copied_bytes(compat.copy_out("default", "COPY (SELEC 1) TO STDOUT", 8))
+    assert Product.objects.count() == 6
+
+
+def test_a_copy_left_early_is_read_to_its_end(on_postgresql, shop):
+    with transaction.atomic():
+        pieces = compat.copy_out("default", COPY_IDS, 8)
+        next(pieces)
+        pieces.close()
+        assert Product.objects.count() == 6
