@@ -119,7 +119,7 @@ def test_each_shard_of_a_sharded_read_is_copied_as_it_is_fetched(on_postgresql, 
 
 def test_no_lines_read_through_the_copy_are_empty_arrays(on_postgresql):
     lines, attempts = read()
-    assert attempts == [(attempts[0][0], attempts[0][1])] and len(attempts[0][0]) == 0
+    assert len(attempts) == 1 and [len(column) for column in attempts[0]] == [0, 0]
     assert_same(lines, fetched())
     assert lines.lines_read == 0
 
@@ -163,9 +163,10 @@ def test_null_keys_fall_back_to_the_fetch(shop, django_user_model):
 
 @pytest.mark.django_db
 def test_times_are_fetched(shop):
+    """Decay's weighted sums depend on the order of the lines, which the COPY's plan changes."""
     lines, attempts = read(with_placed_at=True)
     assert attempts == []
-    assert len(lines.placed_at) == len(lines)
+    assert lines.placed_at.dtype == object and len(lines.placed_at) == len(lines)
 
 
 class OwnLines(ShopAdapter):
