@@ -185,6 +185,7 @@ def _copy_with_libpq(
     finished = False
     try:
         piece = bytearray()
+        filled = 0  # len(piece), without a call per message
         socket = pgconn.socket
         with selectors.DefaultSelector() as selector:
             selector.register(socket, selectors.EVENT_READ)
@@ -192,9 +193,11 @@ def _copy_with_libpq(
                 nbytes, data = get(1)  # 1: never blocks
                 if nbytes > 0:
                     piece += data
-                    if len(piece) >= size:
+                    filled += nbytes
+                    if filled >= size:
                         yield piece
                         piece = bytearray()
+                        filled = 0
                 elif nbytes == 0:  # nothing received yet
                     selector.select()
                     consume()
