@@ -132,7 +132,7 @@ def binary_copy(queryset: models.QuerySet) -> tuple[str, list[str | None]] | Non
 
 
 #: What :func:`copy_out` calls on psycopg's ``pgconn`` (else it reads through ``cursor.copy()``).
-LIBPQ_CALLS = ("send_query", "get_result", "get_copy_data", "consume_input")
+LIBPQ_CALLS = ("send_query", "get_result", "get_copy_data", "consume_input", "is_busy")
 
 
 def copy_out(alias: str, statement: str, size: int) -> Generator[bytearray, None, int]:
@@ -177,18 +177,17 @@ def _copy_with_libpq(
     from psycopg import pq
 
     get, consume = pgconn.get_copy_data, pgconn.consume_input
-    pgconn.send_query(statement.encode(raw.info.encoding))
-    result = pgconn.get_result()
-    if result is None or result.status != pq.ExecStatus.COPY_OUT:
-        _drain_results(pgconn)
-        raise _error(psycopg, raw, pgconn, result)
-    finished = False
-    try:
-        piece = bytearray()
-        filled = 0  # len(piece), without a call per message
-        socket = pgconn.socket
-        with selectors.DefaultSelector() as selector:
-            selector.register(socket, selectors.EVENT_READ)
+    with selectors.DefaultSelector() as selector:
+        selector.register(pgconn.socket, selectors.EVENT_READ)
+        pgconn.send_query(statement.encode(raw.info.encoding))
+        result = _next_result(pgconn, selector)
+        if result is None or result.status != pq.ExecStatus.COPY_OUT:
+            _drain_results(pgconn, selector)
+            raise _error(psycopg, raw, pgconn, result)
+        finished = False
+        try:
+            piece = bytearray()
+            filled = 0  # len(piece), without a call per message
             while True:
                 nbytes, data = get(1)  # 1: never blocks
                 if nbytes > 0:
@@ -203,25 +202,37 @@ def _copy_with_libpq(
                     consume()
                 else:
                     break
-        finished = True
-        if nbytes == -2:
-            raise psycopg.OperationalError(_message(raw, pgconn))
-        result = pgconn.get_result()
-        _drain_results(pgconn)
-        if result is None or result.status != pq.ExecStatus.COMMAND_OK:
-            raise _error(psycopg, raw, pgconn, result)
-        if piece:
-            yield piece
-        return int(result.command_tuples or 0)
-    finally:
-        if not finished:  # the consumer stopped early: read the rest, keep the connection
-            while get(0)[0] >= 0:
-                pass
-            _drain_results(pgconn)
+            finished = True
+            if nbytes == -2:
+                raise psycopg.OperationalError(_message(raw, pgconn))
+            result = _next_result(pgconn, selector)
+            _drain_results(pgconn, selector)
+            if result is None or result.status != pq.ExecStatus.COMMAND_OK:
+                raise _error(psycopg, raw, pgconn, result)
+            if piece:
+                yield piece
+            return int(result.command_tuples or 0)
+        finally:
+            if not finished:  # the consumer stopped early: read the rest, keep the connection
+                while (nbytes := get(1)[0]) >= 0:
+                    if nbytes == 0:
+                        selector.select()
+                        consume()
+                _drain_results(pgconn, selector)
 
 
-def _drain_results(pgconn: Any) -> None:
-    while pgconn.get_result() is not None:
+def _next_result(pgconn: Any, selector: selectors.BaseSelector) -> Any:
+    """``PQgetResult`` once it would not block (it would, holding the GIL, while the
+    server plans and starts the query)."""
+    pgconn.consume_input()
+    while pgconn.is_busy():
+        selector.select()
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+def _drain_results(pgconn: Any, selector: selectors.BaseSelector) -> None:
+    while _next_result(pgconn, selector) is not None:
         pass
 
 
