@@ -14,11 +14,12 @@ from __future__ import annotations
 import inspect
 import selectors
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connections, models, transaction
+from django.db import DatabaseError, connections, models, transaction
 
 MULTI: str | None
 try:
@@ -247,3 +248,31 @@ def _error(psycopg: Any, raw: Any, pgconn: Any, result: Any) -> Exception:
         except Exception:  # an older psycopg: the message is enough
             pass
     return psycopg.DatabaseError(_message(raw, pgconn))
+
+
+@contextmanager
+def work_mem(alias: str, value: str | None) -> Iterator[None]:
+    """PostgreSQL's ``work_mem`` set to ``value`` for the statements inside, then put back.
+
+    ``set_config(..., false)``, not ``SET LOCAL``: inside a caller's transaction the value
+    must not outlive the statement either. When a statement inside fails its transaction,
+    the rollback undoes the change (PostgreSQL's settings are transactional), so putting it
+    back is then left to it.
+    """
+    if not value:
+        yield
+        return
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('work_mem'), set_config('work_mem', %s, false)", [value]
+        )
+        previous = cursor.fetchone()[0]
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('work_mem', %s, false)", [previous])
+        except DatabaseError:  # an aborted transaction: its rollback restores work_mem
+            pass

@@ -271,3 +271,43 @@ def test_a_copy_left_early_is_read_to_its_end(on_postgresql, shop):
         next(pieces)
         pieces.close()
         assert Product.objects.count() == 6
+
+
+def test_work_mem_is_set_for_the_copy_only(on_postgresql, shop):
+    def current() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW work_mem")
+            return cursor.fetchone()[0]
+
+    before = current()
+    seen = []
+    original = compat.copy_out
+
+    def spy(*args):
+        seen.append(current())
+        return original(*args)
+
+    with mock.patch.object(reader, "copy_out", spy):
+        lines = reader.read_order_lines(chunk_size=4)
+        with override_settings(CROSSSELL={**settings.CROSSSELL, "READ_WORK_MEM": None}):
+            assert_same(reader.read_order_lines(chunk_size=4), lines)
+    assert seen == ["64MB", before] and before != "64MB"
+    assert current() == before
+    assert_same(lines, fetched(chunk_size=4))
+
+
+def test_work_mem_is_put_back_by_the_rollback_of_a_failed_read(on_postgresql, shop):
+    from django.db import DatabaseError
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        before = cursor.fetchone()[0]
+    with (
+        pytest.raises(DatabaseError, match="division by zero"),
+        transaction.atomic(),
+        compat.work_mem("default", "32MB"),
+    ):
+        list(compat.copy_out("default", "COPY (SELECT 1 / 0) TO STDOUT", 8))
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW work_mem")
+        assert cursor.fetchone()[0] == before
