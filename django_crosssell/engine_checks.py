@@ -17,6 +17,7 @@
 | E092 | ``DASK_READ = "sharded"`` without ``ENGINE = "dask"`` |
 | E093 | ``DASK_READ = "sharded"`` with ``ORDER_SOURCE`` or an adapter's own ``order_lines()`` |
 | E094 | ``DASK_READ = "sharded"`` with ``INCREMENTAL`` (its counts hold every basket) |
+| E095 | ``READ_WORK_MEM`` is not ``None`` or a PostgreSQL memory size such as ``"64MB"`` |
 
 A bad value would otherwise fail a nightly recompute (or, for ``BESTSELLERS_SOURCE``,
 silently show no bestsellers). Imports ``conf`` (and ``adapter`` inside a function): no
@@ -26,6 +27,7 @@ numpy, no database access.
 from __future__ import annotations
 
 import importlib.util
+import re
 from typing import Any
 
 from django.core import checks
@@ -75,6 +77,18 @@ def check_engine_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
                 f"MAX_BASKET_SIZE must be None or a whole number of at least 2, not {size!r}.",
                 "Orders with more distinct products are left out of the pairs; None keeps all.",
                 "E062",
+            )
+        )
+    memory = app_settings.READ_WORK_MEM
+    if memory is not None and (
+        not isinstance(memory, str) or not re.fullmatch(r"[1-9][0-9]*\s*(kB|MB|GB|TB)", memory)
+    ):
+        errors.append(
+            _error(
+                f"READ_WORK_MEM must be None or a memory size such as '64MB', not {memory!r}.",
+                "PostgreSQL's work_mem for the recompute's binary COPY of the order lines "
+                "(units kB, MB, GB or TB); None keeps the server's own.",
+                "E095",
             )
         )
     errors.extend(_check_similar())

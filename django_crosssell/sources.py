@@ -190,6 +190,32 @@ def iter_line_chunks(
             else:
                 yield [(row[0], row[1]) for row in chunk]
         return
+    queryset = line_values(since=since, with_placed_at=with_placed_at, order_range=order_range)
+    for rows_read in fetch_chunks(queryset, chunk_size):
+        if with_placed_at:
+            for row in rows_read:
+                if row[2] is None:
+                    raise missing_placed_at(row)
+        yield rows_read
+
+
+def reads_line_model() -> bool:
+    """Whether :func:`iter_line_chunks` reads the order-line model (not ``ORDER_SOURCE``).
+
+    Then its rows are exactly those of :func:`line_values`, which a reader may fetch by
+    another route (the binary COPY of :mod:`.reader`).
+    """
+    return _configured_source() is None
+
+
+def line_values(
+    *,
+    since: datetime | None = None,
+    with_placed_at: bool = False,
+    order_range: OrderRange | None = None,
+) -> models.QuerySet:
+    """The ``values_list()`` of ``(order, product[, placed_at])`` that the model's lines are
+    read from: one definition, so every route of reading them runs the same SQL."""
     fields = app_settings.ORDER_LINE_FIELDS
     paths = [fields["order"], fields["product"]]
     if with_placed_at:
@@ -200,13 +226,7 @@ def iter_line_chunks(
             )
         paths.append(fields["placed_at"])
     # A window leaves lines without a time out in SQL (NULL >= since is not true).
-    queryset = order_line_queryset(since=since, order_range=order_range).values_list(*paths)
-    for rows_read in fetch_chunks(queryset, chunk_size):
-        if with_placed_at:
-            for row in rows_read:
-                if row[2] is None:
-                    raise missing_placed_at(row)
-        yield rows_read
+    return order_line_queryset(since=since, order_range=order_range).values_list(*paths)
 
 
 def missing_placed_at(row: Any) -> OrderSourceError:

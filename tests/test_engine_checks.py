@@ -87,3 +87,13 @@ def test_engine_dask_not_installed(monkeypatch):
 @pytest.mark.parametrize("value", [0, -1, "7", True])
 def test_reconcile_days(value):
     assert ids(INCREMENTAL_RECONCILE_DAYS=value) == ["crosssell.E069"]
+
+
+@pytest.mark.parametrize("value", ["64 MB", "64MB", "512kB", "1GB", None])
+def test_read_work_mem_accepts_sizes_and_none(value):
+    assert ids(READ_WORK_MEM=value) == []
+
+
+@pytest.mark.parametrize("value", ["64", "lots", 64, "0MB", "64mb", "64MB; SET x", ""])
+def test_read_work_mem_must_be_a_size(value):
+    assert ids(READ_WORK_MEM=value) == ["crosssell.E095"]
