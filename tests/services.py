@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -41,6 +42,21 @@ def require_redis() -> str:
     if not port_open(parsed.hostname or "127.0.0.1", parsed.port or 6379):
         _unavailable(f"Redis does not answer at {redis_url()}")
     return redis_url()
+
+
+def other_connection() -> Any:
+    """A second psycopg connection to the test database (another user of the server: a
+    lock held there is not ours). The caller closes it."""
+    import psycopg
+
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        password=settings["PASSWORD"] or None,
+    )
 
 
 def require_postgresql() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -18,7 +17,7 @@ from django_crosssell import affinity, partitions, recompute, runs
 from django_crosssell.models import AffinityRun, ProductAffinity
 from django_crosssell.recommend import recommend_for_product
 from tests.factories import ProductFactory, make_order
-from tests.services import require_postgresql
+from tests.services import other_connection, require_postgresql
 
 PARENT = ProductAffinity._meta.db_table
 
@@ -47,14 +46,7 @@ def where_rows_are(run: AffinityRun) -> set[str]:
 @contextlib.contextmanager
 def reading(run: AffinityRun) -> Iterator[None]:
     """A storefront read of ``run``'s rows left open in another connection."""
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        password=settings["PASSWORD"] or None,
-    )
+    other = other_connection()
     try:
         other.execute(f"SELECT count(*) FROM {PARENT} WHERE run_id = %s", [run.pk]).fetchall()
         yield  # the transaction stays open, holding its share lock

@@ -81,10 +81,7 @@ def test_a_locked_rule_table_neither_hangs_the_cart_nor_charges_without_discount
 ):
     import time
 
-    import psycopg
-    from django.db import connection
-
-    from tests.services import require_postgresql
+    from tests.services import other_connection, require_postgresql
 
     require_postgresql()
     shirt = make_product(name="シャツ", price=5000, stock=5)
@@ -97,14 +94,7 @@ def test_a_locked_rule_table_neither_hangs_the_cart_nor_charges_without_discount
     add_to_cart(client, shirt, 1)
     add_to_cart(client, tie, 1)
     confirmed = confirmation(client)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        password=settings["PASSWORD"] or None,
-    )
+    other = other_connection()
     try:
         other.execute(f'LOCK TABLE "{BundleRule._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
         started = time.monotonic()

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 
-import psycopg
 import pytest
 from django.db import connection, transaction
 from django.template import Context, Template
@@ -31,7 +30,7 @@ from tests.factories import (
     TierLadderFactory,
     TierStepFactory,
 )
-from tests.services import require_postgresql
+from tests.services import other_connection, require_postgresql
 from tests.settings import CROSSSELL
 
 PAGE = (
@@ -68,14 +67,7 @@ def shop():
 @contextlib.contextmanager
 def locked(model) -> Iterator[None]:
     """Hold ``ACCESS EXCLUSIVE`` on ``model``'s table from another connection."""
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        password=settings["PASSWORD"] or None,
-    )
+    other = other_connection()
     try:
         other.execute(f'LOCK TABLE "{model._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
         yield
