@@ -451,16 +451,23 @@ def _block_scores(
 
 
 def _blocks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Split rows into consecutive blocks whose summed cost stays under the budget."""
+    """Split rows into consecutive blocks whose summed cost stays under the budget.
+
+    A block takes its rows up to the first one that costs anything whatever that costs,
+    then every next row while the sum stays within the budget. Two binary searches of the
+    running sum per block, not a Python step per row: on 3,400 products the loop took as
+    long as a block. ``cost`` is not negative.
+    """
+    n_rows = len(cost)
+    ends = np.cumsum(cost, dtype=np.int64)
     blocks: list[tuple[int, int]] = []
-    start, total = 0, 0
-    for row, value in enumerate(cost.tolist()):
-        if total and total + value > budget:
-            blocks.append((start, row))
-            start, total = row, 0
-        total += value
-    if start < len(cost):
-        blocks.append((start, len(cost)))
+    start, before = 0, 0
+    while start < n_rows:
+        first_costly = int(np.searchsorted(ends, before, side="right"))
+        within = int(np.searchsorted(ends, before + budget, side="right"))
+        stop = max(within, min(first_costly + 1, n_rows))
+        blocks.append((start, stop))
+        start, before = stop, int(ends[stop - 1])
     return blocks
 
 
