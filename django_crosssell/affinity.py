@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -295,9 +296,11 @@ def _binary_matrix(
 
     Several lines of one product in one order count once. One sort of ``order x products
     + product`` keys does what scipy's COO conversion and duplicate summing do in three
-    passes.
+    passes; int32 keys when they fit sort in half the time of int64 ones.
     """
-    keys = order_codes.astype(np.int64) * n_products
+    small = n_orders * n_products <= np.iinfo(np.int32).max
+    keys = order_codes.astype(np.int32 if small else np.int64)
+    keys *= n_products
     keys += product_codes
     keys.sort()
     if len(keys) > 1:
@@ -920,7 +923,7 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
             plan.metric,
             counts if co is None else co,
             np.repeat(plan.weighted_counts[start:stop], per_row),
-            plan.weighted_counts[cols],
+            np.take(plan.weighted_counts, cols),
             total,
         )
     else:
@@ -928,7 +931,7 @@ def compute_block(plan: BlockPlan, start: int, stop: int) -> dict[str, np.ndarra
             plan.metric,
             score_co,
             np.repeat(plan.score_counts[start:stop], per_row),
-            plan.score_counts[cols],
+            np.take(plan.score_counts, cols),
             plan.score_total,
         )
     order, local = _top_k_order(per_row, cols, score, plan.top_k, plan.n_products)
@@ -1012,6 +1015,7 @@ def plan_results(
             yield block_result(empty, pairs)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        _start_threads(pool, workers)
         bounds = iter(plan.blocks)
         pending: deque[tuple[int, Future[dict[str, np.ndarray]]]] = deque()
         for start, stop in islice(bounds, 2 * workers):
@@ -1024,6 +1028,20 @@ def plan_results(
             if progress is not None:
                 progress("pairs", stop, plan.n_products)
             yield block_result(empty, pairs)
+
+
+def _start_threads(pool: ThreadPoolExecutor, workers: int) -> None:
+    """Start every thread of ``pool`` before the first block is submitted.
+
+    The pool starts a thread per submitted task, and starting one waits until it holds the
+    GIL; once a first thread computes a block, the GIL goes back and forth between its
+    numpy calls and the new thread gets it only when the interpreter forces a switch
+    (5 ms), during which one core idles. Each task here waits for the others, so no
+    thread is idle (to be reused) before the last one has started.
+    """
+    barrier = threading.Barrier(workers)
+    for future in [pool.submit(barrier.wait) for _ in range(workers)]:
+        future.result()
 
 
 def compute_affinity(
