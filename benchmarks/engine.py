@@ -109,7 +109,8 @@ def bench_fit(quick: bool) -> dict:
                 name = f"implicit {label} (K=20, {'1 thread' if threads else 'all threads'})"
                 rows[name] = fit
     times = {name: [] for name in rows}
-    for _ in range(3 if quick else 5):  # interleaved: load hits every row alike
+    rounds = 3 if quick else 5
+    for _ in range(rounds):  # interleaved: load hits every row alike
         for name, func in rows.items():
             start = time.perf_counter()
             func()
@@ -135,6 +136,8 @@ def bench_fit(quick: bool) -> dict:
     return {
         "lines": len(orders),
         "orders": len(baskets),
+        "rounds": rounds,
+        "load": os.getloadavg(),
         "seconds": {name: min(values) for name, values in times.items()},
         "correct": same,
         "pairs": first.n_pairs,
@@ -385,7 +388,8 @@ def report(fit: dict, shop: dict, cold: dict, dask: dict) -> tuple[list[str], bo
         engine_name = next(iter(fit["seconds"]))
         engine_s = fit["seconds"][engine_name]
         out += [
-            f"{fit['lines']:,} lines, {fit['orders']:,} orders; best of 5, interleaved; "
+            f"{fit['lines']:,} lines, {fit['orders']:,} orders; best of {fit['rounds']}, "
+            f"interleaved (load average {fit['load'][0]:.2f} after them); "
             f"engine {fit['pairs']:,} pairs, block split and threads change nothing: "
             f"{'yes' if fit['correct'] else 'NO'}.",
             "",
