@@ -20,7 +20,10 @@
 ``--quick`` (CI): (d) on the first 20,000 lines of the file, the shop at 50,000 lines,
 (g) on 2,000 names. Missed times are reported, never failed; wrong numbers fail the run.
 
-    python benchmarks/engine.py [--quick] [--no-write]
+``--part d`` (repeatable: ``--part d --part g``) runs only those parts ((e) and (f) run
+together) and leaves RESULTS.md alone: the section is written only from a full run.
+
+    python benchmarks/engine.py [--quick] [--no-write] [--part {d,e,f,g,h}]
 """
 
 from __future__ import annotations
@@ -106,7 +109,8 @@ def bench_fit(quick: bool) -> dict:
                 name = f"implicit {label} (K=20, {'1 thread' if threads else 'all threads'})"
                 rows[name] = fit
     times = {name: [] for name in rows}
-    for _ in range(3 if quick else 5):  # interleaved: load hits every row alike
+    rounds = 3 if quick else 5
+    for _ in range(rounds):  # interleaved: load hits every row alike
         for name, func in rows.items():
             start = time.perf_counter()
             func()
@@ -132,6 +136,8 @@ def bench_fit(quick: bool) -> dict:
     return {
         "lines": len(orders),
         "orders": len(baskets),
+        "rounds": rounds,
+        "load": os.getloadavg(),
         "seconds": {name: min(values) for name, values in times.items()},
         "correct": same,
         "pairs": first.n_pairs,
@@ -382,7 +388,8 @@ def report(fit: dict, shop: dict, cold: dict, dask: dict) -> tuple[list[str], bo
         engine_name = next(iter(fit["seconds"]))
         engine_s = fit["seconds"][engine_name]
         out += [
-            f"{fit['lines']:,} lines, {fit['orders']:,} orders; best of 5, interleaved; "
+            f"{fit['lines']:,} lines, {fit['orders']:,} orders; best of {fit['rounds']}, "
+            f"interleaved (load average {fit['load'][0]:.2f} after them); "
             f"engine {fit['pairs']:,} pairs, block split and threads change nothing: "
             f"{'yes' if fit['correct'] else 'NO'}.",
             "",
@@ -471,16 +478,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=("d", "e", "f", "g", "h"),
+        help="run only this part (repeatable); implies --no-write",
+    )
     args = parser.parse_args()
+    parts = set(args.part or "defgh")
     started = time.perf_counter()
-    fit = bench_fit(args.quick)
-    cold = bench_cold_start(args.quick)
-    dask = bench_dask(args.quick)
-    shop = bench_shop(args.quick)
+    skipped = {"skipped": "not run (--part)"}
+    fit = bench_fit(args.quick) if "d" in parts else skipped
+    cold = bench_cold_start(args.quick) if "g" in parts else skipped
+    dask = bench_dask(args.quick) if "h" in parts else skipped
+    shop = bench_shop(args.quick) if parts & {"e", "f"} else skipped
     lines, correct = report(fit, shop, cold, dask)
     print("\n".join(lines))
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s)")
-    if not args.no_write:
+    if not args.no_write and not args.part:
         info = (
             f"{machine()}; load average {os.getloadavg()[0]:.1f} at the end of the run "
             "(the machine may be shared, so compare the ratios measured in one run). "

@@ -132,6 +132,62 @@ def test_inverse_size_weighting_prefers_pairs_from_small_orders():
     assert weighted.to_frame().set_index(["source", "target"]).co_count[(1, 2)] == 3
 
 
+def greedy_blocks(cost, budget):
+    """The block split as first written: one Python step per row."""
+    blocks, start, total = [], 0, 0
+    for row, value in enumerate(cost.tolist()):
+        if total and total + value > budget:
+            blocks.append((start, row))
+            start, total = row, 0
+        total += value
+    if start < len(cost):
+        blocks.append((start, len(cost)))
+    return blocks
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_block_split_equals_the_row_by_row_split(seed):
+    rng = np.random.default_rng(seed)
+    # Zero costs, rows above the budget on their own, sums landing exactly on it.
+    cost = rng.choice([0, 1, 3, 5, 40, 200], size=int(rng.integers(0, 300)))
+    for budget in (1, 5, 40, 41, 199, 200, 1_000, 10**9):
+        assert affinity._blocks(cost, budget) == greedy_blocks(cost, budget), budget
+
+
+def decayed_baskets(seed: int, weighting: str, cap: int | None) -> affinity.BasketMatrix:
+    rng = np.random.default_rng(seed)
+    plain = random_baskets(seed, 900, 150, 18)
+    orders = np.repeat(np.arange(plain.n_orders), np.diff(plain.matrix.indptr))
+    placed = np.datetime64("2026-01-01") + rng.integers(0, 200, plain.n_orders)[orders]
+    baskets = affinity.build_basket_matrix(
+        orders,
+        plain.product_ids[plain.matrix.indices],
+        placed,
+        now=np.datetime64("2026-08-01"),
+        half_life_days=45,
+    )
+    return affinity.weigh_orders(baskets, weighting, cap)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "confidence", "lift", "jaccard"])
+@pytest.mark.parametrize("weighting", ["none", "inverse_size", "bm25"])
+@pytest.mark.parametrize("decay", [False, True])
+def test_two_threads_give_bitwise_the_pairs_of_one(metric, weighting, decay):
+    baskets = (
+        decayed_baskets(3, weighting, 15)
+        if decay
+        else affinity.weigh_orders(random_baskets(3, 900, 150, 18), weighting, 15)
+    )
+    kwargs = {"metric": metric, "top_k": 7, "block_budget": 700}
+    assert len(list(affinity.iter_pair_blocks(baskets, **kwargs))) >= 6
+    alone = affinity.compute_pairs(baskets, **kwargs)
+    assert alone.n_pairs > 0
+    for threads in (2, 0):
+        together = affinity.compute_pairs(baskets, **kwargs, threads=threads)
+        for name in affinity.PAIR_FIELDS:
+            np.testing.assert_array_equal(getattr(alone, name), getattr(together, name), name)
+
+
 @pytest.mark.parametrize("threads", [2, 0])
 def test_blocks_computed_in_threads_equal_one_after_another(threads):
     baskets = affinity.weigh_orders(random_baskets(5, 800, 120, 20), "bm25", 12)
