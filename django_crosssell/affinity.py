@@ -461,7 +461,7 @@ def _block_scores(
     )
 
 
-def _blocks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
+def split_blocks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """Split rows into consecutive blocks whose summed cost stays under the budget.
 
     A block takes its rows up to the first one that costs anything whatever that costs,
@@ -686,7 +686,7 @@ def plan_blocks(
         top_k=top_k,
         metric=metric,
         n_products=n_products,
-        blocks=_blocks(cost, block_budget),
+        blocks=split_blocks(cost, block_budget),
         packed_shift=None if packed is None else packed[0],
         row_bound=cost,
     )

@@ -477,7 +477,7 @@ class ShardedWindow:
         cost = self.totals.cost
         if min_blocks > 1:
             block_budget = min(block_budget, max(int(cost.sum()) // min_blocks, 1))
-        return affinity._blocks(cost, block_budget)
+        return affinity.split_blocks(cost, block_budget)
 
     def blocks(
         self,

@@ -438,7 +438,7 @@ def rank(
         top_k=top_k,
         metric=metric,
         n_products=n,
-        blocks=affinity._blocks(cost, block_budget),
+        blocks=affinity.split_blocks(cost, block_budget),
     )
     return runner(plan, empty, progress)
 

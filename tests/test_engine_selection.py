@@ -151,7 +151,7 @@ def test_block_split_equals_the_row_by_row_split(seed):
     # Zero costs, rows above the budget on their own, sums landing exactly on it.
     cost = rng.choice([0, 1, 3, 5, 40, 200], size=int(rng.integers(0, 300)))
     for budget in (1, 5, 40, 41, 199, 200, 1_000, 10**9):
-        assert affinity._blocks(cost, budget) == greedy_blocks(cost, budget), budget
+        assert affinity.split_blocks(cost, budget) == greedy_blocks(cost, budget), budget
 
 
 def decayed_baskets(seed: int, weighting: str, cap: int | None) -> affinity.BasketMatrix:
