@@ -208,8 +208,9 @@ def main() -> int:
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s)")
     if not args.no_write and "skipped" not in result:
         info = (
-            f"{machine()}{', --quick' if args.quick else ''}. Other engineers were running "
-            "tests on the same machine, so timings are noisy. Reproduce with "
+            f"{machine()}{', --quick' if args.quick else ''}; load average "
+            f"{os.getloadavg()[0]:.1f} at the end of the run (the machine may be shared, so "
+            "compare the ratios measured in one run). Reproduce with "
             "`python benchmarks/dask_read.py`."
         )
         write_section(SECTION, "\n".join([info, "", *lines]))
